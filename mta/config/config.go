@@ -1,0 +1,176 @@
+// Package config loads and validates sluice's HCL configuration.
+//
+// The file is decoded with HCL's own schema machinery so that every error,
+// including an unknown block or attribute, carries file:line:column.
+package config
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Config is the whole, validated configuration of one sluice process.
+// All paths in it are absolute or relative to the process working directory;
+// relative paths written in a config file are resolved against that file's directory.
+type Config struct {
+	// Hostname is this relay's name in the greeting, the Received header and bounces.
+	Hostname string
+	// DataDir holds the queue, the generated TLS certificate, Maildirs by default and plugin state.
+	DataDir string
+
+	Log    Log
+	TLS    TLS
+	Limits Limits
+	Queue  Queue
+
+	// TrustedNetworks may relay to any domain without AUTH.
+	TrustedNetworks []netip.Prefix
+
+	Listeners []Listener
+	Users     []User
+	// Domains served or routed by this relay, in file order. The catch-all,
+	// if any, has Name "*" and applies only to mail that may be relayed.
+	Domains []Domain
+	// Filters are the plugin definitions that domains name in their chains.
+	Filters []Filter
+
+	// Source is the file name the configuration came from ("<embedded default>" for the default).
+	Source string
+}
+
+// Log says how sluice writes its log.
+type Log struct {
+	Level  string // trace, debug, info, warn, error
+	Format string // text or json
+}
+
+// TLS is the server certificate. When both are empty, a self-signed
+// certificate is generated once into DataDir.
+type TLS struct {
+	CertFile string
+	KeyFile  string
+}
+
+// Limits are protocol limits shared by all listeners.
+type Limits struct {
+	MaxConnections      int
+	MaxConnectionsPerIP int
+	ReadTimeout         time.Duration
+	WriteTimeout        time.Duration
+	MaxLineLength       int
+	MaxHeaderBytes      int64
+	MaxMessageBytes     int64 // default for domains that set none; also the advertised SIZE
+	MaxRecipients       int   // per transaction
+	ShutdownGrace       time.Duration
+}
+
+// Queue tunes delivery.
+type Queue struct {
+	// ConcurrencyPerDestination caps parallel deliveries to one destination
+	// (one next hop, LMTP target, Maildir domain or MX domain).
+	ConcurrencyPerDestination int
+	// RetryMin and RetryMax bound the exponential retry delay; GiveUpAfter ends a message.
+	RetryMin    time.Duration
+	RetryMax    time.Duration
+	GiveUpAfter time.Duration
+}
+
+// ListenerKind is what a listener speaks.
+type ListenerKind string
+
+const (
+	KindSMTP       ListenerKind = "smtp"       // MX-style inbound, STARTTLS offered
+	KindSubmission ListenerKind = "submission" // AUTH required, only over TLS (STARTTLS)
+	KindSMTPS      ListenerKind = "smtps"      // implicit TLS, AUTH
+	KindLMTP       ListenerKind = "lmtp"       // RFC 2033, TCP or unix socket
+)
+
+// Listener is one socket sluice accepts mail on.
+type Listener struct {
+	Name    string       // block label
+	Kind    ListenerKind // from the "kind" attribute, defaulting to the label when it is a kind
+	Network string       // "tcp" or "unix"
+	Address string       // host:port or socket path ("unix:/path" in the file)
+	// STARTTLS is offered on smtp, submission and lmtp unless disabled.
+	STARTTLS bool
+}
+
+// User may authenticate with AUTH PLAIN or LOGIN.
+type User struct {
+	Name         string
+	PasswordHash string // bcrypt
+}
+
+// DeliveryMethod is how a domain's mail leaves sluice.
+type DeliveryMethod string
+
+const (
+	DeliverMaildir DeliveryMethod = "maildir"
+	DeliverLMTP    DeliveryMethod = "lmtp"
+	DeliverSMTP    DeliveryMethod = "smtp"
+	DeliverMX      DeliveryMethod = "mx"
+)
+
+// TLSMode is the outbound TLS policy.
+type TLSMode string
+
+const (
+	TLSNone          TLSMode = "none"
+	TLSOpportunistic TLSMode = "opportunistic"
+	TLSRequired      TLSMode = "required" // STARTTLS must be offered; certificate not verified
+	TLSVerify        TLSMode = "verify"   // STARTTLS and a certificate valid for the host
+)
+
+// Domain is one `domain "name" { ... }` block.
+type Domain struct {
+	Name string // lower-case domain, or "*" for the catch-all
+
+	Deliver Delivery
+
+	MaxMessageBytes int64 // 0: Limits.MaxMessageBytes
+	MaxRecipients   int   // 0: Limits.MaxRecipients
+
+	// Filters names the filter chain, in order (empty until plugins are configured).
+	Filters []string
+}
+
+// Delivery is a domain's `deliver "method" { ... }` block.
+type Delivery struct {
+	Method DeliveryMethod
+
+	// maildir: Path is a template; {domain}, {local} and {data_dir} are replaced.
+	Path string
+
+	// lmtp and smtp: Network is "tcp" or "unix"; Address host:port or socket path.
+	Network string
+	Address string
+
+	// smtp and mx.
+	TLS          TLSMode
+	AuthUser     string
+	AuthPassword string
+
+	// mx: Resolver is the DNS server host:port used for MX lookups ("" = system resolver).
+	Resolver string
+	// Port is the port MX hosts are contacted on (25 unless set, for tests).
+	Port int
+}
+
+// Filter is one `filter "name" { ... }` block: a Wasm plugin and its limits.
+type Filter struct {
+	Name        string
+	Wasm        string
+	Stages      []string
+	Timeout     time.Duration
+	MemoryBytes int64
+	OnError     string // tempfail (default), continue, reject
+	// ConfigJSON is the filter's `config = { ... }` object encoded as JSON for the plugin.
+	ConfigJSON []byte
+	// Grants are the capabilities the operator gives the plugin, e.g. "dns", "http".
+	Grants []string
+	// HTTPEndpoint is the one URL the plugin may call when granted "http".
+	HTTPEndpoint string
+}
+
+// DefaultHostname is used when the file sets none and os.Hostname fails.
+const DefaultHostname = "localhost"

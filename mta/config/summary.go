@@ -1,0 +1,123 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteSummary writes the effective configuration, defaults filled in and
+// paths resolved, one setting per line, for `sluice check-config`. Secrets
+// (password hashes, relay passwords) are never written.
+func (c *Config) WriteSummary(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
+
+	p("source\t%s", c.Source)
+	p("hostname\t%s", c.Hostname)
+	p("data_dir\t%s", c.DataDir)
+	p("log\tlevel=%s format=%s", c.Log.Level, c.Log.Format)
+	if c.TLS.CertFile == "" {
+		p("tls\tself-signed certificate generated in data_dir")
+	} else {
+		p("tls\tcert=%s key=%s", c.TLS.CertFile, c.TLS.KeyFile)
+	}
+	nets := make([]string, len(c.TrustedNetworks))
+	for i, n := range c.TrustedNetworks {
+		nets[i] = n.String()
+	}
+	p("trusted_networks\t%s", orNone(strings.Join(nets, ", ")))
+	l := c.Limits
+	p("limits\tmax_connections=%d max_connections_per_ip=%d read_timeout=%s write_timeout=%s",
+		l.MaxConnections, l.MaxConnectionsPerIP, l.ReadTimeout, l.WriteTimeout)
+	p("\tmax_line_length=%d max_header_size=%s max_message_size=%s max_recipients=%d shutdown_grace=%s",
+		l.MaxLineLength, FormatSize(l.MaxHeaderBytes), FormatSize(l.MaxMessageBytes), l.MaxRecipients, l.ShutdownGrace)
+	q := c.Queue
+	p("queue\tconcurrency_per_destination=%d retry_min=%s retry_max=%s give_up_after=%s",
+		q.ConcurrencyPerDestination, q.RetryMin, q.RetryMax, q.GiveUpAfter)
+	for _, l := range c.Listeners {
+		tls := "starttls"
+		switch {
+		case l.Kind == KindSMTPS:
+			tls = "implicit tls"
+		case !l.STARTTLS:
+			tls = "no tls"
+		}
+		p("listener %s\t%s %s %s, %s", l.Name, l.Kind, l.Network, l.Address, tls)
+	}
+	for _, u := range c.Users {
+		p("user %s\tbcrypt", u.Name)
+	}
+	for _, f := range c.Filters {
+		p("filter %s\twasm=%s stages=%s timeout=%s memory=%s on_error=%s grants=%s%s config=%s",
+			f.Name, f.Wasm, strings.Join(f.Stages, ","), f.Timeout, FormatSize(f.MemoryBytes), f.OnError,
+			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint), f.ConfigJSON)
+	}
+	for _, d := range c.Domains {
+		var s strings.Builder
+		dl := d.Deliver
+		s.WriteString(string(dl.Method))
+		switch dl.Method {
+		case DeliverMaildir:
+			s.WriteString(" " + dl.Path)
+		case DeliverLMTP, DeliverSMTP:
+			s.WriteString(" " + dl.Network + " " + dl.Address)
+		}
+		s.WriteString(prefixed(" tls=", string(dl.TLS)))
+		s.WriteString(prefixed(" auth_user=", dl.AuthUser))
+		if dl.Method == DeliverMX {
+			s.WriteString(" resolver=" + orSystem(dl.Resolver) + " port=" + strconv.Itoa(dl.Port))
+		}
+		if d.MaxMessageBytes != 0 {
+			s.WriteString(" max_message_size=" + FormatSize(d.MaxMessageBytes))
+		}
+		if d.MaxRecipients != 0 {
+			s.WriteString(" max_recipients=" + strconv.Itoa(d.MaxRecipients))
+		}
+		if len(d.Filters) > 0 {
+			s.WriteString(" filters=" + strings.Join(d.Filters, ","))
+		}
+		p("domain %s\t%s", d.Name, s.String())
+	}
+	if c.CatchAll() == nil {
+		p("domain *\tnone: mail for other domains is refused")
+	}
+	return tw.Flush()
+}
+
+// FormatSize writes n bytes in the largest binary unit that divides it
+// exactly, so that ParseSize(FormatSize(n)) == n.
+func FormatSize(n int64) string {
+	for _, u := range []struct {
+		name string
+		mult int64
+	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n != 0 && n%u.mult == 0 {
+			return strconv.FormatInt(n/u.mult, 10) + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func orSystem(s string) string {
+	if s == "" {
+		return "system"
+	}
+	return s
+}
+
+func prefixed(prefix, s string) string {
+	if s == "" {
+		return ""
+	}
+	return prefix + s
+}

@@ -1,0 +1,566 @@
+// Package queue is sluice's durable on-disk message queue and its delivery
+// scheduler.
+//
+// A message is two files in one directory: ID.msg (the bytes, with the
+// relay's Received header on top) and ID.env (the JSON envelope). The .msg
+// file is written and fsync'd first, then the envelope atomically
+// (write, fsync, rename, fsync directory). Only then is the message
+// acknowledged with 250. On start, a .msg without an .env was never
+// acknowledged and is removed; every .env is scheduled again, so a crash at
+// any point (including kill -9) neither loses nor duplicates an accepted message
+// beyond an at-least-once redelivery of an attempt that was cut short.
+//
+// A message's recipients are grouped by destination (see Router). Each
+// destination has its own FIFO and a concurrency limit, so a slow or broken
+// next hop delays only its own recipients.
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluice-mail/sluice/mta/deliver"
+)
+
+// Router maps a recipient to its destination.
+type Router interface {
+	// Route returns the destination key (recipients with the same key are
+	// delivered together and share a concurrency limit) and its transport.
+	// An error is a permanent failure for that recipient.
+	Route(r *Recipient) (dest string, t deliver.Transport, err error)
+}
+
+// Options configure a Queue.
+type Options struct {
+	Dir    string
+	Router Router
+	Logger hclog.Logger
+	// ConcurrencyPerDestination caps parallel deliveries to one destination (default 10).
+	ConcurrencyPerDestination int
+	// Retry schedule; see Backoff.
+	RetryMin, RetryMax, GiveUpAfter time.Duration
+	// Finished, if set, is called once a message has no pending recipient,
+	// before its files are removed (used for bounces and the delivered hook).
+	Finished func(env *Envelope, msgPath string)
+}
+
+// Queue is the durable queue. Its methods are safe for concurrent use.
+type Queue struct {
+	opts Options
+	log  hclog.Logger
+
+	mu       sync.Mutex
+	dests    map[string]*destination
+	waiting  timerQueue // jobs whose next attempt is in the future
+	wake     chan struct{}
+	inflight sync.WaitGroup
+	ctx      context.Context
+	cancel   context.CancelFunc
+	stopped  chan struct{}
+	started  bool
+	count    int // messages in the queue
+}
+
+// message is a queued message in memory: its envelope, guarded by mu.
+type message struct {
+	mu       sync.Mutex // guards env and finished, and serialises envelope writes
+	env      *Envelope
+	finished bool
+}
+
+// job is one delivery attempt: some recipients of a message that share a destination.
+type job struct {
+	msg       *message
+	dest      string
+	transport deliver.Transport
+	rcpts     []*Recipient
+	due       time.Time
+}
+
+type destination struct {
+	pending []*job
+	active  int
+}
+
+// Open opens (creating if needed) the queue directory and loads every
+// committed message. Call Start to begin delivering.
+func Open(opts Options) (*Queue, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.ConcurrencyPerDestination <= 0 {
+		opts.ConcurrencyPerDestination = 10
+	}
+	if opts.RetryMin <= 0 {
+		opts.RetryMin = 5 * time.Minute
+	}
+	if opts.RetryMax < opts.RetryMin {
+		opts.RetryMax = max(4*time.Hour, opts.RetryMin)
+	}
+	if opts.GiveUpAfter <= 0 {
+		opts.GiveUpAfter = 5 * 24 * time.Hour
+	}
+	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	q := &Queue{
+		opts:    opts,
+		log:     opts.Logger,
+		dests:   map[string]*destination{},
+		wake:    make(chan struct{}, 1),
+		ctx:     ctx,
+		cancel:  cancel,
+		stopped: make(chan struct{}),
+	}
+	if err := q.recover(); err != nil {
+		cancel()
+		return nil, err
+	}
+	return q, nil
+}
+
+// recover removes unacknowledged files and schedules every committed message.
+func (q *Queue) recover() error {
+	entries, err := os.ReadDir(q.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	committed := map[string]bool{}
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), ".env"); ok {
+			committed[id] = true
+		}
+	}
+	var loaded []*Envelope
+	for _, e := range entries {
+		name := e.Name()
+		path := filepath.Join(q.opts.Dir, name)
+		switch {
+		case strings.HasSuffix(name, ".tmp"):
+			os.Remove(path)
+		case strings.HasSuffix(name, ".msg"):
+			if !committed[strings.TrimSuffix(name, ".msg")] {
+				// Never acknowledged: the client was not told 250.
+				q.log.Info("removing unacknowledged message", "file", name)
+				os.Remove(path)
+			}
+		case strings.HasSuffix(name, ".env"):
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return fmt.Errorf("queue: %w", err)
+			}
+			env, err := decodeEnvelope(b)
+			if err != nil {
+				// Keep the file for the operator; never delete mail we cannot read.
+				q.log.Error("unreadable envelope left in place", "file", name, "error", err)
+				continue
+			}
+			if _, err := os.Stat(q.msgPath(env.ID)); err != nil {
+				q.log.Error("envelope without message data left in place", "id", env.ID, "error", err)
+				continue
+			}
+			loaded = append(loaded, env)
+		}
+	}
+	sort.Slice(loaded, func(i, j int) bool { return loaded[i].Created.Before(loaded[j].Created) })
+	for _, env := range loaded {
+		q.count++
+		m := &message{env: env}
+		q.schedule(m, pendingRecipients(env))
+	}
+	if len(loaded) > 0 {
+		q.log.Info("queue recovered", "messages", len(loaded))
+	}
+	return nil
+}
+
+func (q *Queue) msgPath(id string) string { return filepath.Join(q.opts.Dir, id+".msg") }
+func (q *Queue) envPath(id string) string { return filepath.Join(q.opts.Dir, id+".env") }
+
+// Len returns the number of messages in the queue.
+func (q *Queue) Len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.count
+}
+
+// Incoming is a message being received. Write its bytes, then Commit or Abort it.
+type Incoming struct {
+	ID   string
+	Path string
+	f    *os.File
+	q    *Queue
+	n    int64
+}
+
+// NewMessage creates the data file for a message being received.
+func (q *Queue) NewMessage() (*Incoming, error) {
+	id := newID()
+	path := q.msgPath(id)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return &Incoming{ID: id, Path: path, f: f, q: q}, nil
+}
+
+func (in *Incoming) Write(p []byte) (int, error) {
+	n, err := in.f.Write(p)
+	in.n += int64(n)
+	return n, err
+}
+
+// Size is the number of bytes written so far.
+func (in *Incoming) Size() int64 { return in.n }
+
+// ReadAt reads the data written so far (for filters that inspect the body).
+func (in *Incoming) ReadAt(p []byte, off int64) (int, error) { return in.f.ReadAt(p, off) }
+
+// Replace swaps the message data for the contents of r (used when a filter
+// changed the message). The new bytes are written to a new file that
+// atomically replaces the old one at Commit.
+func (in *Incoming) Replace(r io.Reader) error {
+	tmp, err := os.OpenFile(in.Path+".new.tmp", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	n, err := io.Copy(tmp, r)
+	if err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	if err := os.Rename(tmp.Name(), in.Path); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	in.f.Close()
+	in.f, in.n = tmp, n
+	return nil
+}
+
+// Abort discards the message; the client was not (and will not be) told 250.
+func (in *Incoming) Abort() {
+	if in.f != nil {
+		in.f.Close()
+		in.f = nil
+		os.Remove(in.Path)
+	}
+}
+
+// Commit makes the message durable and schedules its delivery. When it
+// returns nil, the data and the envelope are on disk (file and directory
+// fsync'd) and the client may be told 250.
+func (q *Queue) Commit(in *Incoming, env *Envelope) error {
+	if in.f == nil {
+		return errors.New("queue: commit of an aborted message")
+	}
+	env.ID = in.ID
+	env.Size = in.n
+	if env.Created.IsZero() {
+		env.Created = time.Now()
+	}
+	for _, r := range env.Recipients {
+		if r.State == "" {
+			r.State = StateQueued
+		}
+	}
+	if err := env.validate(); err != nil {
+		in.Abort()
+		return err
+	}
+	err := in.f.Sync()
+	if cerr := in.f.Close(); err == nil {
+		err = cerr
+	}
+	in.f = nil
+	if err != nil {
+		os.Remove(in.Path)
+		return fmt.Errorf("queue: %w", err)
+	}
+	b, err := encodeEnvelope(env)
+	if err == nil {
+		err = writeFileSync(q.envPath(env.ID), b)
+	}
+	if err != nil {
+		os.Remove(in.Path)
+		os.Remove(q.envPath(env.ID))
+		return fmt.Errorf("queue: %w", err)
+	}
+	q.mu.Lock()
+	q.count++
+	q.mu.Unlock()
+	q.schedule(&message{env: env}, env.Recipients)
+	return nil
+}
+
+func pendingRecipients(env *Envelope) []*Recipient {
+	var rs []*Recipient
+	for _, r := range env.Recipients {
+		if !r.State.Final() {
+			rs = append(rs, r)
+		}
+	}
+	return rs
+}
+
+// schedule creates jobs for rcpts (recipients of m that no job holds),
+// grouped by destination and due time.
+func (q *Queue) schedule(m *message, rcpts []*Recipient) {
+	m.mu.Lock()
+	groups := map[string]*job{}
+	var order []*job
+	var failed bool
+	for _, r := range rcpts {
+		if r.State.Final() {
+			continue
+		}
+		dest, t, err := q.opts.Router.Route(r)
+		if err != nil {
+			r.State = StateFailed
+			r.LastReply = "550 5.1.2 " + err.Error()
+			failed = true
+			continue
+		}
+		due := r.NextAttempt
+		key := dest + "\x00" + due.String()
+		j := groups[key]
+		if j == nil {
+			j = &job{msg: m, dest: dest, transport: t, due: due}
+			groups[key] = j
+			order = append(order, j)
+		}
+		j.rcpts = append(j.rcpts, r)
+	}
+	m.mu.Unlock()
+	if failed {
+		q.persist(m)
+	}
+	if len(order) == 0 {
+		q.finishIfDone(m)
+		return
+	}
+	for _, j := range order {
+		q.enqueue(j)
+	}
+}
+
+// enqueue hands a job to its destination now or parks it until it is due.
+func (q *Queue) enqueue(j *job) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !j.due.IsZero() && j.due.After(time.Now()) {
+		q.waiting.push(j)
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	q.readyLocked(j)
+}
+
+func (q *Queue) readyLocked(j *job) {
+	d := q.dests[j.dest]
+	if d == nil {
+		d = &destination{}
+		q.dests[j.dest] = d
+	}
+	d.pending = append(d.pending, j)
+	if q.started && d.active < q.opts.ConcurrencyPerDestination {
+		d.active++
+		q.inflight.Add(1)
+		go q.worker(j.dest, d)
+	}
+}
+
+// Start begins delivering. It returns at once.
+func (q *Queue) Start() {
+	q.mu.Lock()
+	q.started = true
+	for name, d := range q.dests {
+		for d.active < q.opts.ConcurrencyPerDestination && d.active < len(d.pending) {
+			d.active++
+			q.inflight.Add(1)
+			go q.worker(name, d)
+		}
+	}
+	q.mu.Unlock()
+	go q.timerLoop()
+}
+
+// worker delivers the destination's jobs until its FIFO is empty.
+func (q *Queue) worker(name string, d *destination) {
+	defer q.inflight.Done()
+	for {
+		q.mu.Lock()
+		if len(d.pending) == 0 || q.ctx.Err() != nil {
+			d.active--
+			if d.active == 0 && len(d.pending) == 0 {
+				delete(q.dests, name)
+			}
+			q.mu.Unlock()
+			return
+		}
+		j := d.pending[0]
+		d.pending[0] = nil
+		d.pending = d.pending[1:]
+		q.mu.Unlock()
+		q.attempt(j)
+	}
+}
+
+// timerLoop moves parked jobs to their destinations when they fall due.
+func (q *Queue) timerLoop() {
+	defer close(q.stopped)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		q.mu.Lock()
+		now := time.Now()
+		for q.waiting.Len() > 0 && !q.waiting.peek().due.After(now) {
+			q.readyLocked(q.waiting.pop())
+		}
+		next := time.Hour
+		if q.waiting.Len() > 0 {
+			next = q.waiting.peek().due.Sub(now)
+		}
+		q.mu.Unlock()
+		timer.Reset(next)
+		select {
+		case <-q.ctx.Done():
+			return
+		case <-q.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// attempt runs one delivery attempt and records its outcome durably.
+func (q *Queue) attempt(j *job) {
+	m := j.msg
+	m.mu.Lock()
+	env := m.env
+	addrs := make([]string, len(j.rcpts))
+	for i, r := range j.rcpts {
+		addrs[i] = r.Addr
+	}
+	msg := &deliver.Message{
+		ID: env.ID, From: env.From, UTF8: env.UTF8, EightBit: env.EightBit, Size: env.Size,
+		Open: func() (io.ReadCloser, error) { return os.Open(q.msgPath(env.ID)) },
+	}
+	m.mu.Unlock()
+
+	start := time.Now()
+	results := j.transport.Deliver(q.ctx, msg, addrs)
+	if q.ctx.Err() != nil {
+		// Shutting down: the attempt was cut short; the recipients stay
+		// queued on disk and are retried on the next start.
+		return
+	}
+	now := time.Now()
+
+	m.mu.Lock()
+	var retry []*Recipient
+	for i, r := range j.rcpts {
+		var res deliver.Result
+		if i < len(results) {
+			res = results[i]
+		} else {
+			res = deliver.Result{Rcpt: r.Addr, Text: "transport returned no result"}
+		}
+		r.Attempts++
+		r.LastReply = res.String()
+		status := "deferred"
+		switch {
+		case res.OK():
+			r.State = StateDelivered
+			status = "delivered"
+		case res.Permanent:
+			r.State = StateFailed
+			status = "bounced"
+		case now.Sub(env.Created) >= q.opts.GiveUpAfter:
+			r.State = StateFailed
+			r.LastReply = "expired after " + q.opts.GiveUpAfter.String() + ": " + res.String()
+			status = "expired"
+		default:
+			r.NextAttempt = now.Add(Backoff(r.Attempts, q.opts.RetryMin, q.opts.RetryMax, nil))
+			retry = append(retry, r)
+		}
+		q.log.Info("delivery attempt", "id", env.ID, "rcpt", r.Addr, "destination", j.dest,
+			"reply", res.String(), "delay", now.Sub(env.Created).Round(time.Millisecond).String(),
+			"duration", now.Sub(start).Round(time.Millisecond).String(), "status", status)
+	}
+	m.mu.Unlock()
+
+	q.persist(m)
+	if len(retry) > 0 {
+		q.schedule(m, retry)
+		return
+	}
+	q.finishIfDone(m)
+}
+
+// persist rewrites the envelope after a state change. Failing to persist is
+// logged: the worst case is a repeated delivery attempt after a restart.
+func (q *Queue) persist(m *message) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	b, err := encodeEnvelope(m.env)
+	id := m.env.ID
+	if err == nil {
+		err = writeFileSync(q.envPath(id), b)
+	}
+	if err != nil {
+		q.log.Error("cannot persist envelope", "id", id, "error", err)
+	}
+}
+
+// finishIfDone removes a message whose recipients all reached a final state.
+func (q *Queue) finishIfDone(m *message) {
+	m.mu.Lock()
+	done := !m.finished && !m.env.Pending()
+	m.finished = m.finished || done
+	env := m.env
+	m.mu.Unlock()
+	if !done {
+		return
+	}
+	if q.opts.Finished != nil {
+		q.opts.Finished(env, q.msgPath(env.ID))
+	}
+	// Envelope first: a .msg left alone is removed at the next start.
+	if err := os.Remove(q.envPath(env.ID)); err != nil {
+		q.log.Error("cannot remove finished envelope", "id", env.ID, "error", err)
+		return
+	}
+	os.Remove(q.msgPath(env.ID))
+	q.mu.Lock()
+	q.count--
+	q.mu.Unlock()
+}
+
+// Close stops delivering and waits for attempts in flight to return (they
+// are cancelled through their context). Queued messages stay on disk.
+func (q *Queue) Close() {
+	q.cancel()
+	q.mu.Lock()
+	started := q.started
+	q.mu.Unlock()
+	if started {
+		<-q.stopped
+	}
+	q.inflight.Wait()
+}

@@ -74,7 +74,7 @@ func WriteDiagnostics(w io.Writer, diags hcl.Diagnostics, files map[string]*hcl.
 // part of r on that line, or "" when src does not hold r.
 func excerpt(src []byte, r hcl.Range) string {
 	start, end := r.Start.Byte, r.End.Byte
-	if start < 0 || start > len(src) || end < start {
+	if len(src) == 0 || start < 0 || start > len(src) || end < start {
 		return ""
 	}
 	lineStart := bytes.LastIndexByte(src[:start], '\n') + 1

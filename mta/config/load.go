@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -59,6 +60,7 @@ func Parse(src []byte, filename, baseDir string) (*Config, hcl.Diagnostics) {
 	d := &decoder{diags: diags, baseDir: baseDir}
 	c := d.root(file.Body)
 	c.Source = filename
+	sortDiagnostics(d.diags)
 	if d.diags.HasErrors() {
 		return nil, d.diags
 	}
@@ -222,4 +224,19 @@ func systemHostname() string {
 // pos names the start of r the way diagnostics do: file:line:column.
 func pos(r hcl.Range) string {
 	return fmt.Sprintf("%s:%d:%d", r.Filename, r.Start.Line, r.Start.Column)
+}
+
+// sortDiagnostics orders diagnostics by position so that check-config reads
+// top to bottom; those without a position come first.
+func sortDiagnostics(diags hcl.Diagnostics) {
+	sort.SliceStable(diags, func(i, j int) bool {
+		a, b := diags[i].Subject, diags[j].Subject
+		if a == nil || b == nil {
+			return a == nil && b != nil
+		}
+		if a.Filename != b.Filename {
+			return a.Filename < b.Filename
+		}
+		return a.Start.Byte < b.Start.Byte
+	})
 }

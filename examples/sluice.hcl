@@ -1,0 +1,128 @@
+# A complete sluice configuration: every block and setting, commented.
+# Check it with `sluice check-config examples/sluice.hcl`; docs/config.md is
+# the reference. Relative paths are resolved against this file's directory.
+
+# Name in the greeting, Received headers and bounces. Default: the system
+# host name, or "localhost" when that is unusable.
+hostname = "mx.example.org"
+
+# Queue, generated TLS certificate, default Maildirs and plugin state.
+data_dir = "./sluice-data"
+
+# Clients from these networks may relay to any domain without AUTH.
+trusted_networks = ["127.0.0.0/8", "::1/128"]
+
+log {
+  level  = "info" # trace, debug, info, warn, error
+  format = "text" # text or json
+}
+
+# Server certificate for STARTTLS and smtps. Give both files or neither;
+# with neither, a self-signed certificate is generated in data_dir.
+# tls {
+#   cert = "/etc/sluice/cert.pem"
+#   key  = "/etc/sluice/key.pem"
+# }
+
+limits {
+  max_connections        = 1000
+  max_connections_per_ip = 50
+  read_timeout           = "5m"
+  write_timeout          = "5m"
+  max_line_length        = 4096 # at least 1000 (RFC 5321 section 4.5.3.1.6)
+  max_header_size        = "1MiB"
+  max_message_size       = "35MiB" # advertised with SIZE (RFC 1870)
+  max_recipients         = 100
+  shutdown_grace         = "30s"
+}
+
+queue {
+  concurrency_per_destination = 10
+  retry_min                   = "5m"
+  retry_max                   = "4h"
+  give_up_after               = "120h" # then the sender gets a bounce
+}
+
+# Inbound SMTP from the world (MX), STARTTLS offered.
+listener "inbound" {
+  kind    = "smtp"
+  address = "127.0.0.1:2525"
+}
+
+# Submission from users (RFC 6409): AUTH after STARTTLS. The kind defaults
+# to the label because the label is a kind.
+listener "submission" {
+  address = "127.0.0.1:2587"
+}
+
+# Implicit TLS submission (RFC 8314).
+listener "smtps" {
+  address = "127.0.0.1:2465"
+}
+
+# LMTP (RFC 2033) on a unix socket, without STARTTLS.
+listener "lmtp" {
+  kind     = "lmtp"
+  address  = "unix:./sluice-data/lmtp.sock"
+  starttls = false
+}
+
+# A user for AUTH PLAIN/LOGIN (this hash is of the password "example").
+# Make a hash with:  htpasswd -nbBC 10 alice 'password' | cut -d: -f2
+user "alice" {
+  password_hash = "$2a$10$uRtImnqHBHl4t5Q1X7e2seO5m3NrQ20U5SOXQv2NdbbpV3Sozp9ge"
+}
+
+# A WebAssembly filter. Its config object reaches the plugin as JSON.
+filter "spam" {
+  wasm          = "plugins/spam.wasm"
+  stages        = ["data"]
+  timeout       = "2s"
+  memory        = "64MiB"
+  on_error      = "tempfail" # or continue, reject
+  grants        = ["dns"]    # add "http" together with http_endpoint
+  http_endpoint = ""
+  config = {
+    threshold = 5
+    lists     = ["zen.spamhaus.example", "bl.example"]
+  }
+}
+
+# Local mail into Maildirs; {data_dir}, {domain} and {local} are replaced.
+domain "localhost" {
+  max_message_size = "10MiB"
+  max_recipients   = 50
+  filters          = ["spam"]
+  deliver "maildir" {
+    path = "{data_dir}/maildir/{domain}/{local}"
+  }
+}
+
+# A domain whose mailboxes live in Dovecot, reached over LMTP.
+domain "example.org" {
+  filters = ["spam"]
+  deliver "lmtp" {
+    address = "unix:/run/dovecot/lmtp" # or "127.0.0.1:24"
+  }
+}
+
+# A domain forwarded to a fixed next hop, with AUTH.
+domain "relay.example" {
+  deliver "smtp" {
+    address       = "127.0.0.1:2526"
+    tls           = "opportunistic" # none, opportunistic, required, verify
+    auth_user     = "u"
+    auth_password = "p"
+  }
+}
+
+# Everything else that may be relayed (trusted networks, authenticated
+# users) goes to the recipient domain's MX hosts. Without this block, such
+# mail is refused.
+domain "*" {
+  deliver "mx" {
+    tls      = "opportunistic"
+    resolver = "127.0.0.1:5353" # omit for the system resolver
+    port     = 25
+  }
+}

@@ -1,0 +1,355 @@
+package config
+
+import (
+	"bytes"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"golang.org/x/crypto/bcrypt"
+)
+
+func TestParseFull(t *testing.T) {
+	src, err := os.ReadFile("testdata/good/full.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, diags := Parse(src, "full.hcl", "/etc/sluice")
+	if len(diags) > 0 {
+		t.Fatalf("diagnostics: %s", diags.Error())
+	}
+	want := &Config{
+		Hostname: "mx.example.org",
+		DataDir:  "/etc/sluice/data",
+		Log:      Log{Level: "debug", Format: "json"},
+		TLS:      TLS{CertFile: "/etc/sluice/cert.pem", KeyFile: "/etc/ssl/key.pem"},
+		Limits: Limits{
+			MaxConnections:      10,
+			MaxConnectionsPerIP: 2,
+			ReadTimeout:         time.Minute,
+			WriteTimeout:        90 * time.Second,
+			MaxLineLength:       1000,
+			MaxHeaderBytes:      64 << 10,
+			MaxMessageBytes:     20e6,
+			MaxRecipients:       500,
+			ShutdownGrace:       time.Second,
+		},
+		Queue: Queue{
+			ConcurrencyPerDestination: 3,
+			RetryMin:                  time.Minute,
+			RetryMax:                  time.Hour,
+			GiveUpAfter:               48 * time.Hour,
+		},
+		TrustedNetworks: []netip.Prefix{
+			netip.MustParsePrefix("10.0.0.0/8"),
+			netip.MustParsePrefix("192.0.2.7/32"),
+			netip.MustParsePrefix("2001:db8::/32"),
+		},
+		Listeners: []Listener{
+			{Name: "inbound", Kind: KindSMTP, Network: "tcp", Address: "127.0.0.1:2525", STARTTLS: true},
+			{Name: "submission", Kind: KindSubmission, Network: "tcp", Address: "[::1]:2587", STARTTLS: true},
+			{Name: "lmtp", Kind: KindLMTP, Network: "unix", Address: "/etc/sluice/lmtp.sock", STARTTLS: false},
+			{Name: "smtps", Kind: KindSMTPS, Network: "tcp", Address: ":0", STARTTLS: false},
+		},
+		Users: []User{{Name: "alice@example.org", PasswordHash: "$2a$04$pzMtWBb1OEGrr.SnIZSs2.hKoF7MT1rMPc1hLqSImyGQVKXW3iRSy"}},
+		Filters: []Filter{
+			{
+				Name: "spam", Wasm: "/etc/sluice/plugins/spam.wasm", Stages: []string{"rcpt", "data"},
+				Timeout: 500 * time.Millisecond, MemoryBytes: 16 << 20, OnError: "continue",
+				ConfigJSON:   []byte(`{"lists":["a","b"],"threshold":5}`),
+				Grants:       []string{"dns", "http"},
+				HTTPEndpoint: "https://rspamd.example/check",
+			},
+			{
+				Name: "noop", Wasm: "/opt/noop.wasm", Stages: []string{"connect"},
+				Timeout: 2 * time.Second, MemoryBytes: 64 << 20, OnError: "tempfail", ConfigJSON: []byte("{}"),
+			},
+		},
+		Domains: []Domain{
+			{
+				Name: "localhost", MaxMessageBytes: 10 << 20, MaxRecipients: 50, Filters: []string{"spam", "noop"},
+				Deliver: Delivery{Method: DeliverMaildir, Path: "/etc/sluice/data/maildir/{domain}/{local}"},
+			},
+			{Name: "example.org", Deliver: Delivery{Method: DeliverLMTP, Network: "unix", Address: "/run/dovecot/lmtp"}},
+			{Name: "lists.example.org", Deliver: Delivery{Method: DeliverMaildir, Path: "/etc/sluice/mail/{domain}/{local}"}},
+			{Name: "relay.example", Deliver: Delivery{
+				Method: DeliverSMTP, Network: "tcp", Address: "127.0.0.1:2526", TLS: TLSRequired, AuthUser: "u", AuthPassword: "p",
+			}},
+			{Name: "*", Deliver: Delivery{Method: DeliverMX, TLS: TLSVerify, Resolver: "127.0.0.1:5353", Port: 2500}},
+		},
+		Source: "full.hcl",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestParseMinimal checks the defaults of everything a file leaves out.
+func TestParseMinimal(t *testing.T) {
+	src := `
+listener "smtp" { address = "127.0.0.1:25" }
+domain "example.org" {
+  deliver "mx" {}
+}
+domain "relay.example" {
+  deliver "smtp" { address = "unix:relay.sock" }
+}
+`
+	got, diags := Parse([]byte(src), "min.hcl", "")
+	if len(diags) > 0 {
+		t.Fatalf("diagnostics: %s", diags.Error())
+	}
+	want := defaults()
+	want.Hostname = got.Hostname
+	want.DataDir = "sluice-data"
+	want.Listeners = []Listener{{Name: "smtp", Kind: KindSMTP, Network: "tcp", Address: "127.0.0.1:25", STARTTLS: true}}
+	want.Domains = []Domain{
+		{Name: "example.org", Deliver: Delivery{Method: DeliverMX, TLS: TLSOpportunistic, Port: 25}},
+		{Name: "relay.example", Deliver: Delivery{Method: DeliverSMTP, Network: "unix", Address: "relay.sock", TLS: TLSOpportunistic}},
+	}
+	want.Source = "min.hcl"
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%+v\nwant\n%+v", got, want)
+	}
+	if got.Hostname == "" {
+		t.Error("Hostname not defaulted")
+	}
+}
+
+func TestDefault(t *testing.T) {
+	c := Default()
+	if _, diags := Parse(defaultHCL, DefaultSource, ""); len(diags) > 0 {
+		t.Fatalf("default.hcl has diagnostics: %s", diags.Error())
+	}
+	if c.Source != DefaultSource || c.DataDir != "sluice-data" || c.Hostname == "" {
+		t.Errorf("Source %q DataDir %q Hostname %q", c.Source, c.DataDir, c.Hostname)
+	}
+	wantListeners := []Listener{
+		{Name: "smtp", Kind: KindSMTP, Network: "tcp", Address: "127.0.0.1:2525", STARTTLS: true},
+		{Name: "submission", Kind: KindSubmission, Network: "tcp", Address: "127.0.0.1:2587", STARTTLS: true},
+		{Name: "lmtp", Kind: KindLMTP, Network: "tcp", Address: "127.0.0.1:2424", STARTTLS: true},
+	}
+	if !reflect.DeepEqual(c.Listeners, wantListeners) {
+		t.Errorf("listeners %+v", c.Listeners)
+	}
+	d, ok := c.Domain("localhost")
+	if !ok || d.Deliver != (Delivery{Method: DeliverMaildir, Path: "sluice-data/maildir/{local}"}) {
+		t.Errorf("localhost: %v %+v", ok, d)
+	}
+	if c.CatchAll() != nil || len(c.Domains) != 1 {
+		t.Errorf("default must serve only localhost, got %+v", c.Domains)
+	}
+	for _, ip := range []string{"127.0.0.1", "::1", "::ffff:127.0.0.2"} {
+		if !c.Trusted(netip.MustParseAddr(ip)) {
+			t.Errorf("%s not trusted", ip)
+		}
+	}
+	// Each call returns its own copy.
+	c.Domains[0].Name = "changed"
+	if Default().Domains[0].Name != "localhost" {
+		t.Error("Default shares state between calls")
+	}
+}
+
+// TestExample loads the documented example the way sluice does.
+func TestExample(t *testing.T) {
+	path := filepath.Join("..", "..", "examples", "sluice.hcl")
+	c, diags := Load(path)
+	if len(diags) > 0 {
+		var b bytes.Buffer
+		WriteDiagnostics(&b, diags, nil)
+		t.Fatalf("examples/sluice.hcl:\n%s", b.String())
+	}
+	if c.Source != path || !strings.HasPrefix(c.DataDir, filepath.Dir(path)) {
+		t.Errorf("Source %q DataDir %q: relative paths must resolve against the file", c.Source, c.DataDir)
+	}
+	// The comment in the example names the password of its hash.
+	if u, ok := c.UserByName("alice"); !ok || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte("example")) != nil {
+		t.Error(`user "alice" must have the password "example", as the example says`)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	_, diags := Load("testdata/does-not-exist.hcl")
+	if !diags.HasErrors() || !strings.Contains(FormatDiagnostic(diags[0]), "Cannot read configuration; open testdata/does-not-exist.hcl") {
+		t.Errorf("missing file: %v", diags)
+	}
+}
+
+func TestLookups(t *testing.T) {
+	c, diags := Load("testdata/good/full.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	for _, tc := range []struct {
+		name string
+		want string // "" for not found
+	}{
+		{"localhost", "localhost"},
+		{"Example.ORG", "example.org"},
+		{"example.org.", "example.org"},
+		{"sub.example.org", ""},
+		{"*", ""},
+		{"", ""},
+	} {
+		d, ok := c.Domain(tc.name)
+		if ok != (tc.want != "") || ok && d.Name != tc.want {
+			t.Errorf("Domain(%q) = %v, %v; want %q", tc.name, d, ok, tc.want)
+		}
+	}
+	if ca := c.CatchAll(); ca == nil || ca.Deliver.Method != DeliverMX {
+		t.Errorf("CatchAll = %+v", ca)
+	}
+	if u, ok := c.UserByName("alice@example.org"); !ok || u.Name != "alice@example.org" {
+		t.Errorf("UserByName(alice@example.org) = %v, %v", u, ok)
+	}
+	if _, ok := c.UserByName("Alice@example.org"); ok {
+		t.Error("user names must be case-sensitive")
+	}
+	if f, ok := c.FilterByName("spam"); !ok || f.OnError != "continue" {
+		t.Errorf("FilterByName(spam) = %v, %v", f, ok)
+	}
+	if _, ok := c.FilterByName("ham"); ok {
+		t.Error("FilterByName(ham) found")
+	}
+	for _, tc := range []struct {
+		ip   string
+		want bool
+	}{
+		{"10.200.0.1", true},
+		{"::ffff:10.0.0.1", true},
+		{"192.0.2.7", true},
+		{"192.0.2.8", false},
+		{"2001:db8::1", true},
+		{"2001:db8::1%eth0", true},
+		{"2001:db9::1", false},
+		{"127.0.0.1", false},
+		{"::1", false},
+	} {
+		if got := c.Trusted(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("Trusted(%s) = %v, want %v", tc.ip, got, tc.want)
+		}
+	}
+	if c.Trusted(netip.Addr{}) {
+		t.Error("the zero Addr is trusted")
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{"1048576", 1 << 20, ""},
+		{"0", 0, ""},
+		{"35MiB", 35 << 20, ""},
+		{"10MB", 10e6, ""},
+		{"512KiB", 512 << 10, ""},
+		{"512 kib", 512 << 10, ""},
+		{" 2GB ", 2e9, ""},
+		{"1TiB", 1 << 40, ""},
+		{"7B", 7, ""},
+		{"8388607TiB", 8388607 << 40, ""},
+		{"8388608TiB", 0, "too large"},
+		{"99999999999999999999", 0, "too large"},
+		{"", 0, "want a whole number"},
+		{"MiB", 0, "want a whole number"},
+		{"-1", 0, "want a whole number"},
+		{"1.5MiB", 0, "unknown unit"},
+		{"10M", 0, "unknown unit"},
+		{"10 parsecs", 0, "unknown unit"},
+	} {
+		got, err := ParseSize(tc.in)
+		if tc.err == "" && (err != nil || got != tc.want) {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+		if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("ParseSize(%q) = %d, %v; want error with %q", tc.in, got, err, tc.err)
+		}
+	}
+}
+
+func TestFormatSize(t *testing.T) {
+	for _, n := range []int64{0, 1, 1000, 1024, 35 << 20, 10e6, 3 << 40, 1<<62 + 1} {
+		s := FormatSize(n)
+		back, err := ParseSize(s)
+		if err != nil || back != n {
+			t.Errorf("ParseSize(FormatSize(%d) = %q) = %d, %v", n, s, back, err)
+		}
+	}
+	if s := FormatSize(35 << 20); s != "35MiB" {
+		t.Errorf("FormatSize(35MiB) = %q", s)
+	}
+}
+
+func TestWriteDiagnostics(t *testing.T) {
+	src := "listener \"smtp\" {\n\taddress = \"127.0.0.1:2525\"\n\tlevle   = \"x\"\n}\n"
+	_, diags := Parse([]byte(src), "x.hcl", "")
+	var b bytes.Buffer
+	if err := WriteDiagnostics(&b, diags, map[string]*hcl.File{"x.hcl": {Bytes: []byte(src)}}); err != nil {
+		t.Fatal(err)
+	}
+	want := `x.hcl:1:1: No domain; Without a domain block sluice refuses every recipient.
+    1 | listener "smtp" {
+      | ^
+x.hcl:3:2: Unsupported argument; An argument named "levle" is not expected here.
+    3 | 	levle   = "x"
+      | 	^^^^^
+`
+	if b.String() != want {
+		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+
+	// With the file given, source comes from it, not from disk.
+	file := &hcl.File{Bytes: []byte("hostname = 1\n")}
+	d := &hcl.Diagnostic{Severity: hcl.DiagWarning, Summary: "S", Subject: &hcl.Range{
+		Filename: "mem.hcl", Start: hcl.Pos{Line: 1, Column: 12, Byte: 11}, End: hcl.Pos{Line: 1, Column: 13, Byte: 12},
+	}}
+	b.Reset()
+	WriteDiagnostics(&b, hcl.Diagnostics{d}, map[string]*hcl.File{"mem.hcl": file})
+	if want := "mem.hcl:1:12: warning: S\n    1 | hostname = 1\n      |            ^\n"; b.String() != want {
+		t.Errorf("got\n%q\nwant\n%q", b.String(), want)
+	}
+
+	// A range outside the source prints no excerpt rather than panicking.
+	d.Subject.Start.Byte, d.Subject.End.Byte = 100, 200
+	b.Reset()
+	WriteDiagnostics(&b, hcl.Diagnostics{d}, map[string]*hcl.File{"mem.hcl": file})
+	if want := "mem.hcl:1:12: warning: S\n"; b.String() != want {
+		t.Errorf("got %q want %q", b.String(), want)
+	}
+}
+
+func TestWriteSummary(t *testing.T) {
+	c, diags := Load("testdata/good/full.hcl")
+	if diags.HasErrors() {
+		t.Fatal(diags)
+	}
+	var b bytes.Buffer
+	if err := c.WriteSummary(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{
+		"hostname          mx.example.org\n",
+		"listener lmtp     lmtp unix testdata/good/lmtp.sock, no tls\n",
+		"domain relay.example  smtp tcp 127.0.0.1:2526 tls=required auth_user=u\n",
+		"max_message_size=10MiB max_recipients=50 filters=spam,noop",
+		`config={"lists":["a","b"],"threshold":5}`,
+	} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+	for _, secret := range []string{"$2a$", "auth_password", "=p "} {
+		if strings.Contains(out, secret) {
+			t.Errorf("summary leaks %q:\n%s", secret, out)
+		}
+	}
+}

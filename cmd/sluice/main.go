@@ -1,0 +1,52 @@
+// Command sluice is a mail relay whose filters are sandboxed WebAssembly
+// plugins. Run "sluice help" for the subcommands.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `sluice: a mail relay with sandboxed WebAssembly filters
+
+Usage:
+  sluice serve [-config FILE]        run the relay (embedded default configuration without -config)
+  sluice check-config FILE           parse and validate a configuration file
+  sluice hash-password               read a password from stdin, print its bcrypt hash for a user block
+  sluice plugin test FILE.wasm ...   run a filter plugin offline on a message
+  sluice version                     print the version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serveCommand(args[1:], stderr)
+	case "check-config":
+		return checkConfigCommand(args[1:], stdout, stderr)
+	case "hash-password":
+		return hashPasswordCommand(args[1:], stdin, stdout, stderr)
+	case "plugin":
+		return pluginCommand(args[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "sluice %s\n", version)
+		return 0
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "sluice: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+}

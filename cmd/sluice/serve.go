@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/mta/deliver"
+	"github.com/sluice-mail/sluice/mta/queue"
+	"github.com/sluice-mail/sluice/mta/routing"
+	"github.com/sluice-mail/sluice/mta/smtpd"
+	"github.com/sluice-mail/sluice/mta/tlsutil"
+)
+
+func serveCommand(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (default: the embedded configuration)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return 1
+	}
+	log := newLogger(cfg, stderr)
+	if err := serve(cfg, log); err != nil {
+		log.Error("sluice stopped", "error", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg *config.Config, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "sluice",
+		Level:      hclog.LevelFromString(cfg.Log.Level),
+		JSONFormat: cfg.Log.Format == "json",
+		Output:     w,
+	})
+}
+
+// serve wires the parts together explicitly: routes → queue → front end,
+// then waits for SIGTERM/SIGINT.
+func serve(cfg *config.Config, log hclog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return err
+	}
+	tlsConfig, err := tlsutil.ServerConfig(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Hostname)
+	if err != nil {
+		return err
+	}
+	routes, err := routing.New(cfg, deliver.Options{Hostname: cfg.Hostname, DataDir: cfg.DataDir, Logger: log.Named("deliver")})
+	if err != nil {
+		return err
+	}
+	defer routes.Close()
+	q, err := queue.Open(queue.Options{
+		Dir:                       filepath.Join(cfg.DataDir, "queue"),
+		Router:                    routes,
+		Logger:                    log.Named("queue"),
+		ConcurrencyPerDestination: cfg.Queue.ConcurrencyPerDestination,
+		RetryMin:                  cfg.Queue.RetryMin,
+		RetryMax:                  cfg.Queue.RetryMax,
+		GiveUpAfter:               cfg.Queue.GiveUpAfter,
+	})
+	if err != nil {
+		return err
+	}
+	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd")})
+	if err != nil {
+		q.Close()
+		return err
+	}
+	if err := srv.Listen(); err != nil {
+		q.Close()
+		return err
+	}
+	log.Info("sluice starting", "version", version, "config", cfg.Source, "hostname", cfg.Hostname,
+		"data_dir", cfg.DataDir, "queued", q.Len())
+	q.Start()
+	srv.Serve()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	s := <-sig
+	log.Info("shutting down", "signal", s.String(), "grace", cfg.Limits.ShutdownGrace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace)
+	defer cancel()
+	srv.Shutdown(ctx)
+	q.Close()
+	log.Info("stopped", "queued", q.Len())
+	return nil
+}

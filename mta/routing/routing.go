@@ -1,0 +1,85 @@
+// Package routing decides, for each recipient, which domain block of the
+// configuration applies and hence how its mail is delivered.
+package routing
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/mta/deliver"
+	"github.com/sluice-mail/sluice/mta/queue"
+)
+
+// Table is built once from the configuration; it is safe for concurrent use.
+type Table struct {
+	cfg        *config.Config
+	transports map[string]deliver.Transport // by domain block name ("*" for the catch-all)
+}
+
+// ErrNoRoute is returned for a domain that is neither served nor covered by a catch-all.
+var ErrNoRoute = errors.New("no route for this domain")
+
+// New creates one transport per domain block.
+func New(cfg *config.Config, opts deliver.Options) (*Table, error) {
+	t := &Table{cfg: cfg, transports: map[string]deliver.Transport{}}
+	for _, d := range cfg.Domains {
+		tr, err := deliver.New(d.Deliver, opts)
+		if err != nil {
+			t.Close()
+			return nil, fmt.Errorf("domain %q: %w", d.Name, err)
+		}
+		t.transports[d.Name] = tr
+	}
+	return t, nil
+}
+
+// Domain returns the part of addr after the last '@', lower-cased.
+func Domain(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSuffix(addr[i+1:], "."))
+}
+
+// Lookup returns the domain block for a recipient domain: the served domain
+// itself (local is true), else the catch-all (local is false), else nil.
+func (t *Table) Lookup(domain string) (d *config.Domain, local bool) {
+	if d, ok := t.cfg.Domain(domain); ok {
+		return d, true
+	}
+	return t.cfg.CatchAll(), false
+}
+
+// Route implements queue.Router.
+func (t *Table) Route(r *queue.Recipient) (string, deliver.Transport, error) {
+	domain := Domain(r.Addr)
+	var d *config.Domain
+	if r.Route != "" {
+		if r.Route == "*" {
+			d = t.cfg.CatchAll()
+		} else {
+			d, _ = t.cfg.Domain(r.Route)
+		}
+		if d == nil {
+			return "", nil, fmt.Errorf("reroute target %q is not a configured domain", r.Route)
+		}
+	} else {
+		d, _ = t.Lookup(domain)
+	}
+	if d == nil {
+		return "", nil, ErrNoRoute
+	}
+	return deliver.DestinationKey(d.Deliver, domain), t.transports[d.Name], nil
+}
+
+// Close closes every transport's cached connections.
+func (t *Table) Close() error {
+	var errs []error
+	for _, tr := range t.transports {
+		errs = append(errs, tr.Close())
+	}
+	return errors.Join(errs...)
+}

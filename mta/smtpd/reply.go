@@ -1,0 +1,34 @@
+package smtpd
+
+import (
+	"fmt"
+
+	"github.com/emersion/go-smtp"
+)
+
+// reply builds the *smtp.SMTPError values the session methods return.
+// go-smtp matches them by type assertion, so they must never be wrapped
+// (a wrapped error becomes a 554 showing the raw error text).
+func reply(code int, enhanced [3]int, format string, args ...any) *smtp.SMTPError {
+	return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enhanced), Message: fmt.Sprintf(format, args...)}
+}
+
+type connReply struct {
+	code     int
+	enhanced [3]int
+	text     string
+}
+
+func (r *connReply) line() string {
+	return fmt.Sprintf("%d %d.%d.%d %s\r\n", r.code, r.enhanced[0], r.enhanced[1], r.enhanced[2], r.text)
+}
+
+var (
+	errAuthRequired   = reply(530, [3]int{5, 7, 0}, "Authentication required")
+	errNeedMail       = reply(503, [3]int{5, 5, 1}, "MAIL first")
+	errLocalTempfail  = reply(451, [3]int{4, 3, 0}, "Local error, please try again later")
+	errBareLF         = reply(554, [3]int{5, 6, 11}, "Bare CR or LF in message data is not allowed; use CRLF line endings")
+	errHeaderTooLarge = reply(552, [3]int{5, 3, 4}, "Message header too large")
+	errTooLarge       = reply(552, [3]int{5, 3, 4}, "Message too large")
+	errLineTooLong    = reply(500, [3]int{5, 5, 2}, "Line too long")
+)

@@ -1,0 +1,314 @@
+package smtpd
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/mta/queue"
+	"github.com/sluice-mail/sluice/mta/routing"
+	"github.com/sluice-mail/sluice/mta/trace"
+)
+
+type backend struct {
+	srv *Server
+	l   *listener
+}
+
+// NewSession is called by go-smtp at the first HELO/EHLO/LHLO (and again
+// after STARTTLS).
+func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
+	cs := stateOf(c)
+	if cs == nil {
+		return nil, errLocalTempfail
+	}
+	// Filter chain, helo stage: runs here with c.Hostname().
+	return &session{srv: b.srv, conn: c, cs: cs}, nil
+}
+
+// session is one SMTP/LMTP session between greetings; go-smtp calls its
+// methods from one goroutine.
+type session struct {
+	srv  *Server
+	conn *smtp.Conn
+	cs   *connState
+
+	// The current transaction.
+	hasFrom  bool
+	from     string
+	mailOpts smtp.MailOptions
+	rcpts    []*queue.Recipient
+	// perDomain counts recipients per domain block for its max_recipients.
+	perDomain map[string]int
+	// maxBytes is the smallest max_message_size of the recipients' domains.
+	maxBytes int64
+}
+
+func (s *session) Reset() {
+	s.hasFrom, s.from, s.mailOpts, s.rcpts, s.perDomain, s.maxBytes = false, "", smtp.MailOptions{}, nil, nil, 0
+}
+
+func (s *session) Logout() error { return nil }
+
+func (s *session) authUser() string {
+	if p := s.cs.authUser.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// mustAuth is true for listeners where only authenticated users may send.
+func (s *session) mustAuth() bool {
+	k := s.cs.listener.cfg.Kind
+	return k == config.KindSubmission || k == config.KindSMTPS
+}
+
+func (s *session) clientIP() netip.Addr { return s.cs.remote.Addr().Unmap() }
+
+// mayRelay reports whether the client may send to domains this relay does
+// not serve: authenticated users, trusted networks, and local unix sockets
+// (whose file permissions are their access control).
+func (s *session) mayRelay() bool {
+	if s.authUser() != "" {
+		return true
+	}
+	if !s.cs.remote.IsValid() {
+		return true
+	}
+	return s.srv.cfg.Trusted(s.clientIP())
+}
+
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.mustAuth() && s.authUser() == "" {
+		return errAuthRequired
+	}
+	if opts != nil {
+		s.mailOpts = *opts
+	}
+	if max := s.srv.cfg.Limits.MaxMessageBytes; max > 0 && s.mailOpts.Size > max {
+		return reply(552, [3]int{5, 3, 4}, "Message size exceeds fixed maximum message size")
+	}
+	if from != "" && !validAddress(from) {
+		return reply(553, [3]int{5, 1, 7}, "Malformed sender address")
+	}
+	// Filter chain, mail stage: runs here.
+	s.hasFrom, s.from = true, from
+	s.rcpts, s.perDomain, s.maxBytes = nil, map[string]int{}, s.srv.cfg.Limits.MaxMessageBytes
+	return nil
+}
+
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if !s.hasFrom {
+		return errNeedMail
+	}
+	if !validAddress(to) {
+		return reply(553, [3]int{5, 1, 3}, "Malformed recipient address")
+	}
+	domain := routing.Domain(to)
+	d, local := s.srv.routes.Lookup(domain)
+	if !local && !s.mayRelay() {
+		// RFC 5321 section 3.6.2: no open relay.
+		return reply(554, [3]int{5, 7, 1}, "Relay access denied for <%s>", to)
+	}
+	if d == nil {
+		return reply(550, [3]int{5, 1, 2}, "No route to domain of <%s>", to)
+	}
+	if max := d.MaxRecipients; max > 0 && s.perDomain[d.Name] >= max {
+		return reply(452, [3]int{4, 5, 3}, "Too many recipients for this domain in one transaction")
+	}
+	if max := d.MaxMessageBytes; max > 0 {
+		if s.mailOpts.Size > max {
+			return reply(552, [3]int{5, 3, 4}, "Message too large for <%s>", to)
+		}
+		if s.maxBytes == 0 || max < s.maxBytes {
+			s.maxBytes = max
+		}
+	}
+	// Filter chain, rcpt stage: runs here; its verdict applies to this recipient only.
+	r := &queue.Recipient{Addr: to}
+	if opts != nil {
+		for _, n := range opts.Notify {
+			r.Notify = append(r.Notify, string(n))
+		}
+		if opts.OriginalRecipient != "" {
+			r.ORcpt = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+		}
+	}
+	s.rcpts = append(s.rcpts, r)
+	s.perDomain[d.Name]++
+	return nil
+}
+
+func (s *session) Data(r io.Reader) error {
+	id, err := s.receive(r)
+	if err != nil {
+		return err
+	}
+	return reply(250, [3]int{2, 0, 0}, "OK: queued as %s", id)
+}
+
+// LMTPData gives each recipient its own reply (RFC 2033 section 4.2).
+func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	_, err := s.receive(r)
+	var reply error
+	if err != nil {
+		reply = err
+	}
+	for _, rc := range s.rcpts {
+		status.SetStatus(rc.Addr, reply)
+	}
+	return err
+}
+
+// receive spools the message, runs the data stage and commits it to the queue.
+func (s *session) receive(r io.Reader) (string, error) {
+	if !s.hasFrom || len(s.rcpts) == 0 {
+		return "", errNeedMail
+	}
+	in, err := s.srv.queue.NewMessage()
+	if err != nil {
+		s.srv.log.Error("cannot create queue file", "error", err)
+		io.Copy(io.Discard, r)
+		return "", errLocalTempfail
+	}
+	tlsSt, isTLS := tlsState(s.conn, s.cs)
+	with := trace.Transmission{
+		LMTP:     s.cs.listener.cfg.Kind == config.KindLMTP,
+		Extended: s.cs.extended.Load(),
+		TLS:      isTLS,
+		Auth:     s.authUser() != "",
+		UTF8:     s.mailOpts.UTF8,
+	}
+	stamp := trace.Stamp{Helo: s.conn.Hostname(), ClientIP: s.clientIP(), By: s.srv.cfg.Hostname,
+		With: with, ID: in.ID, Date: time.Now()}
+	if isTLS {
+		stamp.TLS = tlsSt
+	}
+	if len(s.rcpts) == 1 {
+		stamp.For = s.rcpts[0].Addr
+	}
+	// The relay's own trace field goes on top and is never shown to
+	// filters as editable: a forged Received below it changes nothing.
+	header := stamp.Header()
+	if _, err := io.WriteString(in, header); err != nil {
+		in.Abort()
+		io.Copy(io.Discard, r)
+		return "", errLocalTempfail
+	}
+	cr := newCheckedReader(r, s.srv.cfg.Limits.MaxHeaderBytes, s.maxBytes)
+	if _, err := io.Copy(in, cr); err != nil {
+		in.Abort()
+		io.Copy(io.Discard, r)
+		var se *smtp.SMTPError
+		switch {
+		case errors.As(err, &se):
+			return "", se
+		case errors.Is(err, smtp.ErrTooLongLine):
+			return "", errLineTooLong
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return "", reply(451, [3]int{4, 3, 0}, "Connection lost during DATA")
+		}
+		s.srv.log.Error("cannot spool message", "id", in.ID, "error", err)
+		return "", errLocalTempfail
+	}
+	if err := cr.final(); err != nil {
+		in.Abort()
+		return "", err
+	}
+	// Filter chain, data stage: runs here on the spooled file, before commit.
+
+	env := &queue.Envelope{
+		From: s.from, Recipients: s.rcpts, UTF8: s.mailOpts.UTF8,
+		EightBit: s.mailOpts.Body == smtp.Body8BitMIME,
+		Helo:     s.conn.Hostname(), AuthUser: s.authUser(), Listener: s.cs.listener.cfg.Name,
+		DSNRet: string(s.mailOpts.Return), DSNEnvID: s.mailOpts.EnvelopeID,
+	}
+	if ip := s.clientIP(); ip.IsValid() {
+		env.ClientIP = ip.String()
+	}
+	if err := s.srv.queue.Commit(in, env); err != nil {
+		s.srv.log.Error("cannot commit message", "id", in.ID, "error", err)
+		return "", errLocalTempfail
+	}
+	s.srv.log.Info("message accepted", "id", env.ID, "client_ip", env.ClientIP, "helo", env.Helo,
+		"with", trace.Keyword(with), "tls", tlsDesc(stamp.TLS), "from", env.From,
+		"rcpts", len(env.Recipients), "size", env.Size, "listener", env.Listener)
+	return env.ID, nil
+}
+
+func tlsDesc(st *tls.ConnectionState) string {
+	if st == nil {
+		return "none"
+	}
+	return tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
+}
+
+// AuthMechanisms implements smtp.AuthSession. go-smtp offers AUTH only over
+// TLS (or on smtps, which sluice terminates itself).
+func (s *session) AuthMechanisms() []string {
+	if len(s.srv.cfg.Users) == 0 {
+		return nil
+	}
+	return []string{sasl.Plain, sasl.Login}
+}
+
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if s.authUser() != "" {
+		return nil, reply(503, [3]int{5, 5, 1}, "Already authenticated")
+	}
+	check := func(identity, user, pass string) error {
+		if identity != "" && identity != user {
+			return smtp.ErrAuthFailed
+		}
+		if !s.srv.checkPassword(user, pass) {
+			s.srv.log.Warn("authentication failed", "client_ip", s.clientIP().String(), "user", user, "mechanism", mech)
+			return smtp.ErrAuthFailed
+		}
+		s.cs.authUser.Store(&user)
+		// Filter chain, auth stage: runs here.
+		return nil
+	}
+	switch strings.ToUpper(mech) {
+	case sasl.Plain:
+		return sasl.NewPlainServer(check), nil
+	case sasl.Login:
+		return newLoginServer(func(user, pass string) error { return check("", user, pass) }), nil
+	}
+	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// dummyHash makes a login for an unknown user cost as much as for a known
+// one, so response time does not reveal which users exist.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("sluice-dummy-password"), bcrypt.DefaultCost)
+
+func (srv *Server) checkPassword(user, pass string) bool {
+	u, ok := srv.cfg.UserByName(user)
+	if !ok {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
+		return false
+	}
+	return bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass)) == nil
+}
+
+// validAddress is a conservative check of an envelope address that go-smtp
+// has already parsed: a local part and a domain, no control characters.
+func validAddress(a string) bool {
+	at := strings.LastIndexByte(a, '@')
+	if at <= 0 || at == len(a)-1 || len(a) > 320 {
+		return false
+	}
+	for _, c := range a {
+		if c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -209,17 +209,17 @@ func (d *decoder) user(b *hcl.Block) (User, bool) {
 }
 
 var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "wasm", Required: true}, {Name: "stages", Required: true},
+	{Name: "wasm", Required: true}, {Name: "stages"},
 	{Name: "timeout"}, {Name: "memory"}, {Name: "on_error"},
 	{Name: "grants"}, {Name: "http_endpoint"}, {Name: "config"},
 }}
 
-// Stages are the points of an SMTP transaction a filter can hook, in order;
+// FilterStages are the points of an SMTP transaction a filter can hook, in order;
 // "delivered" runs after the message is queued.
-var Stages = []string{"connect", "helo", "auth", "mail", "rcpt", "data", "delivered"}
+var FilterStages = []string{"connect", "helo", "auth", "mail", "rcpt", "data", "delivered"}
 
-// Grants are the host capabilities an operator can give a filter.
-var Grants = []string{"dns", "http"}
+// FilterGrants are the host capabilities an operator can give a filter.
+var FilterGrants = []string{"dns", "http"}
 
 // maxWasmMemory is the most a 32-bit Wasm memory can address: 65536 pages of 64KiB.
 const maxWasmMemory = 4 << 30
@@ -241,9 +241,9 @@ func (d *decoder) filter(b *hcl.Block) (Filter, bool) {
 	if d.nonEmpty(a["wasm"], &f.Wasm) {
 		f.Wasm = d.path(f.Wasm)
 	}
-	if list, ok := d.set(a["stages"], Stages...); ok {
+	if list, ok := d.set(a["stages"], FilterStages...); ok {
 		if len(list) == 0 {
-			d.errorf(a["stages"].Expr.Range(), "Invalid value", "stages must name at least one of %s.", strings.Join(Stages, ", "))
+			d.errorf(a["stages"].Expr.Range(), "Invalid value", "stages must name at least one of %s; leave it out to run every stage the plugin declares.", strings.Join(FilterStages, ", "))
 		}
 		f.Stages = list
 	}
@@ -252,7 +252,7 @@ func (d *decoder) filter(b *hcl.Block) (Filter, bool) {
 		d.errorf(a["memory"].Expr.Range(), "Invalid size", "memory must be at most 4GiB, the limit of a 32-bit Wasm memory.")
 	}
 	d.oneOf(a["on_error"], &f.OnError, "tempfail", "continue", "reject")
-	if list, ok := d.set(a["grants"], Grants...); ok {
+	if list, ok := d.set(a["grants"], FilterGrants...); ok {
 		f.Grants = list
 	}
 	if ep := a["http_endpoint"]; d.str(ep, &f.HTTPEndpoint) && f.HTTPEndpoint != "" {

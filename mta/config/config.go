@@ -91,7 +91,8 @@ type Listener struct {
 	Kind    ListenerKind // from the "kind" attribute, defaulting to the label when it is a kind
 	Network string       // "tcp" or "unix"
 	Address string       // host:port or socket path ("unix:/path" in the file)
-	// STARTTLS is offered on smtp, submission and lmtp unless disabled.
+	// STARTTLS (RFC 3207) is offered on smtp, submission and lmtp unless
+	// disabled; it is always false on smtps, whose TLS is implicit.
 	STARTTLS bool
 }
 
@@ -138,7 +139,9 @@ type Domain struct {
 type Delivery struct {
 	Method DeliveryMethod
 
-	// maildir: Path is a template; {domain}, {local} and {data_dir} are replaced.
+	// maildir: Path is a template in which {domain} and {local} are replaced
+	// per recipient. {data_dir} is already replaced by DataDir when loading
+	// (replacing it again is harmless).
 	Path string
 
 	// lmtp and smtp: Network is "tcp" or "unix"; Address host:port or socket path.
@@ -150,7 +153,8 @@ type Delivery struct {
 	AuthUser     string
 	AuthPassword string
 
-	// mx: Resolver is the DNS server host:port used for MX lookups ("" = system resolver).
+	// mx: Resolver is the DNS server host:port used for MX lookups ("" = system
+	// resolver); a bare IP address in the file gets port 53.
 	Resolver string
 	// Port is the port MX hosts are contacted on (25 unless set, for tests).
 	Port int
@@ -158,15 +162,19 @@ type Delivery struct {
 
 // Filter is one `filter "name" { ... }` block: a Wasm plugin and its limits.
 type Filter struct {
-	Name        string
-	Wasm        string
+	Name string
+	Wasm string
+	// Stages limits the filter to these FilterStages; empty means every stage
+	// the plugin declares it handles.
 	Stages      []string
 	Timeout     time.Duration
 	MemoryBytes int64
 	OnError     string // tempfail (default), continue, reject
-	// ConfigJSON is the filter's `config = { ... }` object encoded as JSON for the plugin.
+	// ConfigJSON is the filter's `config = { ... }` object encoded as JSON for
+	// the plugin; "{}" when the block has no config.
 	ConfigJSON []byte
-	// Grants are the capabilities the operator gives the plugin, e.g. "dns", "http".
+	// Grants are the capabilities the operator gives the plugin, among FilterGrants:
+	// "dns" (A, AAAA, TXT, MX and PTR lookups), "http" (calls to HTTPEndpoint).
 	Grants []string
 	// HTTPEndpoint is the one URL the plugin may call when granted "http".
 	HTTPEndpoint string

@@ -66,7 +66,7 @@ func TestParseFull(t *testing.T) {
 				HTTPEndpoint: "https://rspamd.example/check",
 			},
 			{
-				Name: "noop", Wasm: "/opt/noop.wasm", Stages: []string{"connect"},
+				Name: "noop", Wasm: "/opt/noop.wasm",
 				Timeout: 2 * time.Second, MemoryBytes: 64 << 20, OnError: "tempfail", ConfigJSON: []byte("{}"),
 			},
 		},

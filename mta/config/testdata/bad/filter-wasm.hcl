@@ -1,7 +1,6 @@
-# a filter needs a wasm module and stages
-# want: filter-wasm.hcl:9:12: Missing required argument; The argument "wasm" is required, but no definition
-# want: filter-wasm.hcl:13:12: Invalid value; wasm must not be empty.
-# want: filter-wasm.hcl:16:12: Missing required argument; The argument "stages" is required, but no
+# a filter needs a wasm module
+# want: filter-wasm.hcl:8:12: Missing required argument; The argument "wasm" is required, but no definition
+# want: filter-wasm.hcl:12:12: Invalid value; wasm must not be empty.
 listener "smtp" { address = "127.0.0.1:2525" }
 domain "localhost" {
   deliver "maildir" {}
@@ -12,7 +11,4 @@ filter "a" {
 filter "b" {
   wasm   = ""
   stages = ["data"]
-}
-filter "c" {
-  wasm = "c.wasm"
 }

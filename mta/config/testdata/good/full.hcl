@@ -66,8 +66,7 @@ filter "spam" {
   }
 }
 filter "noop" {
-  wasm   = "/opt/noop.wasm"
-  stages = ["connect"]
+  wasm = "/opt/noop.wasm"
 }
 
 domain "localhost" {

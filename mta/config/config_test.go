@@ -353,3 +353,39 @@ func TestWriteSummary(t *testing.T) {
 		}
 	}
 }
+
+// TestDocumented keeps docs/config.md and examples/sluice.hcl in step with
+// the schema: every block and attribute sluice accepts appears in both.
+func TestDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/config.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../examples/sluice.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range []*hcl.BodySchema{rootSchema, logSchema, tlsSchema, limitsSchema, queueSchema,
+		listenerSchema, userSchema, filterSchema, domainSchema, deliverSchema} {
+		for _, a := range s.Attributes {
+			names = append(names, a.Name)
+		}
+		for _, b := range s.Blocks {
+			names = append(names, b.Type)
+		}
+	}
+	for _, n := range names {
+		if !bytes.Contains(doc, []byte("`"+n+"`")) && !bytes.Contains(doc, []byte("`"+n+" ")) {
+			t.Errorf("docs/config.md does not document %q", n)
+		}
+		if !bytes.Contains(example, []byte(n)) {
+			t.Errorf("examples/sluice.hcl does not show %q", n)
+		}
+	}
+	for m := range deliverAttrs {
+		if q := `deliver "` + string(m) + `"`; !bytes.Contains(doc, []byte(q)) || !bytes.Contains(example, []byte(q)) {
+			t.Errorf("%s missing from docs/config.md or examples/sluice.hcl", q)
+		}
+	}
+}

@@ -389,3 +389,64 @@ func TestDocumented(t *testing.T) {
 		}
 	}
 }
+
+func TestParseAddress(t *testing.T) {
+	for _, tc := range []struct {
+		in       string
+		listener bool
+		network  string
+		addr     string
+		err      string
+	}{
+		{"127.0.0.1:25", false, "tcp", "127.0.0.1:25", ""},
+		{"[::1]:24", false, "tcp", "[::1]:24", ""},
+		{"mail.example.org:587", false, "tcp", "mail.example.org:587", ""},
+		{"unix:/run/lmtp", false, "unix", "/run/lmtp", ""},
+		{":25", true, "tcp", ":25", ""},
+		{"127.0.0.1:0", true, "tcp", "127.0.0.1:0", ""},
+		{":25", false, "", "", "no host"},
+		{"127.0.0.1:0", false, "", "", "port must be"},
+		{"127.0.0.1:65536", true, "", "", "port must be"},
+		{"127.0.0.1:smtp", true, "", "", "port must be"},
+		{"bad_host:25", false, "", "", "neither an IP address nor a host name"},
+		{"::1:25", false, "", "", "not host:port"},
+		{"localhost", true, "", "", "not host:port"},
+		{"unix:", true, "", "", "no socket path"},
+	} {
+		network, addr, err := parseAddress(tc.in, tc.listener)
+		if tc.err == "" && (err != nil || network != tc.network || addr != tc.addr) {
+			t.Errorf("parseAddress(%q, %v) = %q, %q, %v", tc.in, tc.listener, network, addr, err)
+		}
+		if tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("parseAddress(%q, %v) = %v, want error with %q", tc.in, tc.listener, err, tc.err)
+		}
+	}
+}
+
+func TestIsHostname(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+	}{
+		{"localhost", true},
+		{"mx1.example.org", true},
+		{"xn--bcher-kva.example", true},
+		{"a-b.c", true},
+		{"123", true},
+		{"", false},
+		{"Example.org", false},
+		{"example.org.", false},
+		{"-a.example", false},
+		{"a-.example", false},
+		{"a..example", false},
+		{"a_b.example", false},
+		{"bücher.example", false},
+		{"192.0.2.1", false},
+		{strings.Repeat("a", 64) + ".example", false},
+		{strings.Repeat("a.", 127) + "a", false},
+	} {
+		if got := isHostname(tc.in); got != tc.want {
+			t.Errorf("isHostname(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+}

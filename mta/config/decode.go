@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -251,37 +252,51 @@ func (d *decoder) path(p string) string {
 	return filepath.Join(d.baseDir, p)
 }
 
-// address decodes a socket address: "host:port" (TCP) or "unix:/path". A
-// listener may leave the host empty (all interfaces) and use port 0 (any free
-// port, for tests); a delivery target needs both.
+// address decodes a socket address attribute; see parseAddress.
 func (d *decoder) address(a *hcl.Attribute, listener bool) (network, addr string, ok bool) {
 	var s string
 	if !d.nonEmpty(a, &s) {
 		return "", "", false
 	}
+	network, addr, err := parseAddress(s, listener)
+	if err != nil {
+		d.errorf(a.Expr.Range(), "Invalid address", "%s %q: %v; want host:port (IPv6 as [::1]:port) or unix:/path/to/socket.", a.Name, s, err)
+		return "", "", false
+	}
+	if network == "unix" {
+		addr = d.path(addr)
+	}
+	return network, addr, true
+}
+
+// parseAddress splits "host:port" (TCP) or "unix:/path" into a network and
+// an address for net.Dial or net.Listen. A listener may leave the host empty
+// (all interfaces) and use port 0 (any free port, for tests); a delivery
+// target needs both.
+func parseAddress(s string, listener bool) (network, addr string, err error) {
 	if p, isUnix := strings.CutPrefix(s, "unix:"); isUnix {
 		if p == "" {
-			d.errorf(a.Expr.Range(), "Invalid address", "%s %q: unix: needs a socket path.", a.Name, s)
-			return "", "", false
+			return "", "", errors.New("no socket path after unix:")
 		}
-		return "unix", d.path(p), true
+		return "unix", p, nil
 	}
 	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", "", errors.New("not host:port")
+	}
 	minPort := 1
 	if listener {
 		minPort = 0
 	}
-	if err == nil && (host == "" && !listener || !validHost(host)) {
-		err = fmt.Errorf("bad host")
+	switch n, perr := strconv.Atoi(port); {
+	case host == "" && !listener:
+		return "", "", errors.New("no host")
+	case !validHost(host):
+		return "", "", fmt.Errorf("%q is neither an IP address nor a host name", host)
+	case perr != nil || n < minPort || n > math.MaxUint16:
+		return "", "", fmt.Errorf("port must be a number from %d to 65535", minPort)
 	}
-	if n, perr := strconv.Atoi(port); err == nil && (perr != nil || n < minPort || n > math.MaxUint16) {
-		err = fmt.Errorf("bad port")
-	}
-	if err != nil {
-		d.errorf(a.Expr.Range(), "Invalid address", "%s %q: want host:port (IPv6 as [::1]:port) or unix:/path/to/socket.", a.Name, s)
-		return "", "", false
-	}
-	return "tcp", s, true
+	return "tcp", s, nil
 }
 
 // validHost accepts "" (all interfaces), an IP address or a host name.

@@ -1,6 +1,6 @@
 # delivery targets need host and port
-# want: deliver-address.hcl:7:15: Invalid address; address ":24": want host:port (IPv6 as [::1]:port) or
-# want: deliver-address.hcl:12:15: Invalid address; address "127.0.0.1:0": want host:port (IPv6 as
+# want: deliver-address.hcl:7:15: Invalid address; address ":24": no host;
+# want: deliver-address.hcl:12:15: Invalid address; address "127.0.0.1:0": port must be a number from 1 to 65535;
 listener "smtp" { address = "127.0.0.1:2525" }
 domain "a.example" {
   deliver "lmtp" {

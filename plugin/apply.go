@@ -1,0 +1,210 @@
+package plugin
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"mime"
+	"sort"
+	"strings"
+
+	"github.com/emersion/go-message"
+)
+
+// Apply writes original with ch's header, body and part changes to w.
+// When ch changes nothing in the message it copies original byte for byte;
+// so does it for every header field and body byte that ch does not touch.
+// Envelope changes (sender, recipients, reroutes) are the relay's to apply.
+//
+// Header and whole-body changes stream; part replacements read the body
+// into memory (it is bounded by the relay's message size limit).
+func Apply(ch *Changes, original io.Reader, w io.Writer) error {
+	if !ch.MessageChanged() {
+		_, err := io.Copy(w, original)
+		return err
+	}
+	br := bufio.NewReader(original)
+	orig, _, err := readHeader(br, maxHeaderBytes)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	fields := append([]rawField(nil), orig...)
+	var body io.Reader = br
+	switch {
+	case ch.ReplaceBody:
+		body = bytes.NewReader(crlf(ch.Body))
+	case len(ch.Parts) > 0:
+		rest, err := io.ReadAll(br)
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		var extra []HeaderChange
+		rest, extra, err = replaceParts(orig, rest, ch.Parts)
+		if err != nil {
+			return fmt.Errorf("apply: %w", err)
+		}
+		fields = applyHeaderChanges(fields, extra)
+		body = bytes.NewReader(rest)
+	}
+	fields = applyHeaderChanges(fields, ch.Headers)
+	bw := bufio.NewWriter(w)
+	for _, f := range fields {
+		bw.Write(f.raw)
+		if !bytes.HasSuffix(f.raw, []byte("\n")) { // last line of a header-only message
+			bw.WriteString("\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+	if _, err := io.Copy(bw, body); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func applyHeaderChanges(fields []rawField, changes []HeaderChange) []rawField {
+	for _, c := range changes {
+		nf := rawField{name: c.Name, raw: []byte(c.Name + ": " + c.Value + "\r\n")}
+		switch c.Op {
+		case HeaderAdd:
+			fields = append(fields, nf)
+		case HeaderSet, HeaderRemove:
+			out := fields[:0:0]
+			placed := c.Op == HeaderRemove
+			for _, f := range fields {
+				if !strings.EqualFold(f.name, c.Name) {
+					out = append(out, f)
+				} else if !placed {
+					out = append(out, nf)
+					placed = true
+				}
+			}
+			if !placed {
+				out = append(out, nf)
+			}
+			fields = out
+		}
+	}
+	return fields
+}
+
+// crlf turns bare LF line endings into CRLF, as SMTP requires.
+func crlf(b []byte) []byte {
+	if !bytes.Contains(b, []byte("\n")) {
+		return b
+	}
+	var out bytes.Buffer
+	out.Grow(len(b) + len(b)/32)
+	for i, c := range b {
+		if c == '\n' && (i == 0 || b[i-1] != '\r') {
+			out.WriteByte('\r')
+		}
+		out.WriteByte(c)
+	}
+	return out.Bytes()
+}
+
+// replaceParts splices new leaf parts into body (the bytes after the
+// header). For the message's own single part ("1" of a non-multipart
+// message) the new MIME header fields are returned as header changes.
+func replaceParts(header []rawField, body []byte, reps []PartReplacement) ([]byte, []HeaderChange, error) {
+	parts, err := scanParts(bytes.NewReader(body), header, 0, int64(len(body)))
+	if err != nil {
+		return nil, nil, err
+	}
+	type splice struct {
+		start, end int64
+		data       []byte
+	}
+	var splices []splice
+	var hdrChanges []HeaderChange
+	for _, r := range reps {
+		var p *part
+		for i := range parts {
+			if parts[i].Path == r.Path {
+				p = &parts[i]
+			}
+		}
+		if p == nil {
+			return nil, nil, fmt.Errorf("part %s: no such part", r.Path)
+		}
+		hdr, enc, err := encodePart(r)
+		if err != nil {
+			return nil, nil, err
+		}
+		if p.root {
+			hdrChanges = append(hdrChanges,
+				HeaderChange{Op: HeaderSet, Name: "MIME-Version", Value: "1.0"},
+				HeaderChange{Op: HeaderSet, Name: "Content-Type", Value: mimeValue(r.ContentType)},
+				HeaderChange{Op: HeaderSet, Name: "Content-Transfer-Encoding", Value: transferEncoding(r.ContentType)},
+				HeaderChange{Op: HeaderRemove, Name: "Content-Disposition"})
+			if r.Disposition != "" {
+				hdrChanges = append(hdrChanges, HeaderChange{Op: HeaderSet, Name: "Content-Disposition", Value: mimeValue(r.Disposition)})
+			}
+			return enc, hdrChanges, nil
+		}
+		splices = append(splices, splice{p.hdrStart, p.end, append(hdr, enc...)})
+	}
+	sort.Slice(splices, func(i, j int) bool { return splices[i].start < splices[j].start })
+	var out bytes.Buffer
+	pos := int64(0)
+	for _, s := range splices {
+		out.Write(body[pos:s.start])
+		out.Write(s.data)
+		pos = s.end
+	}
+	out.Write(body[pos:])
+	return out.Bytes(), hdrChanges, nil
+}
+
+func transferEncoding(contentType string) string {
+	if strings.HasPrefix(strings.ToLower(strings.TrimSpace(contentType)), "text/") {
+		return "quoted-printable"
+	}
+	return "base64"
+}
+
+// mimeValue re-formats a media type or disposition so it is safe in a header.
+func mimeValue(v string) string {
+	t, params, err := mime.ParseMediaType(v)
+	if err != nil {
+		return v
+	}
+	return mime.FormatMediaType(t, params)
+}
+
+// encodePart renders a replacement part with go-message: its header block
+// (ending in the blank line) and its transfer-encoded body.
+func encodePart(r PartReplacement) (hdr, body []byte, err error) {
+	var h message.Header
+	t, params, err := mime.ParseMediaType(r.ContentType)
+	if err != nil {
+		return nil, nil, fmt.Errorf("part %s: %w", r.Path, err)
+	}
+	h.SetContentType(t, params)
+	if r.Disposition != "" {
+		d, dp, err := mime.ParseMediaType(r.Disposition)
+		if err != nil {
+			return nil, nil, fmt.Errorf("part %s: %w", r.Path, err)
+		}
+		h.SetContentDisposition(d, dp)
+	}
+	h.Set("Content-Transfer-Encoding", transferEncoding(r.ContentType))
+	var buf bytes.Buffer
+	mw, err := message.CreateWriter(&buf, h)
+	if err != nil {
+		return nil, nil, fmt.Errorf("part %s: %w", r.Path, err)
+	}
+	if _, err := mw.Write(r.Content); err != nil {
+		return nil, nil, err
+	}
+	if err := mw.Close(); err != nil {
+		return nil, nil, err
+	}
+	all := buf.Bytes()
+	i := bytes.Index(all, []byte("\r\n\r\n"))
+	if i < 0 {
+		return nil, nil, fmt.Errorf("part %s: go-message wrote no header", r.Path)
+	}
+	return all[:i+4], all[i+4:], nil
+}

@@ -1,0 +1,204 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/sluice-mail/sluice/sdk/abi"
+)
+
+// Chain is a domain's ordered list of filters. The zero or nil Chain is
+// empty: every stage returns Continue without work.
+type Chain struct{ filters []*filter }
+
+// Empty reports whether the chain has no filter.
+func (c *Chain) Empty() bool { return c == nil || len(c.filters) == 0 }
+
+// Connect runs before the greeting.
+func (c *Chain) Connect(ctx context.Context, s *Session) Verdict {
+	v, _ := c.run(ctx, abi.StageConnect, &abi.Event{Session: wireSession(s)}, nil, nil, nil)
+	return v
+}
+
+// Helo runs after HELO/EHLO/LHLO; s.Helo and s.HeloExtended are set.
+func (c *Chain) Helo(ctx context.Context, s *Session) Verdict {
+	v, _ := c.run(ctx, abi.StageHelo, &abi.Event{Session: wireSession(s)}, nil, nil, nil)
+	return v
+}
+
+// Auth runs after the host checked an AUTH attempt (ok tells the outcome).
+func (c *Chain) Auth(ctx context.Context, s *Session, mech, user string, ok bool) Verdict {
+	ev := &abi.Event{Session: wireSession(s), Auth: &abi.Auth{Mechanism: mech, User: user, OK: ok}}
+	v, _ := c.run(ctx, abi.StageAuth, ev, nil, nil, nil)
+	return v
+}
+
+// Mail runs after MAIL FROM.
+func (c *Chain) Mail(ctx context.Context, t *Txn) Verdict {
+	v, _ := c.run(ctx, abi.StageMail, txnEvent(t), t, nil, nil)
+	return v
+}
+
+// Rcpt runs after each RCPT TO; the verdict applies to r only.
+func (c *Chain) Rcpt(ctx context.Context, t *Txn, r Recipient) Verdict {
+	ev := txnEvent(t)
+	ev.Rcpt = &abi.Recipient{Addr: r.Addr, Params: r.Params}
+	v, _ := c.run(ctx, abi.StageRcpt, ev, t, nil, nil)
+	return v
+}
+
+// Data runs with the complete message. Every filter sees the original
+// message; the returned changes are those of the filters that ran, merged
+// in chain order (nil when none).
+func (c *Chain) Data(ctx context.Context, t *Txn, m *Message) (Verdict, *Changes) {
+	if !c.uses(abi.BitData) {
+		return Verdict{Action: Continue}, nil
+	}
+	header := make([]rawField, len(m.Header))
+	wm := &abi.Message{Size: m.Size, BodySize: m.BodySize, Header: make([]abi.HeaderField, len(m.Header))}
+	for i, f := range m.Header {
+		header[i] = rawField{name: f.Name, raw: []byte(f.Name + ": " + f.Value + "\r\n")}
+		wm.Header[i] = abi.HeaderField{Name: f.Name, Value: f.Value}
+	}
+	parts, err := scanParts(m.Body, header, m.BodyOffset, m.BodyOffset+m.BodySize)
+	if err != nil {
+		// The parts found so far are still useful; plugins read the raw body anyway.
+		c.filters[0].log.Debug("MIME structure only partly scanned", "error", err)
+	}
+	for _, p := range parts {
+		wm.Parts = append(wm.Parts, p.Part)
+	}
+	ev := txnEvent(t)
+	ev.Message = wm
+	return c.run(ctx, abi.StageData, ev, t, m, parts)
+}
+
+// Delivered reports delivery outcomes to the filters that log them; it has
+// no verdict and does not carry the body.
+func (c *Chain) Delivered(ctx context.Context, t *Txn, outcomes []Outcome) {
+	ev := txnEvent(t)
+	for _, o := range outcomes {
+		ev.Outcomes = append(ev.Outcomes, abi.Outcome{Rcpt: o.Rcpt, Code: o.Code, Enhanced: o.Enhanced, Text: o.Text, Delivered: o.Delivered, Permanent: o.Permanent})
+	}
+	c.run(ctx, abi.StageDelivered, ev, t, nil, nil)
+}
+
+func (c *Chain) uses(bit int32) bool {
+	if c.Empty() {
+		return false
+	}
+	for _, f := range c.filters {
+		if f.stages&bit != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// run calls each filter of the chain that handles stage, in order. The
+// first verdict other than Continue ends the stage.
+func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, msg *Message, parts []part) (Verdict, *Changes) {
+	bit := abi.StageBits[stage]
+	if !c.uses(bit) {
+		return Verdict{Action: Continue}, nil
+	}
+	ev.ABI, ev.Stage = abi.Version, stage
+	var total *Changes
+	for _, f := range c.filters {
+		if f.stages&bit == 0 {
+			continue
+		}
+		v, ch := f.handle(ctx, stage, ev, t, msg, parts)
+		if ch != nil {
+			if total == nil {
+				total = &Changes{}
+			}
+			if err := total.merge(ch); err != nil {
+				v = f.failure(stage, "invalid changes: "+err.Error())
+			}
+		}
+		if v.Action != Continue {
+			return v, total
+		}
+	}
+	return Verdict{Action: Continue}, total
+}
+
+// handle runs one filter for one stage and turns every failure into the
+// filter's on_error verdict.
+func (f *filter) handle(ctx context.Context, stage string, ev *abi.Event, t *Txn, msg *Message, parts []part) (Verdict, *Changes) {
+	ev.Filter = f.name
+	event, err := json.Marshal(ev)
+	if err != nil || len(event) > abi.MaxEventBytes {
+		return f.failure(stage, fmt.Sprintf("event of %d bytes cannot be sent (limit %d): %v", len(event), abi.MaxEventBytes, err)), nil
+	}
+	out, err := f.call(ctx, &callState{f: f, msg: msg, parts: parts}, event)
+	if err != nil {
+		return f.failure(stage, err.Error()), nil
+	}
+	v, ch, err := decodeResult(stage, out, t, parts)
+	if stage == abi.StageDelivered {
+		if err != nil {
+			f.log.Warn("filter answered the delivered stage with an invalid result", "reason", err)
+		}
+		return Verdict{Action: Continue}, nil
+	}
+	if err != nil {
+		return f.failure(stage, err.Error()), nil
+	}
+	v.Filter = f.name
+	if v.Action != Continue {
+		f.log.Debug("filter verdict", "stage", stage, "action", v.Action, "code", v.Code, "enhanced", v.Enhanced, "text", v.Text)
+	}
+	return v, ch
+}
+
+// failure applies the filter's on_error policy and logs why.
+func (f *filter) failure(stage, reason string) Verdict {
+	var v Verdict
+	switch f.onError {
+	case Continue:
+		v = Verdict{Action: Continue}
+	case Reject:
+		v = failReject
+	default:
+		v = failTempfail
+	}
+	v.Filter, v.Reason = f.name, reason
+	f.log.Warn("filter failed; applying on_error", "stage", stage, "on_error", f.onError, "reason", reason)
+	return v
+}
+
+func wireSession(s *Session) abi.Session {
+	if s == nil {
+		return abi.Session{}
+	}
+	w := abi.Session{
+		ID: s.ID, ClientPort: s.ClientPort, Listener: s.Listener, ListenerKind: s.ListenerKind,
+		TLS: s.TLS, TLSVersion: s.TLSVersion, TLSCipher: s.TLSCipher,
+		Helo: s.Helo, HeloExtended: s.HeloExtended, AuthUser: s.AuthUser,
+	}
+	if s.ClientIP.IsValid() {
+		w.ClientIP = s.ClientIP.String()
+	}
+	return w
+}
+
+func wireRecipients(rs []Recipient) []abi.Recipient {
+	out := make([]abi.Recipient, len(rs))
+	for i, r := range rs {
+		out[i] = abi.Recipient{Addr: r.Addr, Params: r.Params}
+	}
+	return out
+}
+
+func txnEvent(t *Txn) *abi.Event {
+	if t == nil {
+		return &abi.Event{Txn: &abi.Txn{}}
+	}
+	return &abi.Event{
+		Session: wireSession(t.Session),
+		Txn:     &abi.Txn{QueueID: t.QueueID, From: t.From, MailParams: t.MailParams, Recipients: wireRecipients(t.Recipients)},
+	}
+}

@@ -1,0 +1,315 @@
+package plugin
+
+import (
+	"fmt"
+	"mime"
+	"net/mail"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/sluice-mail/sluice/sdk/abi"
+)
+
+// HeaderOp is one kind of header modification.
+type HeaderOp string
+
+const (
+	HeaderAdd    HeaderOp = abi.HeaderAdd    // append a field at the end of the header
+	HeaderSet    HeaderOp = abi.HeaderSet    // replace all fields of that name by one
+	HeaderRemove HeaderOp = abi.HeaderRemove // remove all fields of that name
+)
+
+// HeaderChange is one validated header modification. Value is the raw
+// field body; folding is CRLF followed by a space or tab.
+type HeaderChange struct {
+	Op          HeaderOp
+	Name, Value string
+}
+
+// RecipientChange replaces envelope recipient From by To.
+type RecipientChange struct{ From, To string }
+
+// Reroute sends Recipient through the relay route named Route.
+type Reroute struct{ Recipient, Route string }
+
+// PartReplacement replaces MIME part Path ("1.2") by a leaf part.
+type PartReplacement struct {
+	Path        string
+	ContentType string // media type with optional parameters, e.g. "text/plain; charset=utf-8"
+	Disposition string // optional Content-Disposition value
+	Content     []byte // decoded content; Apply chooses the transfer encoding
+}
+
+// Changes is what the filters of a chain asked for at the data stage,
+// already validated and merged in chain order. Envelope changes (Sender,
+// recipients, reroutes) are for the relay; Apply performs the rest.
+type Changes struct {
+	Headers           []HeaderChange
+	Sender            *string // nil: unchanged; "" is the null sender
+	AddRecipients     []Recipient
+	RemoveRecipients  []string
+	ReplaceRecipients []RecipientChange
+	Reroutes          []Reroute
+	ReplaceBody       bool
+	Body              []byte // the new body when ReplaceBody; CRLF line endings
+	Parts             []PartReplacement
+}
+
+// Empty reports whether ch changes nothing; a nil *Changes is empty.
+func (ch *Changes) Empty() bool {
+	return ch == nil || (len(ch.Headers) == 0 && ch.Sender == nil && len(ch.AddRecipients) == 0 &&
+		len(ch.RemoveRecipients) == 0 && len(ch.ReplaceRecipients) == 0 && len(ch.Reroutes) == 0 &&
+		!ch.ReplaceBody && len(ch.Parts) == 0)
+}
+
+// MessageChanged reports whether Apply would rewrite the message bytes.
+func (ch *Changes) MessageChanged() bool {
+	return ch != nil && (len(ch.Headers) > 0 || ch.ReplaceBody || len(ch.Parts) > 0)
+}
+
+// protectedHeader reports trace and signature fields no plugin may touch:
+// they record the message's path (RFC 5321 section 4.4) or sign its header.
+func protectedHeader(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "received", "return-path", "dkim-signature", "arc-seal", "arc-message-signature",
+		"arc-authentication-results", "delivered-to":
+		return true
+	}
+	return strings.HasPrefix(n, "resent-")
+}
+
+const (
+	maxHeaderNameBytes  = 128
+	maxHeaderValueBytes = 16 << 10
+	maxLineBytes        = 998 // RFC 5322 section 2.1.1
+)
+
+func validHeaderName(name string) error {
+	if name == "" || len(name) > maxHeaderNameBytes {
+		return fmt.Errorf("header name %q: empty or longer than %d bytes", name, maxHeaderNameBytes)
+	}
+	for i := 0; i < len(name); i++ { // RFC 5322 ftext: %d33-57 / %d59-126
+		if c := name[i]; c < 33 || c > 126 || c == ':' {
+			return fmt.Errorf("header name %q: invalid character %q", name, c)
+		}
+	}
+	return nil
+}
+
+// validHeaderValue allows CR only in CRLF followed by space or tab (folding),
+// no other control characters, and 8-bit text only as valid UTF-8.
+func validHeaderValue(name, v string) error {
+	if len(v) > maxHeaderValueBytes {
+		return fmt.Errorf("header %s: value longer than %d bytes", name, maxHeaderValueBytes)
+	}
+	if !utf8.ValidString(v) {
+		return fmt.Errorf("header %s: value is not valid UTF-8", name)
+	}
+	line := len(name) + 2
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\r':
+			if i+2 >= len(v) || v[i+1] != '\n' || (v[i+2] != ' ' && v[i+2] != '\t') {
+				return fmt.Errorf("header %s: CR or LF not part of folding (CRLF followed by whitespace)", name)
+			}
+			i++
+			line = 0
+			continue
+		case c == '\n':
+			return fmt.Errorf("header %s: bare LF in value", name)
+		case c < 32 && c != '\t', c == 127:
+			return fmt.Errorf("header %s: control character %q in value", name, c)
+		}
+		line++
+		if line > maxLineBytes {
+			return fmt.Errorf("header %s: line longer than %d bytes; fold it", name, maxLineBytes)
+		}
+	}
+	return nil
+}
+
+// validAddress accepts a bare RFC 5321 mailbox (local@domain), no angle
+// brackets, no display name, at most 254 bytes.
+func validAddress(a string) error {
+	if a == "" || len(a) > 254 {
+		return fmt.Errorf("address %q: empty or longer than 254 bytes", a)
+	}
+	for i := 0; i < len(a); i++ {
+		if c := a[i]; c <= ' ' || c == 127 || c == '<' || c == '>' {
+			return fmt.Errorf("address %q: invalid character", a)
+		}
+	}
+	p, err := mail.ParseAddress("<" + a + ">")
+	if err != nil || p.Address != a || p.Name != "" {
+		return fmt.Errorf("address %q: not a valid mailbox", a)
+	}
+	at := strings.LastIndexByte(a, '@')
+	if at <= 0 || at == len(a)-1 {
+		return fmt.Errorf("address %q: not local@domain", a)
+	}
+	return nil
+}
+
+var routeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+func hasRecipient(rcpts []Recipient, a string) bool {
+	for _, r := range rcpts {
+		if strings.EqualFold(r.Addr, a) {
+			return true
+		}
+	}
+	return false
+}
+
+// convertChanges validates a plugin's wire changes against the transaction
+// and the message's parts and converts them.
+func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
+	ch := &Changes{}
+	for _, h := range w.Headers {
+		if err := validHeaderName(h.Name); err != nil {
+			return nil, err
+		}
+		if protectedHeader(h.Name) {
+			return nil, fmt.Errorf("header %s is a trace or signature field and may not be changed", h.Name)
+		}
+		switch h.Op {
+		case abi.HeaderAdd, abi.HeaderSet:
+			if err := validHeaderValue(h.Name, h.Value); err != nil {
+				return nil, err
+			}
+		case abi.HeaderRemove:
+			if h.Value != "" {
+				return nil, fmt.Errorf("header remove %s: value must be empty", h.Name)
+			}
+		default:
+			return nil, fmt.Errorf("unknown header op %q", h.Op)
+		}
+		ch.Headers = append(ch.Headers, HeaderChange{Op: HeaderOp(h.Op), Name: h.Name, Value: h.Value})
+	}
+	var rcpts []Recipient
+	if txn != nil {
+		rcpts = txn.Recipients
+	}
+	if w.Sender != nil {
+		if *w.Sender != "" {
+			if err := validAddress(*w.Sender); err != nil {
+				return nil, fmt.Errorf("sender: %w", err)
+			}
+		}
+		s := *w.Sender
+		ch.Sender = &s
+	}
+	for _, r := range w.AddRecipients {
+		if err := validAddress(r.Addr); err != nil {
+			return nil, fmt.Errorf("add recipient: %w", err)
+		}
+		ch.AddRecipients = append(ch.AddRecipients, Recipient{Addr: r.Addr, Params: r.Params})
+	}
+	for _, a := range w.RemoveRecipients {
+		if !hasRecipient(rcpts, a) {
+			return nil, fmt.Errorf("remove recipient %q: not a recipient of this transaction", a)
+		}
+		ch.RemoveRecipients = append(ch.RemoveRecipients, a)
+	}
+	for _, r := range w.ReplaceRecipients {
+		if !hasRecipient(rcpts, r.From) {
+			return nil, fmt.Errorf("replace recipient %q: not a recipient of this transaction", r.From)
+		}
+		if err := validAddress(r.To); err != nil {
+			return nil, fmt.Errorf("replace recipient: %w", err)
+		}
+		ch.ReplaceRecipients = append(ch.ReplaceRecipients, RecipientChange{From: r.From, To: r.To})
+	}
+	for _, r := range w.Reroute {
+		if !hasRecipient(rcpts, r.Rcpt) {
+			return nil, fmt.Errorf("reroute %q: not a recipient of this transaction", r.Rcpt)
+		}
+		if !routeName.MatchString(r.Route) {
+			return nil, fmt.Errorf("reroute %q: invalid route name %q", r.Rcpt, r.Route)
+		}
+		ch.Reroutes = append(ch.Reroutes, Reroute{Recipient: r.Rcpt, Route: r.Route})
+	}
+	if w.Body != nil {
+		ch.ReplaceBody, ch.Body = true, *w.Body
+	}
+	for _, p := range w.Parts {
+		if ch.ReplaceBody {
+			return nil, fmt.Errorf("part %s: cannot replace a part and the whole body at once", p.Path)
+		}
+		if err := validPartReplacement(p, parts); err != nil {
+			return nil, err
+		}
+		for _, q := range ch.Parts {
+			if overlaps(p.Path, q.Path) {
+				return nil, fmt.Errorf("part %s: overlaps part %s replaced by the same result", p.Path, q.Path)
+			}
+		}
+		ch.Parts = append(ch.Parts, PartReplacement{Path: p.Path, ContentType: p.ContentType, Disposition: p.Disposition, Content: p.Body})
+	}
+	return ch, nil
+}
+
+func validPartReplacement(p abi.PartReplace, parts []part) error {
+	found := false
+	for _, q := range parts {
+		if q.Path == p.Path {
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("part %q: no such part", p.Path)
+	}
+	mt, _, err := mime.ParseMediaType(p.ContentType)
+	if err != nil || strings.ContainsAny(p.ContentType, "\r\n") {
+		return fmt.Errorf("part %s: invalid content type %q", p.Path, p.ContentType)
+	}
+	if strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/") {
+		return fmt.Errorf("part %s: a replacement must be a leaf part, not %s", p.Path, mt)
+	}
+	if p.Disposition != "" {
+		if _, _, err := mime.ParseMediaType(p.Disposition); err != nil || strings.ContainsAny(p.Disposition, "\r\n") {
+			return fmt.Errorf("part %s: invalid content disposition %q", p.Path, p.Disposition)
+		}
+	}
+	return nil
+}
+
+// overlaps reports whether one part path contains the other ("2" and "2.1").
+func overlaps(a, b string) bool {
+	return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(b, a+".")
+}
+
+// merge appends a later filter's changes to the chain's total. Every filter
+// sees the original message, so a body or part change that collides with an
+// earlier filter's is refused rather than guessed at.
+func (ch *Changes) merge(next *Changes) error {
+	if next.ReplaceBody && (ch.ReplaceBody || len(ch.Parts) > 0) {
+		return fmt.Errorf("body replacement collides with an earlier filter's body or part change")
+	}
+	for _, p := range next.Parts {
+		if ch.ReplaceBody {
+			return fmt.Errorf("part %s: an earlier filter replaced the whole body", p.Path)
+		}
+		for _, q := range ch.Parts {
+			if overlaps(p.Path, q.Path) {
+				return fmt.Errorf("part %s: an earlier filter replaced part %s", p.Path, q.Path)
+			}
+		}
+	}
+	ch.Headers = append(ch.Headers, next.Headers...)
+	if next.Sender != nil {
+		ch.Sender = next.Sender
+	}
+	ch.AddRecipients = append(ch.AddRecipients, next.AddRecipients...)
+	ch.RemoveRecipients = append(ch.RemoveRecipients, next.RemoveRecipients...)
+	ch.ReplaceRecipients = append(ch.ReplaceRecipients, next.ReplaceRecipients...)
+	ch.Reroutes = append(ch.Reroutes, next.Reroutes...)
+	if next.ReplaceBody {
+		ch.ReplaceBody, ch.Body = true, next.Body
+	}
+	ch.Parts = append(ch.Parts, next.Parts...)
+	return nil
+}

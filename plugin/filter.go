@@ -1,0 +1,409 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+	"github.com/tetratelabs/wazero/sys"
+
+	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/sdk/abi"
+)
+
+// Defaults for a filter block that leaves a limit unset.
+const (
+	DefaultTimeout     = 5 * time.Second
+	DefaultMemoryBytes = 64 << 20
+	initTimeout        = 10 * time.Second // instantiate + _initialize
+	pageSize           = 65536
+)
+
+// SupportedABIVersions lists the plugin ABI versions this host runs.
+var SupportedABIVersions = []int32{abi.Version}
+
+// filter is one configured plugin: its own runtime (the memory cap is a
+// runtime setting), its compiled module and a pool of warm instances.
+type filter struct {
+	host      *Host
+	name      string
+	cfg       config.Filter
+	log       hclog.Logger
+	logs      *logSink
+	rt        wazero.Runtime
+	mod       wazero.CompiledModule
+	stages    int32 // stages the filter runs at
+	timeout   time.Duration
+	memLimit  uint64 // bytes
+	onError   Action
+	grantDNS  bool
+	grantHTTP bool
+	kv        *kvStore
+
+	idle chan *instance // warm instances
+	live chan struct{}  // one token per live instance, capping their number
+}
+
+// instance is one instantiated module. It is owned by one goroutine at a
+// time: taken from the pool, used, then returned or discarded.
+type instance struct {
+	mod     api.Module
+	mem     api.Memory
+	alloc   api.Function
+	onEvent api.Function
+}
+
+func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error) {
+	f := &filter{
+		host: h, name: cfg.Name, cfg: cfg,
+		log:     h.opts.Logger.Named(cfg.Name),
+		timeout: cfg.Timeout, memLimit: uint64(cfg.MemoryBytes),
+	}
+	f.logs = newLogSink(f.log)
+	if f.timeout <= 0 {
+		f.timeout = DefaultTimeout
+	}
+	if f.memLimit == 0 {
+		f.memLimit = DefaultMemoryBytes
+	}
+	switch cfg.OnError {
+	case "", "tempfail":
+		f.onError = Tempfail
+	case "continue":
+		f.onError = Continue
+	case "reject":
+		f.onError = Reject
+	default:
+		return nil, fmt.Errorf("on_error %q: want tempfail, continue or reject", cfg.OnError)
+	}
+	for _, g := range cfg.Grants {
+		switch g {
+		case "dns":
+			f.grantDNS = true
+		case "http":
+			if cfg.HTTPEndpoint == "" {
+				return nil, errors.New(`grant "http" needs http_endpoint`)
+			}
+			f.grantHTTP = true
+		default:
+			return nil, fmt.Errorf("unknown grant %q (known: dns, http)", g)
+		}
+	}
+	pages := (f.memLimit + pageSize - 1) / pageSize
+	if pages > 65536 {
+		return nil, fmt.Errorf("memory %d bytes exceeds the 4 GiB of wasm32", f.memLimit)
+	}
+	wasm, err := os.ReadFile(cfg.Wasm)
+	if err != nil {
+		return nil, err
+	}
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(h.cache).
+		WithCloseOnContextDone(true).
+		WithMemoryLimitPages(uint32(pages))
+	f.rt = wazero.NewRuntimeWithConfig(ctx, rc)
+	if err := f.setup(ctx, wasm); err != nil {
+		f.rt.Close(ctx)
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *filter) setup(ctx context.Context, wasm []byte) error {
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, f.rt); err != nil {
+		return err
+	}
+	if err := instantiateHostModule(ctx, f.rt); err != nil {
+		return err
+	}
+	mod, err := f.rt.CompileModule(ctx, wasm)
+	if err != nil {
+		return fmt.Errorf("compile %s: %w", f.cfg.Wasm, err)
+	}
+	f.mod = mod
+	if err := checkModule(mod); err != nil {
+		return err
+	}
+	if f.host.opts.DataDir != "" {
+		if f.kv, err = openKV(kvDir(f.host.opts.DataDir, f.name)); err != nil {
+			return err
+		}
+	}
+	// The first instance answers the version and stage questions, then
+	// becomes the first warm instance of the pool.
+	max := f.host.opts.MaxInstances
+	f.idle = make(chan *instance, max)
+	f.live = make(chan struct{}, max)
+	f.live <- struct{}{}
+	inst, err := f.instantiate(ctx)
+	if err != nil {
+		<-f.live
+		return err
+	}
+	ictx, cancel := context.WithTimeout(context.WithValue(ctx, stateKey{}, &callState{f: f}), initTimeout)
+	defer cancel()
+	version, err := call0(ictx, inst.mod, abi.ExportABIVersion)
+	if err != nil {
+		f.discard(inst)
+		return fmt.Errorf("%s: %s", abi.ExportABIVersion, f.describe(err, inst))
+	}
+	if !slices.Contains(SupportedABIVersions, int32(version)) {
+		f.discard(inst)
+		return fmt.Errorf("plugin speaks ABI version %d; this sluice supports version %s", int32(version), joinInts(SupportedABIVersions))
+	}
+	declared, err := call0(ictx, inst.mod, abi.ExportStages)
+	if err != nil {
+		f.discard(inst)
+		return fmt.Errorf("%s: %s", abi.ExportStages, f.describe(err, inst))
+	}
+	if err := f.chooseStages(int32(declared)); err != nil {
+		f.discard(inst)
+		return err
+	}
+	f.idle <- inst
+	return nil
+}
+
+func joinInts(v []int32) string {
+	s := make([]string, len(v))
+	for i, n := range v {
+		s[i] = fmt.Sprint(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+// chooseStages intersects what the operator configured with what the
+// plugin declares: configuring a stage the plugin does not handle is an error.
+func (f *filter) chooseStages(declared int32) error {
+	if declared&^abi.AllStages != 0 || declared == 0 {
+		return fmt.Errorf("%s returned %#x: no known stage bits", abi.ExportStages, declared)
+	}
+	if len(f.cfg.Stages) == 0 {
+		f.stages = declared
+		return nil
+	}
+	for _, s := range f.cfg.Stages {
+		bit, ok := abi.StageBits[s]
+		if !ok {
+			return fmt.Errorf("unknown stage %q (known: %s)", s, strings.Join(abi.StageNames, ", "))
+		}
+		if declared&bit == 0 {
+			return fmt.Errorf("stage %q is configured but the plugin does not handle it (it handles: %s)", s, stageList(declared))
+		}
+		f.stages |= bit
+	}
+	return nil
+}
+
+func stageList(bits int32) string {
+	var s []string
+	for _, n := range abi.StageNames {
+		if bits&abi.StageBits[n] != 0 {
+			s = append(s, n)
+		}
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkModule verifies the exports and imports of ABI v1 before anything runs.
+func checkModule(mod wazero.CompiledModule) error {
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
+	want := []struct {
+		name          string
+		params, rests []api.ValueType
+	}{
+		{abi.ExportABIVersion, nil, []api.ValueType{i32}},
+		{abi.ExportStages, nil, []api.ValueType{i32}},
+		{abi.ExportAlloc, []api.ValueType{i32}, []api.ValueType{i32}},
+		{abi.ExportOnEvent, []api.ValueType{i32, i32}, []api.ValueType{i64}},
+	}
+	exps := mod.ExportedFunctions()
+	for _, w := range want {
+		d, ok := exps[w.name]
+		if !ok {
+			return fmt.Errorf("not a sluice plugin: missing export %s", w.name)
+		}
+		if !slices.Equal(d.ParamTypes(), w.params) || !slices.Equal(d.ResultTypes(), w.rests) {
+			return fmt.Errorf("export %s has the wrong signature", w.name)
+		}
+	}
+	if d, ok := exps[abi.ExportInitialize]; ok && (len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 0) {
+		return fmt.Errorf("export %s has the wrong signature", abi.ExportInitialize)
+	}
+	if _, ok := mod.ExportedMemories()["memory"]; !ok {
+		return errors.New("not a sluice plugin: missing exported memory \"memory\"")
+	}
+	for _, d := range mod.ImportedFunctions() {
+		mod, name, _ := d.Import()
+		switch mod {
+		case wasi_snapshot_preview1.ModuleName:
+		case abi.Module:
+			if !hostFuncNames[name] {
+				return fmt.Errorf("imports %s.%s, which ABI v1 does not provide", mod, name)
+			}
+		default:
+			return fmt.Errorf("imports from module %q; only %q and %q exist", mod, abi.Module, wasi_snapshot_preview1.ModuleName)
+		}
+	}
+	return nil
+}
+
+func call0(ctx context.Context, m api.Module, name string) (uint64, error) {
+	res, err := m.ExportedFunction(name).Call(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return res[0], nil
+}
+
+// instantiate creates a sandboxed instance: no file system, no sockets, no
+// environment or arguments, real clocks and randomness (wazero's are fake
+// by default), output to the rate-limited log. The caller holds a live token.
+func (f *filter) instantiate(ctx context.Context) (*instance, error) {
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, stateKey{}, &callState{f: f}), initTimeout)
+	defer cancel()
+	mc := wazero.NewModuleConfig().
+		WithName("").
+		WithStartFunctions().
+		WithStdout(&lineWriter{sink: f.logs, stream: "stdout"}).
+		WithStderr(&lineWriter{sink: f.logs, stream: "stderr"}).
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithRandSource(rand.Reader)
+	m, err := f.rt.InstantiateModule(ctx, f.mod, mc)
+	if err != nil {
+		return nil, fmt.Errorf("instantiate: %w", err)
+	}
+	inst := &instance{mod: m, mem: m.Memory(), alloc: m.ExportedFunction(abi.ExportAlloc), onEvent: m.ExportedFunction(abi.ExportOnEvent)}
+	if init := m.ExportedFunction(abi.ExportInitialize); init != nil {
+		if _, err := init.Call(ctx); err != nil {
+			reason := f.describe(err, inst)
+			m.Close(context.Background())
+			return nil, fmt.Errorf("%s: %s", abi.ExportInitialize, reason)
+		}
+	}
+	return inst, nil
+}
+
+// get takes a warm instance, or creates one while under the cap, or waits.
+func (f *filter) get(ctx context.Context) (*instance, error) {
+	select {
+	case inst := <-f.idle:
+		return inst, nil
+	default:
+	}
+	select {
+	case inst := <-f.idle:
+		return inst, nil
+	case f.live <- struct{}{}:
+		inst, err := f.instantiate(ctx)
+		if err != nil {
+			<-f.live
+			return nil, err
+		}
+		return inst, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (f *filter) put(inst *instance) { f.idle <- inst }
+
+// discard closes an instance after an error: its state can no longer be trusted.
+func (f *filter) discard(inst *instance) {
+	inst.mod.Close(context.Background())
+	<-f.live
+}
+
+// call runs one event through a pooled instance and returns a copy of the
+// result document. On any error the instance is discarded.
+func (f *filter) call(ctx context.Context, st *callState, event []byte) ([]byte, error) {
+	inst, err := f.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, stateKey{}, st), f.timeout)
+	defer cancel()
+	out, err := inst.run(ctx, event)
+	if err != nil {
+		reason := f.describe(err, inst)
+		f.discard(inst)
+		return nil, errors.New(reason)
+	}
+	f.put(inst)
+	return out, nil
+}
+
+// errBadGuest marks a protocol violation by the guest (not a trap).
+type errBadGuest string
+
+func (e errBadGuest) Error() string { return string(e) }
+
+func (inst *instance) run(ctx context.Context, event []byte) ([]byte, error) {
+	stack := []uint64{uint64(len(event)), 0}
+	if err := inst.alloc.CallWithStack(ctx, stack); err != nil {
+		return nil, err
+	}
+	ptr := uint32(stack[0])
+	if ptr == 0 || !inst.mem.Write(ptr, event) {
+		return nil, errBadGuest(fmt.Sprintf("%s(%d) returned an invalid buffer %#x", abi.ExportAlloc, len(event), ptr))
+	}
+	stack[0], stack[1] = uint64(ptr), uint64(len(event))
+	if err := inst.onEvent.CallWithStack(ctx, stack); err != nil {
+		return nil, err
+	}
+	rp, rn := uint32(stack[0]>>32), uint32(stack[0])
+	if rn > abi.MaxResultBytes {
+		return nil, errBadGuest(fmt.Sprintf("result of %d bytes exceeds %d", rn, abi.MaxResultBytes))
+	}
+	b, ok := inst.mem.Read(rp, rn)
+	if !ok {
+		return nil, errBadGuest(fmt.Sprintf("result (%#x, %d) lies outside guest memory", rp, rn))
+	}
+	return bytes.Clone(b), nil
+}
+
+// describe turns a call error into a reason for the log.
+func (f *filter) describe(err error, inst *instance) string {
+	var exit *sys.ExitError
+	var bad errBadGuest
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
+		return fmt.Sprintf("timeout: no answer within %s", f.timeout)
+	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
+		return "canceled by the caller"
+	case errors.As(err, &exit):
+		return fmt.Sprintf("plugin exited (proc_exit %d)", exit.ExitCode())
+	case errors.As(err, &bad):
+		return "invalid output: " + bad.Error()
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "no instance available: " + err.Error()
+	}
+	// A Go guest that cannot grow its memory dies with a trap; the runtime
+	// allocates in 4 MiB arenas, so "close to the cap" means out of memory.
+	if inst != nil && inst.mem != nil && uint64(inst.mem.Size())+8<<20 > f.memLimit && strings.Contains(err.Error(), "wasm error") {
+		return fmt.Sprintf("out of memory (limit %d bytes): %v", f.memLimit, firstLine(err))
+	}
+	if strings.Contains(err.Error(), "wasm error") {
+		return "trap: " + firstLine(err)
+	}
+	return err.Error()
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+func (f *filter) close(ctx context.Context) error {
+	return f.rt.Close(ctx)
+}

@@ -1,0 +1,144 @@
+// Package plugin runs sluice's filter plugins: sandboxed WebAssembly
+// modules speaking ABI v1 (sdk/ABI.md), executed with wazero.
+//
+// The relay uses a narrow API:
+//
+//	h, err := plugin.NewHost(ctx, cfg.Filters, plugin.HostOptions{DataDir: cfg.DataDir, Logger: log})
+//	defer h.Close(ctx)
+//	chain, err := h.Chain(domain.Filters)      // once per domain
+//	v := chain.Mail(ctx, txn)                   // at each SMTP stage
+//	v, ch := chain.Data(ctx, txn, msg)          // with the spooled message
+//	plugin.Apply(ch, spool, w)                  // rewrite when ch.MessageChanged()
+//
+// Every stage method returns one combined Verdict and never fails: a plugin
+// that traps, exits, times out, runs out of memory or answers garbage is
+// handled by its on_error policy (tempfail 451 4.3.0 by default, continue,
+// or reject 550 5.7.1) and the reason is logged. Each filter compiles once
+// (with an on-disk compilation cache under DataDir/wasm-cache) and keeps a
+// pool of warm instances; an instance serves one call at a time and is
+// discarded after any error. See RATIONALE.md for the measured trade-offs.
+package plugin
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/tetratelabs/wazero"
+
+	"github.com/sluice-mail/sluice/mta/config"
+)
+
+// HostOptions are the process-wide settings of the plugin host.
+type HostOptions struct {
+	// DataDir holds the compilation cache (DataDir/wasm-cache) and the
+	// plugins' key-value stores (DataDir/plugin-kv/<filter>). Empty: an
+	// in-memory cache and no key-value store (kv calls fail with "unavailable").
+	DataDir string
+	// Logger is the parent logger; each filter logs under its own name.
+	Logger hclog.Logger
+	// MaxInstances caps the live instances of one filter (and so its
+	// memory); calls beyond it wait for a free instance. 0: 2×GOMAXPROCS.
+	MaxInstances int
+	// Resolver and HTTPClient serve the dns and http grants; nil: defaults.
+	Resolver   *net.Resolver
+	HTTPClient *http.Client
+}
+
+// Host holds every configured filter, compiled and ready.
+type Host struct {
+	opts       HostOptions
+	cache      wazero.CompilationCache
+	filters    map[string]*filter
+	order      []*filter
+	httpClient *http.Client
+}
+
+// NewHost compiles and checks every filter: ABI version, exports, imports
+// and the declared stages against the configured ones. Errors name the filter.
+func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*Host, error) {
+	if opts.Logger == nil {
+		opts.Logger = hclog.NewNullLogger()
+	}
+	if opts.MaxInstances <= 0 {
+		opts.MaxInstances = 2 * runtime.GOMAXPROCS(0)
+	}
+	if opts.Resolver == nil {
+		opts.Resolver = net.DefaultResolver
+	}
+	h := &Host{opts: opts, filters: map[string]*filter{}, httpClient: opts.HTTPClient}
+	if h.httpClient == nil {
+		h.httpClient = &http.Client{
+			Timeout: 30 * time.Second,
+			// The endpoint is fixed by the operator: never follow a plugin elsewhere.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if opts.DataDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(filepath.Join(opts.DataDir, "wasm-cache"))
+		if err != nil {
+			return nil, fmt.Errorf("plugin compilation cache: %w", err)
+		}
+		h.cache = c
+	} else {
+		h.cache = wazero.NewCompilationCache()
+	}
+	for _, fc := range filters {
+		if _, dup := h.filters[fc.Name]; dup {
+			h.Close(ctx)
+			return nil, fmt.Errorf("filter %q: defined twice", fc.Name)
+		}
+		f, err := newFilter(ctx, h, fc)
+		if err != nil {
+			h.Close(ctx)
+			return nil, fmt.Errorf("filter %q (%s): %w", fc.Name, fc.Wasm, err)
+		}
+		h.filters[fc.Name] = f
+		h.order = append(h.order, f)
+	}
+	return h, nil
+}
+
+// Close stops every instance and releases the compiled code.
+func (h *Host) Close(ctx context.Context) error {
+	var errs []error
+	for _, f := range h.order {
+		errs = append(errs, f.close(ctx))
+	}
+	h.order, h.filters = nil, map[string]*filter{}
+	errs = append(errs, h.cache.Close(ctx))
+	return errors.Join(errs...)
+}
+
+// Chain returns the ordered chain of the named filters. An empty list gives
+// an empty chain whose methods return Continue at once; an unknown name is
+// an error, never silently skipped.
+func (h *Host) Chain(names []string) (*Chain, error) {
+	c := &Chain{}
+	for _, n := range names {
+		f, ok := h.filters[n]
+		if !ok {
+			return nil, fmt.Errorf("filter %q is not defined", n)
+		}
+		c.filters = append(c.filters, f)
+	}
+	return c, nil
+}
+
+var safeName = regexp.MustCompile(`^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$`)
+
+func kvDir(dataDir, filter string) string {
+	name := filter
+	if !safeName.MatchString(name) {
+		name = "x-" + hex.EncodeToString([]byte(filter))
+	}
+	return filepath.Join(dataDir, "plugin-kv", name)
+}

@@ -1,0 +1,124 @@
+package plugin
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/sluice-mail/sluice/sdk/abi"
+)
+
+// logSink forwards one filter's guest output to its logger through a token
+// bucket, so a plugin that floods stdout costs bounded memory and disk:
+// lines over the rate are dropped and counted, and the count is logged when
+// the plugin may log again.
+type logSink struct {
+	log     hclog.Logger
+	rate    float64 // tokens per second
+	burst   float64
+	mu      sync.Mutex
+	tokens  float64
+	last    time.Time
+	pending uint64        // dropped since the last report
+	dropped atomic.Uint64 // total, for tests and metrics
+}
+
+func newLogSink(log hclog.Logger) *logSink {
+	return &logSink{log: log, rate: 100, burst: 200, tokens: 200, last: time.Now()}
+}
+
+func (s *logSink) emit(level int32, stream, line string) {
+	if len(line) > abi.MaxLogLineBytes {
+		line = line[:abi.MaxLogLineBytes] + "…(truncated)"
+	}
+	s.mu.Lock()
+	now := time.Now()
+	s.tokens += now.Sub(s.last).Seconds() * s.rate
+	if s.tokens > s.burst {
+		s.tokens = s.burst
+	}
+	s.last = now
+	if s.tokens < 1 {
+		s.pending++
+		s.mu.Unlock()
+		s.dropped.Add(1)
+		return
+	}
+	s.tokens--
+	dropped := s.pending
+	s.pending = 0
+	s.mu.Unlock()
+	if dropped > 0 {
+		s.log.Warn("plugin log lines dropped by the rate limit", "dropped", dropped)
+	}
+	args := []any{"stream", stream, "line", line}
+	switch level {
+	case abi.LogTrace:
+		s.log.Trace("plugin", args...)
+	case abi.LogDebug:
+		s.log.Debug("plugin", args...)
+	case abi.LogWarn:
+		s.log.Warn("plugin", args...)
+	case abi.LogError:
+		s.log.Error("plugin", args...)
+	default:
+		s.log.Info("plugin", args...)
+	}
+}
+
+// lineWriter splits one instance's stdout or stderr into lines for the
+// sink. It holds at most one line (MaxLogLineBytes); the rest of an overlong
+// line is discarded.
+type lineWriter struct {
+	sink   *logSink
+	stream string
+	buf    []byte
+	skip   bool // discarding the tail of an overlong line
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := indexByte(p, '\n')
+		chunk := p
+		if i >= 0 {
+			chunk = p[:i]
+		}
+		if !w.skip {
+			room := abi.MaxLogLineBytes - len(w.buf)
+			if len(chunk) > room {
+				w.buf = append(w.buf, chunk[:room]...)
+				w.sink.emit(abi.LogInfo, w.stream, string(w.buf)+"…(truncated)")
+				w.buf, w.skip = w.buf[:0], true
+			} else {
+				w.buf = append(w.buf, chunk...)
+			}
+		}
+		if i < 0 {
+			break
+		}
+		if !w.skip {
+			w.sink.emit(abi.LogInfo, w.stream, string(trimCR(w.buf)))
+		}
+		w.buf, w.skip = w.buf[:0], false
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func indexByte(p []byte, c byte) int {
+	for i, b := range p {
+		if b == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func trimCR(b []byte) []byte {
+	if len(b) > 0 && b[len(b)-1] == '\r' {
+		return b[:len(b)-1]
+	}
+	return b
+}

@@ -71,10 +71,31 @@ type sink struct {
 	data     func(conn int) error            // nil: accept
 	lmtp     func(rcpt string) error         // per-recipient LMTP reply
 	authPass string                          // when set, AUTH PLAIN with user "u" and this password
+	discard  bool                            // count messages without keeping them (benchmarks)
 
-	mu    sync.Mutex
-	conns int
-	msgs  []received
+	mu     sync.Mutex
+	conns  int
+	connNo map[string]int // remote address -> 1-based connection number
+	msgs   []received
+}
+
+type countingListener struct {
+	net.Listener
+	s *sink
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.s.mu.Lock()
+		l.s.conns++
+		if l.s.connNo == nil {
+			l.s.connNo = make(map[string]int)
+		}
+		l.s.connNo[c.RemoteAddr().String()] = l.s.conns
+		l.s.mu.Unlock()
+	}
+	return c, err
 }
 
 func (s *sink) messages() []received {
@@ -100,10 +121,11 @@ type sinkOpts struct {
 // start runs the sink and returns its address.
 func (s *sink) start(t testing.TB, o sinkOpts) string {
 	t.Helper()
+	// go-smtp starts a new session after STARTTLS, so connections are
+	// numbered by the listener and found again by remote address.
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		s.mu.Lock()
-		s.conns++
-		n := s.conns
+		n := s.connNo[c.Conn().RemoteAddr().String()]
 		s.mu.Unlock()
 		return &sinkSession{s: s, conn: c, n: n}, nil
 	}))
@@ -122,7 +144,7 @@ func (s *sink) start(t testing.TB, o sinkOpts) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go srv.Serve(l)
+	go srv.Serve(&countingListener{Listener: l, s: s})
 	t.Cleanup(func() { srv.Close() })
 	return l.Addr().String()
 }
@@ -175,6 +197,13 @@ func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
 }
 
 func (ss *sinkSession) read(r io.Reader) error {
+	if ss.s.discard {
+		_, err := io.Copy(io.Discard, r)
+		ss.s.mu.Lock()
+		ss.s.msgs = append(ss.s.msgs[:0], received{})
+		ss.s.mu.Unlock()
+		return err
+	}
 	b, err := io.ReadAll(r)
 	if err != nil {
 		return err

@@ -140,7 +140,7 @@ func mustPrefixes(ss ...string) []netip.Prefix {
 }
 
 var listenerSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "kind"}, {Name: "address", Required: true}, {Name: "starttls"},
+	{Name: "kind"}, {Name: "address", Required: true}, {Name: "starttls"}, {Name: "insecure_auth"},
 }}
 
 var listenerKinds = []string{string(KindSMTP), string(KindSubmission), string(KindSMTPS), string(KindLMTP)}
@@ -186,6 +186,9 @@ func (d *decoder) listener(b *hcl.Block) (Listener, hcl.Range, bool) {
 			d.warnf(a.Expr.Range(), "Submission without STARTTLS",
 				"AUTH is only offered over TLS, so clients of listener %q can never authenticate.", l.Name)
 		}
+	}
+	if a := c.Attributes["insecure_auth"]; a != nil {
+		d.boolean(a, &l.InsecureAuth)
 	}
 	return l, addr, d.errors() == start
 }

@@ -94,6 +94,9 @@ type Listener struct {
 	// STARTTLS (RFC 3207) is offered on smtp, submission and lmtp unless
 	// disabled; it is always false on smtps, whose TLS is implicit.
 	STARTTLS bool
+	// InsecureAuth offers AUTH without TLS (for loopback or unix-socket
+	// listeners whose path is already private). Off by default.
+	InsecureAuth bool
 }
 
 // User may authenticate with AUTH PLAIN or LOGIN.

@@ -129,6 +129,9 @@ func (s *Server) newSMTPServer(l *listener) *smtp.Server {
 	case l.cfg.STARTTLS || l.cfg.Kind == config.KindSubmission:
 		srv.TLSConfig = s.tls
 	}
+	if l.cfg.InsecureAuth {
+		srv.AllowInsecureAuth = true
+	}
 	return srv
 }
 

@@ -43,7 +43,7 @@ type sinkMsg struct {
 	Data  string
 }
 
-func startSink(t *testing.T, lmtp bool, rcptErr func(string) error) *sink {
+func startSink(t testing.TB, lmtp bool, rcptErr func(string) error) *sink {
 	t.Helper()
 	s := &sink{lmtp: lmtp, rcptErr: rcptErr}
 	srv := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) { return &sinkSession{s: s}, nil }))
@@ -68,7 +68,7 @@ func (s *sink) messages() []sinkMsg {
 }
 
 // waitMessages waits until the sink holds n messages.
-func (s *sink) waitMessages(t *testing.T, n int) []sinkMsg {
+func (s *sink) waitMessages(t testing.TB, n int) []sinkMsg {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -160,7 +160,7 @@ var testHash = func() string {
 	return string(h)
 }()
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -173,7 +173,7 @@ func freeAddr(t *testing.T) string {
 // startRelay runs sluice with the given extra HCL (domains, limits) and four
 // listeners on free loopback ports: smtp, submission, smtps, lmtp; plus
 // "smtp-insecure-auth" and "lmtp-insecure-auth" that allow AUTH without TLS.
-func startRelay(t *testing.T, extra string) *relay {
+func startRelay(t testing.TB, extra string) *relay {
 	t.Helper()
 	dir := t.TempDir()
 	src := fmt.Sprintf(`
@@ -249,7 +249,7 @@ func (r *relay) clientTLS() *tls.Config {
 }
 
 // testWriter sends log output to t.Log.
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))

@@ -3,6 +3,7 @@ package smtpd_test
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -251,12 +252,19 @@ func TestTrustedNetworkMayRelay(t *testing.T) {
   }
 }
 `, s.addr))
-	r.cfg.TrustedNetworks = nil // the struct is what the server consults
+	// Set before the first connection; the server reads the config it was given.
+	r.cfg.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	rc := dialRaw(t, r.addr("smtp"))
 	rc.cmd("EHLO client.test", 250)
 	rc.cmd("MAIL FROM:<a@example.com>", 250)
-	rc.cmd("RCPT TO:<x@elsewhere.example>", 554)
+	rc.cmd("RCPT TO:<x@elsewhere.example>", 250)
+	rc.cmd("DATA", 354)
+	rc.send("Subject: relayed\r\n\r\nhi\r\n.\r\n")
+	rc.expect(250)
 	rc.cmd("QUIT", 221)
+	if m := s.waitMessages(t, 1)[0]; m.Rcpts[0] != "x@elsewhere.example" {
+		t.Errorf("relayed to %v", m.Rcpts)
+	}
 }
 
 func TestAuthPolicy(t *testing.T) {

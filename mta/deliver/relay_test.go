@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/emersion/go-smtp"
@@ -445,5 +446,35 @@ func TestContextCancelStopsDelivery(t *testing.T) {
 	res := tr.Deliver(ctx, testMessage(testBody), []string{"a@example.net"})
 	if classOf(res[0]) != wantTemp {
 		t.Fatalf("got %v, want temporary", res[0])
+	}
+}
+
+func TestSMTPConcurrentDeliveriesSharePool(t *testing.T) {
+	s := &sink{}
+	const workers, each = 6, 5
+	// With room for every worker's session in the pool, a worker dials only
+	// while all live sessions are busy, so there are never more than workers.
+	tr := newTransport(t, smtpTo(s.start(t, sinkOpts{}), config.TLSNone), Options{MaxIdle: workers})
+	errs := make(chan string, workers*each)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for range each {
+				if res := tr.Deliver(context.Background(), testMessage(testBody), []string{"r@example.net"}); !res[0].OK() {
+					errs <- res[0].String()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if got := len(s.messages()); got != workers*each {
+		t.Errorf("sink got %d messages, want %d", got, workers*each)
+	}
+	if c := s.connections(); c > workers {
+		t.Errorf("%d connections for %d messages: sessions are not reused", c, workers*each)
 	}
 }

@@ -173,23 +173,17 @@ func mimeValue(v string) string {
 	return mime.FormatMediaType(t, params)
 }
 
-// encodePart renders a replacement part with go-message: its header block
-// (ending in the blank line) and its transfer-encoded body.
+// encodePart renders a replacement part: its header block (ending in the
+// blank line) and its body, transfer-encoded by go-message.
 func encodePart(r PartReplacement) (hdr, body []byte, err error) {
-	var h message.Header
 	t, params, err := mime.ParseMediaType(r.ContentType)
 	if err != nil {
 		return nil, nil, fmt.Errorf("part %s: %w", r.Path, err)
 	}
+	var h message.Header
 	h.SetContentType(t, params)
-	if r.Disposition != "" {
-		d, dp, err := mime.ParseMediaType(r.Disposition)
-		if err != nil {
-			return nil, nil, fmt.Errorf("part %s: %w", r.Path, err)
-		}
-		h.SetContentDisposition(d, dp)
-	}
-	h.Set("Content-Transfer-Encoding", transferEncoding(r.ContentType))
+	cte := transferEncoding(r.ContentType)
+	h.Set("Content-Transfer-Encoding", cte)
 	var buf bytes.Buffer
 	mw, err := message.CreateWriter(&buf, h)
 	if err != nil {
@@ -206,5 +200,12 @@ func encodePart(r PartReplacement) (hdr, body []byte, err error) {
 	if i < 0 {
 		return nil, nil, fmt.Errorf("part %s: go-message wrote no header", r.Path)
 	}
-	return all[:i+4], all[i+4:], nil
+	// The header is ours, in a fixed order and without go-message's MIME-Version.
+	var hb bytes.Buffer
+	hb.WriteString("Content-Type: " + mime.FormatMediaType(t, params) + "\r\n")
+	if r.Disposition != "" {
+		hb.WriteString("Content-Disposition: " + mimeValue(r.Disposition) + "\r\n")
+	}
+	hb.WriteString("Content-Transfer-Encoding: " + cte + "\r\n\r\n")
+	return hb.Bytes(), all[i+4:], nil
 }

@@ -2,9 +2,13 @@ package plugin
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"encoding/json"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -57,6 +61,7 @@ func newTestHost(t testing.TB, filters ...config.Filter) *testHost {
 	t.Helper()
 	logs := &logBuffer{}
 	dir := t.TempDir()
+	shareCompilationCache(t, dir)
 	h, err := NewHost(context.Background(), filters, HostOptions{
 		DataDir: dir,
 		Logger:  hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Trace}),
@@ -108,4 +113,26 @@ func TestSmoke(t *testing.T) {
 	if v.Action != Continue || !ch.Empty() {
 		t.Fatalf("verdict %+v changes %+v", v, ch)
 	}
+}
+
+// shareCompilationCache points dir/wasm-cache at one cache shared by every
+// test, so each test does not pay the optimizing compiler again.
+func shareCompilationCache(t testing.TB, dataDir string) {
+	t.Helper()
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	shared := filepath.Join(base, "sluice-test-wasm", "compile-cache")
+	if err := os.MkdirAll(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(shared, filepath.Join(dataDir, "wasm-cache")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
 }

@@ -1,0 +1,173 @@
+package plugin
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+const multipartMsg = "From: bob@example.org\r\n" +
+	"Subject: parts\r\n" +
+	"MIME-Version: 1.0\r\n" +
+	"Content-Type: multipart/mixed; boundary=\"outer\"\r\n" +
+	"\r\n" +
+	"preamble\r\n" +
+	"--outer\r\n" +
+	"Content-Type: multipart/alternative; boundary=inner\r\n" +
+	"\r\n" +
+	"--inner\r\n" +
+	"Content-Type: text/plain; charset=utf-8\r\n" +
+	"Content-Transfer-Encoding: quoted-printable\r\n" +
+	"\r\n" +
+	"caf=C3=A9 plain\r\n" +
+	"--inner\r\n" +
+	"Content-Type: text/html\r\n" +
+	"\r\n" +
+	"<p>html</p>\r\n" +
+	"--inner--\r\n" +
+	"\r\n" +
+	"--outer\r\n" +
+	"Content-Type: application/octet-stream; name=\"evil.exe\"\r\n" +
+	"Content-Disposition: attachment; filename=\"evil.exe\"\r\n" +
+	"Content-Transfer-Encoding: base64\r\n" +
+	"\r\n" +
+	"TVqQAAMAAAAEAAAA//8AALgAAAAA\r\n" +
+	"--outer--\r\n" +
+	"epilogue\r\n"
+
+func TestScanParts(t *testing.T) {
+	m := testMessage(t, multipartMsg)
+	header := make([]rawField, len(m.Header))
+	for i, f := range m.Header {
+		header[i] = rawField{name: f.Name, raw: []byte(f.Name + ": " + f.Value + "\r\n")}
+	}
+	parts, err := scanParts(m.Body, header, m.BodyOffset, m.BodyOffset+m.BodySize)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct{ path, ct, body, file string }{
+		{"1", "multipart/alternative", "", ""},
+		{"1.1", "text/plain", "caf=C3=A9 plain", ""},
+		{"1.2", "text/html", "<p>html</p>", ""},
+		{"2", "application/octet-stream", "TVqQAAMAAAAEAAAA//8AALgAAAAA", "evil.exe"},
+	}
+	if len(parts) != len(want) {
+		t.Fatalf("got %d parts: %+v", len(parts), parts)
+	}
+	for i, w := range want {
+		p := parts[i]
+		body := multipartMsg[p.bodyStart:p.end]
+		if p.Path != w.path || p.ContentType != w.ct || p.Filename != w.file || (w.body != "" && body != w.body) {
+			t.Errorf("part %d = %s %s %q %q, want %+v", i, p.Path, p.ContentType, body, p.Filename, w)
+		}
+	}
+}
+
+func TestApply(t *testing.T) {
+	tests := []struct {
+		name     string
+		msg      string
+		ch       *Changes
+		want     string // whole output, or
+		contains []string
+		absent   []string
+	}{
+		{name: "nil is byte-exact", msg: "A: 1\nB:  2 \r\n\r\nbody\nno final newline", ch: nil,
+			want: "A: 1\nB:  2 \r\n\r\nbody\nno final newline"},
+		{name: "envelope-only is byte-exact", msg: simpleMsg, ch: &Changes{AddRecipients: []Recipient{{Addr: "x@y.z"}}}, want: simpleMsg},
+		{name: "add appends, untouched fields keep their bytes", msg: "A:  1\r\nB: 2\r\n\tfolded\r\n\r\nbody\r\n",
+			ch:   &Changes{Headers: []HeaderChange{{Op: HeaderAdd, Name: "X-Tag", Value: "yes"}}},
+			want: "A:  1\r\nB: 2\r\n\tfolded\r\nX-Tag: yes\r\n\r\nbody\r\n"},
+		{name: "set replaces all in place", msg: "S: 1\r\nA: a\r\ns: 2\r\n\r\nb\r\n",
+			ch:   &Changes{Headers: []HeaderChange{{Op: HeaderSet, Name: "S", Value: "new"}}},
+			want: "S: new\r\nA: a\r\n\r\nb\r\n"},
+		{name: "set appends when absent", msg: "A: a\r\n\r\nb\r\n",
+			ch:   &Changes{Headers: []HeaderChange{{Op: HeaderSet, Name: "S", Value: "v"}}},
+			want: "A: a\r\nS: v\r\n\r\nb\r\n"},
+		{name: "remove", msg: "A: a\r\nX: 1\r\nx: 2\r\n\r\nb\r\n",
+			ch:   &Changes{Headers: []HeaderChange{{Op: HeaderRemove, Name: "X"}}},
+			want: "A: a\r\n\r\nb\r\n"},
+		{name: "body replaced with CRLF", msg: "A: a\r\n\r\nold\r\n",
+			ch:   &Changes{ReplaceBody: true, Body: []byte("new\nlines\r\n")},
+			want: "A: a\r\n\r\nnew\r\nlines\r\n"},
+		{name: "nested part replaced, the rest byte-exact", msg: multipartMsg,
+			ch: &Changes{Parts: []PartReplacement{{Path: "2", ContentType: "text/plain; charset=utf-8", Disposition: "inline", Content: []byte("attachment removed")}}},
+			contains: []string{"preamble\r\n--outer\r\nContent-Type: multipart/alternative; boundary=inner\r\n", "caf=C3=A9 plain\r\n--inner\r\n",
+				"Content-Disposition: inline\r\n", "attachment removed", "\r\n--outer--\r\nepilogue\r\n"},
+			absent: []string{"evil.exe", "TVqQ"}},
+		{name: "inner part replaced", msg: multipartMsg,
+			ch:       &Changes{Parts: []PartReplacement{{Path: "1.2", ContentType: "image/png", Content: []byte{0, 1, 2}}}},
+			contains: []string{"Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\nAAEC\r\n--inner--\r\n", "caf=C3=A9 plain", "TVqQ"},
+			absent:   []string{"<p>html</p>"}},
+		{name: "single-part message body replaced as part 1", msg: simpleMsg,
+			ch:       &Changes{Parts: []PartReplacement{{Path: "1", ContentType: "text/plain; charset=utf-8", Content: []byte("café")}}},
+			contains: []string{"Subject: hello\r\n", "MIME-Version: 1.0\r\n", "Content-Type: text/plain; charset=utf-8\r\n", "Content-Transfer-Encoding: quoted-printable\r\n", "\r\n\r\ncaf=C3=A9"},
+			absent:   []string{"Hi Alice"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := Apply(tt.ch, strings.NewReader(tt.msg), &out); err != nil {
+				t.Fatal(err)
+			}
+			got := out.String()
+			if tt.want != "" && got != tt.want {
+				t.Errorf("got\n%q\nwant\n%q", got, tt.want)
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(got, s) {
+					t.Errorf("output lacks %q:\n%s", s, got)
+				}
+			}
+			for _, s := range tt.absent {
+				if strings.Contains(got, s) {
+					t.Errorf("output still has %q:\n%s", s, got)
+				}
+			}
+		})
+	}
+}
+
+func TestValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func() error
+		ok   bool
+	}{
+		{"plain name", func() error { return validHeaderName("X-Spam-Score") }, true},
+		{"name with colon", func() error { return validHeaderName("X:Y") }, false},
+		{"name with space", func() error { return validHeaderName("X Y") }, false},
+		{"empty name", func() error { return validHeaderName("") }, false},
+		{"folded value", func() error { return validHeaderValue("X", "a\r\n\tb") }, true},
+		{"utf-8 value", func() error { return validHeaderValue("X", "café") }, true},
+		{"CRLF injection", func() error { return validHeaderValue("X", "a\r\nBcc: evil@example.com") }, false},
+		{"bare LF", func() error { return validHeaderValue("X", "a\nb") }, false},
+		{"bare CR", func() error { return validHeaderValue("X", "a\rb") }, false},
+		{"trailing CRLF", func() error { return validHeaderValue("X", "a\r\n") }, false},
+		{"NUL", func() error { return validHeaderValue("X", "a\x00") }, false},
+		{"invalid utf-8", func() error { return validHeaderValue("X", "\xff") }, false},
+		{"long line", func() error { return validHeaderValue("X", strings.Repeat("a", 1000)) }, false},
+		{"address", func() error { return validAddress("a.b+c@example.com") }, true},
+		{"address no domain", func() error { return validAddress("a@") }, false},
+		{"address no at", func() error { return validAddress("postmaster") }, false},
+		{"address with brackets", func() error { return validAddress("<a@b.c>") }, false},
+		{"address with name", func() error { return validAddress("A <a@b.c>") }, false},
+		{"address with CRLF", func() error { return validAddress("a@b.c\r\nRCPT TO:<x@y>") }, false},
+		{"reply text", func() error { return validText("Go away") }, true},
+		{"reply text CRLF", func() error { return validText("a\r\n250 ok") }, false},
+		{"reply text too long", func() error { return validText(strings.Repeat("a", 513)) }, false},
+	}
+	for _, tt := range tests {
+		if err := tt.fn(); (err == nil) != tt.ok {
+			t.Errorf("%s: err = %v, want ok=%t", tt.name, err, tt.ok)
+		}
+	}
+	for _, name := range []string{"Received", "return-path", "Resent-From", "DKIM-Signature", "ARC-Seal", "Delivered-To"} {
+		if !protectedHeader(name) {
+			t.Errorf("%s is not protected", name)
+		}
+	}
+	if protectedHeader("X-Received-Count") || protectedHeader("Subject") {
+		t.Error("ordinary header protected")
+	}
+}

@@ -1,0 +1,117 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+)
+
+// TestChangesFromPlugin drives each kind of change through a real plugin,
+// the host's validation and Apply.
+func TestChangesFromPlugin(t *testing.T) {
+	tests := []struct {
+		name   string
+		msg    string
+		change v
+		check  func(t *testing.T, ch *Changes, out string)
+	}{
+		{"add header", simpleMsg, v{"op": "add", "name": "X-Sluice-Outside", "value": "yes"}, func(t *testing.T, ch *Changes, out string) {
+			if !strings.Contains(out, "Received: from x by y; Mon, 1 Jan 2024 00:00:00 +0000\r\nX-Sluice-Outside: yes\r\n\r\nHi Alice") {
+				t.Errorf("output:\n%s", out)
+			}
+		}},
+		{"set folded header", simpleMsg, v{"op": "set", "name": "subject", "value": "[tagged] hello\r\n world"}, func(t *testing.T, ch *Changes, out string) {
+			if !strings.Contains(out, "To: alice@example.com\r\nsubject: [tagged] hello\r\n world\r\nReceived") {
+				t.Errorf("output:\n%s", out)
+			}
+		}},
+		{"remove header", simpleMsg, v{"op": "remove", "name": "To"}, func(t *testing.T, ch *Changes, out string) {
+			if strings.Contains(out, "To:") {
+				t.Errorf("output:\n%s", out)
+			}
+		}},
+		{"sender", simpleMsg, v{"op": "sender", "value": "bounces@example.org"}, func(t *testing.T, ch *Changes, out string) {
+			if ch.Sender == nil || *ch.Sender != "bounces@example.org" || out != simpleMsg {
+				t.Errorf("sender %v, message changed: %t", ch.Sender, out != simpleMsg)
+			}
+		}},
+		{"null sender", simpleMsg, v{"op": "sender", "value": ""}, func(t *testing.T, ch *Changes, out string) {
+			if ch.Sender == nil || *ch.Sender != "" {
+				t.Errorf("sender %v", ch.Sender)
+			}
+		}},
+		{"add recipient", simpleMsg, v{"op": "add_rcpt", "value": "archive@example.com"}, func(t *testing.T, ch *Changes, out string) {
+			if len(ch.AddRecipients) != 1 || ch.AddRecipients[0].Addr != "archive@example.com" || out != simpleMsg {
+				t.Errorf("%+v", ch)
+			}
+		}},
+		{"remove recipient", simpleMsg, v{"op": "remove_rcpt", "value": "carol@example.com"}, func(t *testing.T, ch *Changes, out string) {
+			if len(ch.RemoveRecipients) != 1 || ch.RemoveRecipients[0] != "carol@example.com" {
+				t.Errorf("%+v", ch)
+			}
+		}},
+		{"replace recipient", simpleMsg, v{"op": "replace_rcpt", "name": "alice@example.com", "value": "alice@fr.example.com"}, func(t *testing.T, ch *Changes, out string) {
+			if len(ch.ReplaceRecipients) != 1 || ch.ReplaceRecipients[0] != (RecipientChange{"alice@example.com", "alice@fr.example.com"}) {
+				t.Errorf("%+v", ch)
+			}
+		}},
+		{"reroute", simpleMsg, v{"op": "reroute", "name": "alice@example.com", "value": "paris-lmtp"}, func(t *testing.T, ch *Changes, out string) {
+			if len(ch.Reroutes) != 1 || ch.Reroutes[0] != (Reroute{"alice@example.com", "paris-lmtp"}) {
+				t.Errorf("%+v", ch)
+			}
+		}},
+		{"replace body", simpleMsg, v{"op": "body", "value": "new body\n"}, func(t *testing.T, ch *Changes, out string) {
+			if !strings.HasSuffix(out, "+0000\r\n\r\nnew body\r\n") {
+				t.Errorf("output:\n%q", out)
+			}
+		}},
+		{"replace attachment", multipartMsg, v{"op": "part", "path": "2", "type": "text/plain", "disposition": "inline", "value": "attachment removed"}, func(t *testing.T, ch *Changes, out string) {
+			if strings.Contains(out, "evil.exe") || !strings.Contains(out, "Content-Type: text/plain\r\nContent-Disposition: inline\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nattachment removed\r\n--outer--") {
+				t.Errorf("output:\n%s", out)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newTestHost(t, behave(t, "f", v{"changes": []v{tt.change}}, nil))
+			verdict, ch := h.chain(t, "f").Data(context.Background(), testTxn(), testMessage(t, tt.msg))
+			if verdict.Action != Continue || ch.Empty() {
+				t.Fatalf("verdict %+v changes %+v\n%s", verdict, ch, h.logs)
+			}
+			var out bytes.Buffer
+			if err := Apply(ch, strings.NewReader(tt.msg), &out); err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, ch, out.String())
+		})
+	}
+}
+
+func TestNoChangesIsByteExact(t *testing.T) {
+	h := newTestHost(t, behave(t, "pass", v{}, nil))
+	for _, msg := range []string{simpleMsg, multipartMsg, "Odd:  spacing\n\tfold\n\nbare LF body\n"} {
+		_, ch := h.chain(t, "pass").Data(context.Background(), testTxn(), testMessage(t, msg))
+		if !ch.Empty() {
+			t.Fatalf("changes %+v", ch)
+		}
+		var out bytes.Buffer
+		if err := Apply(ch, strings.NewReader(msg), &out); err != nil || out.String() != msg {
+			t.Errorf("not byte-exact (%v):\n%q", err, out.String())
+		}
+	}
+}
+
+func TestConflictingChangesInChain(t *testing.T) {
+	h := newTestHost(t,
+		behave(t, "a", v{"changes": []v{{"op": "body", "value": "one"}}}, nil),
+		behave(t, "b", v{"changes": []v{{"op": "part", "path": "1", "type": "text/plain", "value": "two"}}}, nil),
+	)
+	got, ch := h.chain(t, "a", "b").Data(context.Background(), testTxn(), testMessage(t, simpleMsg))
+	if got.Action != Tempfail || got.Filter != "b" || !strings.Contains(got.Reason, "earlier filter") {
+		t.Errorf("verdict %+v", got)
+	}
+	if !ch.ReplaceBody || len(ch.Parts) != 0 {
+		t.Errorf("changes %+v", ch)
+	}
+}

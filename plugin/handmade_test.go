@@ -1,0 +1,102 @@
+package plugin
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// handmade assembles a minimal ABI-shaped module without a compiler: it
+// returns version and stages as constants and answers every event with the
+// bytes out (placed at 2048) or, when resultPtr is non-zero, with an
+// arbitrary (ptr, len). It lets tests speak the ABI wrongly on purpose.
+type handmade struct {
+	version, stages int32
+	out             []byte
+	resultPtr       uint32
+	resultLen       uint32
+}
+
+func (hm handmade) file(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "handmade.wasm")
+	if err := os.WriteFile(p, hm.bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (hm handmade) bytes() []byte {
+	const dataAt = 2048
+	packed := int64(dataAt)<<32 | int64(len(hm.out))
+	if hm.resultPtr != 0 {
+		packed = int64(hm.resultPtr)<<32 | int64(hm.resultLen)
+	}
+	b := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
+	b = section(b, 1, []byte{3, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7e})
+	b = section(b, 3, []byte{4, 0, 0, 1, 2})
+	b = section(b, 5, []byte{1, 0, 1})
+	exp := []byte{5}
+	for i, n := range []string{"sluice_abi_version", "sluice_stages", "sluice_alloc", "sluice_on_event"} {
+		exp = append(exp, byte(len(n)))
+		exp = append(exp, n...)
+		exp = append(exp, 0, byte(i))
+	}
+	exp = append(exp, 6, 'm', 'e', 'm', 'o', 'r', 'y', 2, 0)
+	b = section(b, 7, exp)
+	code := []byte{4}
+	for _, body := range [][]byte{
+		append(append([]byte{0, 0x41}, sleb(int64(hm.version))...), 0x0b),
+		append(append([]byte{0, 0x41}, sleb(int64(hm.stages))...), 0x0b),
+		append(append([]byte{0, 0x41}, sleb(1024)...), 0x0b),
+		append(append([]byte{0, 0x42}, sleb(packed)...), 0x0b),
+	} {
+		code = append(code, byte(len(body)))
+		code = append(code, body...)
+	}
+	b = section(b, 10, code)
+	data := append([]byte{1, 0, 0x41}, sleb(dataAt)...)
+	data = append(data, 0x0b)
+	data = append(data, uleb(uint64(len(hm.out)))...)
+	data = append(data, hm.out...)
+	return section(b, 11, data)
+}
+
+func section(b []byte, id byte, content []byte) []byte {
+	b = append(b, id)
+	b = append(b, uleb(uint64(len(content)))...)
+	return append(b, content...)
+}
+
+func uleb(v uint64) []byte {
+	var out []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		if v != 0 {
+			c |= 0x80
+		}
+		out = append(out, c)
+		if v == 0 {
+			return out
+		}
+	}
+}
+
+func sleb(v int64) []byte {
+	var out []byte
+	for {
+		c := byte(v & 0x7f)
+		v >>= 7
+		done := (v == 0 && c&0x40 == 0) || (v == -1 && c&0x40 != 0)
+		if !done {
+			c |= 0x80
+		}
+		out = append(out, c)
+		if done {
+			return out
+		}
+	}
+}
+
+func osWriteFile(p string, b []byte) error { return os.WriteFile(p, b, 0o644) }

@@ -2,9 +2,9 @@ package plugin
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"context"
 	"encoding/json"
 	"net/netip"
 	"os"

@@ -46,7 +46,7 @@ echo "sluice: $(cd "$ROOT" && git rev-parse --short HEAD) $(cd "$ROOT" && git st
 CONF="$OUT/sluice.hcl"
 sed "s|^data_dir = .*|data_dir = \"$STATE/sluice\"|" "$HERE/sluice.hcl" > "$CONF"
 [ -n "$PPROF" ] && echo "pprof_listen = \"$PPROF\"" >> "$CONF"
-"$BIN" check-config -config "$CONF" >/dev/null
+"$BIN" check-config "$CONF" >/dev/null
 # Mail left from an earlier, interrupted run would be delivered again and counted.
 rm -rf "$STATE/sluice/queue"
 

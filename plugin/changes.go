@@ -23,37 +23,44 @@ const (
 // HeaderChange is one validated header modification. Value is the raw
 // field body; folding is CRLF followed by a space or tab.
 type HeaderChange struct {
-	Op          HeaderOp
-	Name, Value string
+	Op    HeaderOp `json:"op"`
+	Name  string   `json:"name"`
+	Value string   `json:"value,omitempty"`
 }
 
 // RecipientChange replaces envelope recipient From by To.
-type RecipientChange struct{ From, To string }
+type RecipientChange struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
 
 // Reroute sends Recipient through the relay route named Route.
-type Reroute struct{ Recipient, Route string }
+type Reroute struct {
+	Recipient string `json:"recipient"`
+	Route     string `json:"route"`
+}
 
 // PartReplacement replaces MIME part Path ("1.2") by a leaf part.
 type PartReplacement struct {
-	Path        string
-	ContentType string // media type with optional parameters, e.g. "text/plain; charset=utf-8"
-	Disposition string // optional Content-Disposition value
-	Content     []byte // decoded content; Apply chooses the transfer encoding
+	Path        string `json:"path"`
+	ContentType string `json:"content_type"`          // media type with optional parameters, e.g. "text/plain; charset=utf-8"
+	Disposition string `json:"disposition,omitempty"` // optional Content-Disposition value
+	Content     []byte `json:"content"`               // decoded content; Apply chooses the transfer encoding
 }
 
 // Changes is what the filters of a chain asked for at the data stage,
 // already validated and merged in chain order. Envelope changes (Sender,
 // recipients, reroutes) are for the relay; Apply performs the rest.
 type Changes struct {
-	Headers           []HeaderChange
-	Sender            *string // nil: unchanged; "" is the null sender
-	AddRecipients     []Recipient
-	RemoveRecipients  []string
-	ReplaceRecipients []RecipientChange
-	Reroutes          []Reroute
-	ReplaceBody       bool
-	Body              []byte // the new body when ReplaceBody; CRLF line endings
-	Parts             []PartReplacement
+	Headers           []HeaderChange    `json:"headers,omitempty"`
+	Sender            *string           `json:"sender,omitempty"` // nil: unchanged; "" is the null sender
+	AddRecipients     []Recipient       `json:"add_recipients,omitempty"`
+	RemoveRecipients  []string          `json:"remove_recipients,omitempty"`
+	ReplaceRecipients []RecipientChange `json:"replace_recipients,omitempty"`
+	Reroutes          []Reroute         `json:"reroutes,omitempty"`
+	ReplaceBody       bool              `json:"replace_body,omitempty"`
+	Body              []byte            `json:"body,omitempty"` // the new body when ReplaceBody; CRLF line endings
+	Parts             []PartReplacement `json:"parts,omitempty"`
 }
 
 // Empty reports whether ch changes nothing; a nil *Changes is empty.

@@ -30,8 +30,8 @@ type Txn struct {
 
 // Recipient is one RCPT TO.
 type Recipient struct {
-	Addr   string
-	Params map[string]string
+	Addr   string            `json:"addr"`
+	Params map[string]string `json:"params,omitempty"`
 }
 
 // HeaderField is one header field with its raw value (see ReadMessage).

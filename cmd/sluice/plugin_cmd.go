@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/plugin"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
+
+// pluginTestResult is what "sluice plugin test" prints.
+type pluginTestResult struct {
+	Stage   string          `json:"stage"`
+	Verdict pluginVerdict   `json:"verdict"`
+	Changes *plugin.Changes `json:"changes,omitempty"`
+}
+
+type pluginVerdict struct {
+	Action   string `json:"action"`
+	Code     int    `json:"code,omitempty"`
+	Enhanced string `json:"enhanced,omitempty"`
+	Text     string `json:"text,omitempty"`
+	Reason   string `json:"reason,omitempty"` // set when the plugin failed and on_error applied
+}
+
+// pluginTestCommand runs one plugin offline on one stage and prints the
+// verdict and changes as JSON. It exits 0 when the plugin answered, 1 when
+// it failed (the verdict then carries the on_error reason), 2 on bad usage.
+//
+//	sluice plugin test FILE.wasm -stage data -msg FILE.eml [-from ADDR] [-rcpt ADDR]... [-config JSON|@FILE]
+func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sluice plugin test", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	stage := fs.String("stage", "data", "stage to run: connect, helo, auth, mail, rcpt, data, delivered")
+	msgFile := fs.String("msg", "", "message file (RFC 5322) for the data stage")
+	from := fs.String("from", "sender@example.org", "envelope sender (empty for <>)")
+	var rcpts, grants stringList
+	fs.Var(&rcpts, "rcpt", "envelope recipient (repeatable; the last one is the RCPT of the rcpt stage)")
+	fs.Var(&grants, "grant", "capability to grant: dns, http (repeatable)")
+	conf := fs.String("config", "", "filter config as JSON, or @FILE")
+	helo := fs.String("helo", "client.example", "HELO/EHLO name")
+	ip := fs.String("ip", "192.0.2.1", "client IP address")
+	user := fs.String("user", "", "authenticated user (auth stage: the user tried)")
+	timeout := fs.Duration("timeout", plugin.DefaultTimeout, "per-call timeout")
+	memory := fs.Int64("memory", plugin.DefaultMemoryBytes, "memory limit in bytes")
+	endpoint := fs.String("http-endpoint", "", "URL for the http grant")
+	out := fs.String("out", "", "write the rewritten message to this file")
+
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 || file == "" {
+		fmt.Fprintln(stderr, "usage: sluice plugin test FILE.wasm -stage STAGE -msg FILE.eml [-from ADDR] [-rcpt ADDR]... [-config JSON|@FILE]")
+		return 2
+	}
+	cfgJSON := []byte(*conf)
+	if strings.HasPrefix(*conf, "@") {
+		b, err := os.ReadFile((*conf)[1:])
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)
+			return 2
+		}
+		cfgJSON = b
+	}
+	if len(bytes.TrimSpace(cfgJSON)) > 0 && !json.Valid(cfgJSON) {
+		fmt.Fprintln(stderr, "sluice plugin test: -config is not valid JSON")
+		return 2
+	}
+	addr, err := netip.ParseAddr(*ip)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice plugin test: -ip: %v\n", err)
+		return 2
+	}
+	var msg []byte
+	if *stage == "data" {
+		if *msgFile == "" {
+			fmt.Fprintln(stderr, "sluice plugin test: the data stage needs -msg FILE.eml")
+			return 2
+		}
+		if msg, err = os.ReadFile(*msgFile); err != nil {
+			fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)
+			return 2
+		}
+	}
+
+	dataDir, err := os.MkdirTemp("", "sluice-plugin-test-")
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dataDir)
+	ctx := context.Background()
+	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
+	host, err := plugin.NewHost(ctx, []config.Filter{{
+		Name: name, Wasm: file, Stages: []string{*stage}, Timeout: *timeout, MemoryBytes: *memory,
+		ConfigJSON: cfgJSON, Grants: grants, HTTPEndpoint: *endpoint,
+	}}, plugin.HostOptions{DataDir: dataDir, Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: stderr})})
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)
+		return 1
+	}
+	defer host.Close(ctx)
+	chain, err := host.Chain([]string{name})
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)
+		return 1
+	}
+
+	sess := &plugin.Session{ID: "test", ClientIP: addr, ClientPort: 25000, Listener: "test", ListenerKind: "smtp",
+		Helo: *helo, HeloExtended: true, AuthUser: *user}
+	txn := &plugin.Txn{Session: sess, QueueID: "test", From: *from}
+	for _, r := range rcpts {
+		txn.Recipients = append(txn.Recipients, plugin.Recipient{Addr: r})
+	}
+	res := pluginTestResult{Stage: *stage}
+	var v plugin.Verdict
+	switch *stage {
+	case "connect":
+		v = chain.Connect(ctx, sess)
+	case "helo":
+		v = chain.Helo(ctx, sess)
+	case "auth":
+		v = chain.Auth(ctx, sess, "PLAIN", *user, true)
+	case "mail":
+		txn.Recipients = nil
+		v = chain.Mail(ctx, txn)
+	case "rcpt":
+		if len(rcpts) == 0 {
+			fmt.Fprintln(stderr, "sluice plugin test: the rcpt stage needs -rcpt ADDR")
+			return 2
+		}
+		last := txn.Recipients[len(txn.Recipients)-1]
+		txn.Recipients = txn.Recipients[:len(txn.Recipients)-1]
+		v = chain.Rcpt(ctx, txn, last)
+	case "data":
+		m, err := plugin.ReadMessage(bytes.NewReader(msg), int64(len(msg)))
+		if err != nil {
+			fmt.Fprintf(stderr, "sluice plugin test: %s: %v\n", *msgFile, err)
+			return 2
+		}
+		v, res.Changes = chain.Data(ctx, txn, m)
+	case "delivered":
+		var outcomes []plugin.Outcome
+		for _, r := range rcpts {
+			outcomes = append(outcomes, plugin.Outcome{Rcpt: r, Code: 250, Text: "OK", Delivered: true})
+		}
+		chain.Delivered(ctx, txn, outcomes)
+		v = plugin.Verdict{Action: plugin.Continue}
+	}
+	res.Verdict = pluginVerdict{Action: v.Action.String(), Code: v.Code, Enhanced: v.Enhanced, Text: v.Text, Reason: v.Reason}
+	if *out != "" && *stage == "data" {
+		var buf bytes.Buffer
+		if err := plugin.Apply(res.Changes, bytes.NewReader(msg), &buf); err != nil {
+			fmt.Fprintf(stderr, "sluice plugin test: apply: %v\n", err)
+			return 1
+		}
+		if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+			fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)
+			return 1
+		}
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(res); err != nil {
+		fmt.Fprintf(stderr, "sluice plugin test: %v\n", errors.Unwrap(err))
+		return 1
+	}
+	if v.Reason != "" {
+		return 1
+	}
+	return 0
+}

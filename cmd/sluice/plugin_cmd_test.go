@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	taggerOnce sync.Once
+	taggerWasm string
+	taggerErr  error
+)
+
+// buildTagger compiles examples/plugin-tagger once per test binary, cached
+// by a hash of its and the SDK's sources.
+func buildTagger(t *testing.T) string {
+	t.Helper()
+	taggerOnce.Do(func() {
+		h := sha256.New()
+		h.Write([]byte(runtime.Version()))
+		for _, root := range []string{"../../examples/plugin-tagger", "../../sdk", "../../go.mod", "../../go.sum"} {
+			taggerErr = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() || strings.HasSuffix(p, ".wasm") {
+					return err
+				}
+				b, err := os.ReadFile(p)
+				h.Write([]byte(p))
+				h.Write(b)
+				return err
+			})
+			if taggerErr != nil {
+				return
+			}
+		}
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			dir = os.TempDir()
+		}
+		dir = filepath.Join(dir, "sluice-test-wasm")
+		os.MkdirAll(dir, 0o755)
+		taggerWasm = filepath.Join(dir, "tagger-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
+		if _, err := os.Stat(taggerWasm); err == nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", taggerWasm+".tmp", ".")
+		cmd.Dir = "../../examples/plugin-tagger"
+		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			taggerErr = err
+			taggerWasm = string(out)
+			return
+		}
+		taggerErr = os.Rename(taggerWasm+".tmp", taggerWasm)
+	})
+	if taggerErr != nil {
+		t.Fatalf("building the tagger: %v %s", taggerErr, taggerWasm)
+	}
+	return taggerWasm
+}
+
+func TestPluginTestCommand(t *testing.T) {
+	wasm := buildTagger(t)
+	dir := t.TempDir()
+	eml := filepath.Join(dir, "m.eml")
+	os.WriteFile(eml, []byte("From: a@outside.example\r\nSubject: hi\r\n\r\nbody\r\n"), 0o644)
+	conf := filepath.Join(dir, "conf.json")
+	os.WriteFile(conf, []byte(`{"domains":["example.com"],"reject":["spam@bad.example"]}`), 0o644)
+	out := filepath.Join(dir, "out.eml")
+
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		contains []string
+	}{
+		{"rejected sender", []string{wasm, "-stage", "mail", "-from", "SPAM@bad.example", "-config", "@" + conf}, 0,
+			[]string{`"action": "reject"`, `"code": 550`, `"enhanced": "5.7.1"`}},
+		{"accepted sender", []string{wasm, "-stage", "mail", "-from", "ok@example.com", "-config", "@" + conf}, 0,
+			[]string{`"action": "continue"`}},
+		{"outside sender tagged", []string{wasm, "-stage", "data", "-msg", eml, "-from", "a@outside.example", "-rcpt", "b@example.com", "-config", "@" + conf, "-out", out}, 0,
+			[]string{`"op": "set"`, `"name": "X-Sluice-Outside"`, `"value": "yes"`}},
+		{"inside sender not tagged", []string{wasm, "-stage", "data", "-msg", eml, "-from", "a@example.com", "-config", `{"domains":["example.com"]}`}, 0,
+			[]string{`"op": "remove"`}},
+		{"stage the plugin lacks", []string{wasm, "-stage", "helo"}, 1, nil},
+		{"no message", []string{wasm, "-stage", "data"}, 2, nil},
+		{"no file", []string{"-stage", "data"}, 2, nil},
+		{"bad config", []string{wasm, "-stage", "mail", "-config", "{"}, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := pluginTestCommand(tt.args, &stdout, &stderr); code != tt.code {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.code, stdout.String(), stderr.String())
+			}
+			for _, s := range tt.contains {
+				if !strings.Contains(stdout.String(), s) {
+					t.Errorf("stdout lacks %s:\n%s", s, stdout.String())
+				}
+			}
+			if tt.code == 0 && !json.Valid(stdout.Bytes()) {
+				t.Errorf("stdout is not JSON:\n%s", stdout.String())
+			}
+		})
+	}
+	b, err := os.ReadFile(out)
+	if err != nil || string(b) != "From: a@outside.example\r\nSubject: hi\r\nX-Sluice-Outside: yes\r\n\r\nbody\r\n" {
+		t.Errorf("rewritten message (%v):\n%q", err, b)
+	}
+}

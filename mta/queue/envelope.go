@@ -28,6 +28,7 @@ type Recipient struct {
 	Attempts    int       `json:"attempts,omitempty"`
 	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	LastReply   string    `json:"last_reply,omitempty"`
+	LastAttempt time.Time `json:"last_attempt,omitzero"`
 	// DSN parameters (RFC 3461) given at RCPT.
 	Notify []string `json:"notify,omitempty"`
 	ORcpt  string   `json:"orcpt,omitempty"`
@@ -54,6 +55,23 @@ type Envelope struct {
 	// DSN parameters (RFC 3461) given at MAIL.
 	DSNRet   string `json:"dsn_ret,omitempty"`
 	DSNEnvID string `json:"dsn_envid,omitempty"`
+
+	// Held messages are not attempted until released (see Queue.Hold).
+	Held bool `json:"held,omitempty"`
+	// DelayWarned is set once the delay warning (Options.DelayWarning) was sent.
+	DelayWarned bool `json:"delay_warned,omitempty"`
+}
+
+// Clone returns a deep copy of e.
+func (e *Envelope) Clone() *Envelope {
+	c := *e
+	c.Recipients = make([]*Recipient, len(e.Recipients))
+	for i, r := range e.Recipients {
+		rc := *r
+		rc.Notify = append([]string(nil), r.Notify...)
+		c.Recipients[i] = &rc
+	}
+	return &c
 }
 
 // Pending reports whether any recipient still awaits delivery.

@@ -1,0 +1,69 @@
+package sdk
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/sluice-mail/sluice/sdk/abi"
+)
+
+func mailEvent(t testing.TB) []byte {
+	b, err := json.Marshal(abi.Event{ABI: 1, Stage: abi.StageMail, Filter: "f",
+		Session: abi.Session{ID: "s", ClientIP: "192.0.2.1", Helo: "client.example"},
+		Txn:     &abi.Txn{From: "bob@example.org", MailParams: map[string]string{"BODY": "8BITMIME"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestDispatch(t *testing.T) {
+	tests := []struct {
+		name string
+		h    Handlers
+		want string
+	}{
+		{"continue", Handlers{Mail: func(*MailEvent) Result { return Continue() }}, `{"action":"continue"}`},
+		{"reject", Handlers{Mail: func(e *MailEvent) Result { return Reject(550, "5.7.1", "no "+e.Txn.From) }},
+			`{"action":"reject","code":550,"enhanced":"5.7.1","text":"no bob@example.org"}`},
+	}
+	for _, tt := range tests {
+		Handle(tt.h)
+		if got := string(dispatch(mailEvent(t))); got != tt.want {
+			t.Errorf("%s: got %s, want %s", tt.name, got, tt.want)
+		}
+	}
+	Handle(Handlers{Data: func(e *DataEvent) Result {
+		return Continue().With(new(Changes).AddHeader("X-A", "1").RemoveHeader("X-B").SetSender("").ReplacePart("2", "text/plain", "", []byte("x")))
+	}})
+	got := string(dispatch([]byte(`{"abi":1,"stage":"data","session":{},"message":{"size":1,"header":[],"body_size":0}}`)))
+	want := `{"action":"continue","changes":{"headers":[{"op":"add","name":"X-A","value":"1"},{"op":"remove","name":"X-B"}],"sender":"","parts":[{"path":"2","content_type":"text/plain","body":"eA=="}]}}`
+	if got != want {
+		t.Errorf("changes: got %s\nwant %s", got, want)
+	}
+	defer func() {
+		if r := recover(); r == nil || !strings.Contains(r.(string), "no handler") {
+			t.Errorf("missing handler: %v", r)
+		}
+	}()
+	dispatch([]byte(`{"abi":1,"stage":"helo","session":{}}`))
+}
+
+func TestHeaderHelpers(t *testing.T) {
+	h := Header{{Name: "Subject", Value: "a\r\n b"}, {Name: "X", Value: "1"}, {Name: "x", Value: "2"}}
+	if h.Get("subject") != "a b" || !h.Has("X") || len(h.Values("X")) != 2 || h.Get("none") != "" {
+		t.Errorf("header helpers: %q %v", h.Get("subject"), h.Values("X"))
+	}
+	if AddressDomain("a@Example.COM") != "example.com" || AddressDomain("postmaster") != "" {
+		t.Error("AddressDomain")
+	}
+}
+
+func BenchmarkDispatchNative(b *testing.B) {
+	Handle(Handlers{Mail: func(*MailEvent) Result { return Continue() }})
+	ev := mailEvent(b)
+	for b.Loop() {
+		dispatch(ev)
+	}
+}

@@ -60,17 +60,17 @@ type Options struct {
 }
 
 // Notifier is told about delivery outcomes that may call for a DSN. It gets
-// a copy of the envelope and the path of the message data, which exists for
-// the duration of the call.
+// the queue (to commit a notification into), a copy of the envelope and the
+// path of the message data, which exists for the duration of the call.
 type Notifier interface {
 	// Finished is called when no recipient is pending, before Options.Finished
 	// and before the files are removed. If it returns an error the message
 	// is kept and Finished is called again later (after RetryMin, or at the
 	// next start), so a bounce is durable before its original goes.
-	Finished(env *Envelope, msgPath string) error
+	Finished(q *Queue, env *Envelope, msgPath string) error
 	// Delayed is called once per message, at the first deferred attempt
 	// after DelayWarning. An error means it is called again at the next one.
-	Delayed(env *Envelope, msgPath string) error
+	Delayed(q *Queue, env *Envelope, msgPath string) error
 }
 
 // Queue is the durable queue. Its methods are safe for concurrent use.
@@ -87,9 +87,10 @@ type Queue struct {
 	cancel   context.CancelFunc
 	stopped  chan struct{}
 	started  bool
+	done     []*message          // recovered with no pending recipient: finished at Start
 	count    int                 // messages in the queue
 	msgs     map[string]*message // by id, for administration (admin.go)
-	lock     *os.File            // flock'd lock file: one process owns the spool
+	lock     *os.File            // the flock'd queue directory: one process owns the spool
 }
 
 // message is a queued message in memory: its envelope, guarded by mu.
@@ -213,6 +214,11 @@ func (q *Queue) recover() error {
 		q.count++
 		m := &message{env: env}
 		q.track(m)
+		if !env.Pending() {
+			// Finishing may queue a bounce; not before the queue is running.
+			q.done = append(q.done, m)
+			continue
+		}
 		q.schedule(m, pendingRecipients(env))
 	}
 	if len(loaded) > 0 {
@@ -448,8 +454,13 @@ func (q *Queue) Start() {
 			go q.worker(name, d)
 		}
 	}
+	done := q.done
+	q.done = nil
 	q.mu.Unlock()
 	go q.timerLoop()
+	for _, m := range done {
+		q.finishIfDone(m)
+	}
 }
 
 // worker delivers the destination's jobs until its FIFO is empty.
@@ -575,7 +586,7 @@ func (q *Queue) attempt(j *job) {
 	m.mu.Unlock()
 
 	if warn {
-		if err := q.opts.Notifier.Delayed(snapshot, q.msgPath(env.ID)); err != nil {
+		if err := q.opts.Notifier.Delayed(q, snapshot, q.msgPath(env.ID)); err != nil {
 			q.log.Error("cannot send delay warning", "id", env.ID, "error", err)
 		} else {
 			m.mu.Lock()
@@ -633,7 +644,7 @@ func (q *Queue) finishIfDone(m *message) {
 		return
 	}
 	if n := q.opts.Notifier; n != nil {
-		if err := n.Finished(env, q.msgPath(env.ID)); err != nil {
+		if err := n.Finished(q, env, q.msgPath(env.ID)); err != nil {
 			// Keep the original until its bounce is safely queued.
 			q.log.Error("cannot queue delivery status notification; will retry", "id", env.ID, "error", err)
 			m.mu.Lock()

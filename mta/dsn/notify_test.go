@@ -2,6 +2,7 @@ package dsn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -260,7 +261,10 @@ func TestDeleteWithBounce(t *testing.T) {
 		envs, _ := q.List()
 		return len(envs) == 1 && envs[0].Recipients[0].Attempts == 1
 	})
-	if err := q.Delete(id, true); err != nil {
+	// The attempt may still be winding up (rescheduling): ErrBusy until then.
+	var err error
+	waitFor(t, "delete", func() bool { err = q.Delete(id, true); return !errors.Is(err, queue.ErrBusy) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "bounce", func() bool { return len(origin.deliveries()) == 1 && q.Len() == 0 })

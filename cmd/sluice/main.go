@@ -18,6 +18,7 @@ Usage:
   sluice check-config FILE           parse and validate a configuration file
   sluice hash-password               read a password from stdin, print its bcrypt hash for a user block
   sluice plugin test FILE.wasm ...   run a filter plugin offline on a message
+  sluice queue list|show|flush|hold|release|delete ...   inspect and manage the queue ("sluice queue" for help)
   sluice version                     print the version
 `
 
@@ -37,6 +38,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return checkConfigCommand(args[1:], stdout, stderr)
 	case "hash-password":
 		return hashPasswordCommand(args[1:], stdin, stdout, stderr)
+	case "queue":
+		return queueCommand(args[1:], stdout, stderr)
 	case "plugin":
 		return pluginCommand(args[1:], stdout, stderr)
 	case "version", "-version", "--version":

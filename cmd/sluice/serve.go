@@ -12,7 +12,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/mta/control"
 	"github.com/sluice-mail/sluice/mta/deliver"
+	"github.com/sluice-mail/sluice/mta/dsn"
 	"github.com/sluice-mail/sluice/mta/queue"
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/mta/smtpd"
@@ -70,10 +72,19 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		RetryMin:                  cfg.Queue.RetryMin,
 		RetryMax:                  cfg.Queue.RetryMax,
 		GiveUpAfter:               cfg.Queue.GiveUpAfter,
+		// Bounces, delay warnings (after the default 4h) and success reports.
+		Notifier: &dsn.Sender{Hostname: cfg.Hostname, GiveUpAfter: cfg.Queue.GiveUpAfter, Logger: log.Named("dsn")},
 	})
 	if err != nil {
 		return err
 	}
+	ctl, err := control.Listen(controlSocket(cfg.DataDir), q, log.Named("control"))
+	if err != nil {
+		q.Close()
+		return err
+	}
+	go ctl.Serve()
+	defer ctl.Close() // removes the socket
 	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd")})
 	if err != nil {
 		q.Close()
@@ -95,6 +106,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace)
 	defer cancel()
 	srv.Shutdown(ctx)
+	ctl.Close()
 	q.Close()
 	log.Info("stopped", "queued", q.Len())
 	return nil

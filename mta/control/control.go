@@ -124,9 +124,13 @@ func (s *Server) Serve() {
 }
 
 // Close stops listening, removes the socket file, ends open connections and
-// waits for their handlers.
+// waits for their handlers. Closing twice is harmless.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
 	s.closed = true
 	err := s.ln.Close()
 	for c := range s.conns {

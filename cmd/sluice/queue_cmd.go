@@ -1,0 +1,268 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/sluice-mail/sluice/mta/control"
+	"github.com/sluice-mail/sluice/mta/queue"
+)
+
+const queueUsage = `usage: sluice queue [-config FILE] [-json] COMMAND
+  list               every queued message: age, sender, recipients and their state
+  show ID            one message's envelope and header
+  flush [ID]         try ID (or every message) now
+  hold ID            stop delivery attempts for ID until released
+  release ID         resume delivery of a held message
+  delete [-bounce] ID  remove ID; with -bounce its pending recipients fail and the sender is told
+Talks to the running server through <data_dir>/control.sock, or works on the
+spool directly when the server is stopped.
+`
+
+// controlSocket is where serve listens for queue commands.
+func controlSocket(dataDir string) string { return filepath.Join(dataDir, "control.sock") }
+
+func queueCommand(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("queue", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, queueUsage) }
+	path := fs.String("config", "", "configuration file (default: the embedded configuration)")
+	asJSON := fs.Bool("json", false, "print JSON")
+	bounce := fs.Bool("bounce", false, "delete: bounce the pending recipients")
+	// Flags may come before or after the command and its ID.
+	var pos []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return 2
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return 2
+	}
+	op, ids := pos[0], pos[1:]
+	arity := map[string][2]int{"list": {0, 0}, "show": {1, 1}, "flush": {0, 1}, "hold": {1, 1}, "release": {1, 1}, "delete": {1, 1}}
+	n, known := arity[op]
+	if !known || len(ids) < n[0] || len(ids) > n[1] {
+		fs.Usage()
+		return 2
+	}
+	if *bounce && op != "delete" {
+		fmt.Fprintln(stderr, "sluice queue: -bounce is for delete")
+		return 2
+	}
+	id := ""
+	if len(ids) == 1 {
+		id = ids[0]
+	}
+	cfg, ok := loadConfig(*path, stderr)
+	if !ok {
+		return 1
+	}
+
+	admin, offline, closeAdmin, err := openAdmin(cfg.DataDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "sluice queue: %v\n", err)
+		return 1
+	}
+	defer closeAdmin()
+
+	out := &queueOutput{w: stdout, json: *asJSON, offline: offline}
+	switch op {
+	case "list":
+		var envs []*queue.Envelope
+		if envs, err = admin.List(); err == nil {
+			out.list(envs, time.Now())
+		}
+	case "show":
+		var d *queue.Detail
+		if d, err = admin.Show(id); err == nil {
+			out.show(d, time.Now())
+		}
+	case "flush":
+		var n int
+		if n, err = admin.Flush(id); err == nil {
+			out.done(n, fmt.Sprintf("%d message(s) due now", n))
+		}
+	case "hold":
+		if err = admin.Hold(id); err == nil {
+			out.done(1, id+": held")
+		}
+	case "release":
+		if err = admin.Release(id); err == nil {
+			out.done(1, id+": released")
+		}
+	case "delete":
+		if err = admin.Delete(id, *bounce); err == nil {
+			switch {
+			case *bounce && offline:
+				out.done(1, id+": pending recipients failed; the bounce is sent and the message removed when the server starts")
+			case *bounce:
+				out.done(1, id+": pending recipients failed, bounce queued")
+			default:
+				out.done(1, id+": deleted")
+			}
+		}
+	}
+	if err != nil {
+		if errors.Is(err, queue.ErrLocked) {
+			err = fmt.Errorf("%w (no control socket answered at %s)", err, controlSocket(cfg.DataDir))
+		}
+		fmt.Fprintf(stderr, "sluice queue %s: %v\n", op, err)
+		return 1
+	}
+	return 0
+}
+
+// openAdmin returns the running server's control socket if one answers,
+// else the spool directory itself.
+func openAdmin(dataDir string) (admin queue.Admin, offline bool, closeFn func(), err error) {
+	sock := controlSocket(dataDir)
+	if c, err := net.DialTimeout("unix", sock, 2*time.Second); err == nil {
+		c.Close()
+		return &control.Client{Path: sock}, false, func() {}, nil
+	}
+	s, err := queue.OpenSpool(filepath.Join(dataDir, "queue"))
+	if err != nil {
+		return nil, false, nil, err
+	}
+	return s, true, func() { s.Close() }, nil
+}
+
+type queueOutput struct {
+	w       io.Writer
+	json    bool
+	offline bool
+}
+
+func (o *queueOutput) encode(v any) {
+	e := json.NewEncoder(o.w)
+	e.SetIndent("", "  ")
+	e.Encode(v)
+}
+
+func (o *queueOutput) done(n int, text string) {
+	if o.json {
+		o.encode(map[string]any{"ok": true, "count": n})
+		return
+	}
+	fmt.Fprintln(o.w, text)
+}
+
+func (o *queueOutput) list(envs []*queue.Envelope, now time.Time) {
+	if o.json {
+		if envs == nil {
+			envs = []*queue.Envelope{}
+		}
+		o.encode(envs)
+		return
+	}
+	if len(envs) == 0 {
+		fmt.Fprintln(o.w, "The queue is empty.")
+		return
+	}
+	tw := tabwriter.NewWriter(o.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tAGE\tSIZE\tSENDER\t")
+	for _, e := range envs {
+		held := ""
+		if e.Held {
+			held = "HELD"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t<%s>\t%s\n", e.ID, age(now.Sub(e.Created)), e.Size, printable(e.From), held)
+		for _, r := range e.Recipients {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t\t\n", r.State, printable(r.Addr), recipientNote(r, now))
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(o.w, "%d message(s)\n", len(envs))
+}
+
+func recipientNote(r *queue.Recipient, now time.Time) string {
+	var parts []string
+	if r.Attempts > 0 {
+		parts = append(parts, fmt.Sprintf("%d attempt(s)", r.Attempts))
+	}
+	if !r.State.Final() {
+		if r.NextAttempt.After(now) {
+			parts = append(parts, "next in "+age(r.NextAttempt.Sub(now)))
+		} else {
+			parts = append(parts, "due")
+		}
+	}
+	note := strings.Join(parts, ", ")
+	if r.LastReply != "" {
+		note += ": " + printable(r.LastReply)
+	}
+	return note
+}
+
+func (o *queueOutput) show(d *queue.Detail, now time.Time) {
+	if o.json {
+		o.encode(d)
+		return
+	}
+	e := d.Envelope
+	fmt.Fprintf(o.w, "ID:        %s\n", e.ID)
+	fmt.Fprintf(o.w, "Arrived:   %s (%s ago)\n", e.Created.Format(time.RFC3339), age(now.Sub(e.Created)))
+	fmt.Fprintf(o.w, "From:      <%s>\n", printable(e.From))
+	fmt.Fprintf(o.w, "Size:      %d\n", e.Size)
+	if e.Held {
+		fmt.Fprintln(o.w, "Held:      yes")
+	}
+	if e.ClientIP != "" || e.Helo != "" {
+		fmt.Fprintf(o.w, "Client:    %s (helo %s) listener %s\n", e.ClientIP, printable(e.Helo), e.Listener)
+	}
+	if e.AuthUser != "" {
+		fmt.Fprintf(o.w, "Auth:      %s\n", printable(e.AuthUser))
+	}
+	if e.DSNRet != "" || e.DSNEnvID != "" {
+		fmt.Fprintf(o.w, "DSN:       ret=%s envid=%s\n", e.DSNRet, printable(e.DSNEnvID))
+	}
+	for _, r := range e.Recipients {
+		fmt.Fprintf(o.w, "To:        <%s> %s %s\n", printable(r.Addr), r.State, recipientNote(r, now))
+	}
+	fmt.Fprintln(o.w)
+	io.WriteString(o.w, strings.ReplaceAll(d.Header, "\r\n", "\n"))
+}
+
+// age prints a duration the way an operator reads it: 3d4h, 2h5m, 40s.
+func age(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	switch {
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh%dm", d/time.Hour, d%time.Hour/time.Minute)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm%ds", d/time.Minute, d%time.Minute/time.Second)
+	default:
+		return fmt.Sprintf("%ds", d/time.Second)
+	}
+}
+
+// printable keeps a terminal safe from control characters in addresses and
+// replies that came from the network.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}

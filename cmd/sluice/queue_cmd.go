@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/sluice-mail/sluice/mta/control"
@@ -136,7 +136,11 @@ func openAdmin(dataDir string) (admin queue.Admin, offline bool, closeFn func(),
 		c.Close()
 		return &control.Client{Path: sock}, false, func() {}, nil
 	}
-	s, err := queue.OpenSpool(filepath.Join(dataDir, "queue"))
+	dir := filepath.Join(dataDir, "queue")
+	s, err := queue.OpenSpool(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil, fmt.Errorf("no queue at %s (has the server run with this data_dir?)", dir)
+	}
 	if err != nil {
 		return nil, false, nil, err
 	}
@@ -175,19 +179,17 @@ func (o *queueOutput) list(envs []*queue.Envelope, now time.Time) {
 		fmt.Fprintln(o.w, "The queue is empty.")
 		return
 	}
-	tw := tabwriter.NewWriter(o.w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tAGE\tSIZE\tSENDER\t")
+	fmt.Fprintf(o.w, "%-26s %7s %9s  %s\n", "ID", "AGE", "SIZE", "SENDER")
 	for _, e := range envs {
 		held := ""
 		if e.Held {
-			held = "HELD"
+			held = "  HELD"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t<%s>\t%s\n", e.ID, age(now.Sub(e.Created)), e.Size, printable(e.From), held)
+		fmt.Fprintf(o.w, "%-26s %7s %9d  <%s>%s\n", e.ID, age(now.Sub(e.Created)), e.Size, printable(e.From), held)
 		for _, r := range e.Recipients {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t\t\n", r.State, printable(r.Addr), recipientNote(r, now))
+			fmt.Fprintf(o.w, "    %-9s  <%s>  %s\n", r.State, printable(r.Addr), recipientNote(r, now))
 		}
 	}
-	tw.Flush()
 	fmt.Fprintf(o.w, "%d message(s)\n", len(envs))
 }
 

@@ -187,4 +187,8 @@ func TestQueueCommandUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
+	// No server has ever run with this data_dir.
+	if code, _, errs := sluice(t, "queue", "-config", cfg, "list"); code != 1 || !strings.Contains(errs, "no queue at") {
+		t.Errorf("list without a queue directory: %d %s", code, errs)
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/mta/smtpd"
 	"github.com/sluice-mail/sluice/mta/tlsutil"
+	"github.com/sluice-mail/sluice/plugin"
 )
 
 func serveCommand(args []string, stderr io.Writer) int {
@@ -85,7 +86,18 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	}
 	go ctl.Serve()
 	defer ctl.Close() // removes the socket
-	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd")})
+	// Filters compile once here (with an on-disk cache in the data
+	// directory); a broken plugin stops the start with its name in the error.
+	var plugins *plugin.Host
+	if len(cfg.Filters) > 0 {
+		plugins, err = plugin.NewHost(context.Background(), cfg.Filters, plugin.HostOptions{DataDir: cfg.DataDir, Logger: log.Named("filter")})
+		if err != nil {
+			q.Close()
+			return err
+		}
+		defer plugins.Close(context.Background())
+	}
+	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd"), Plugins: plugins})
 	if err != nil {
 		q.Close()
 		return err

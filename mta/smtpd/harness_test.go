@@ -1,6 +1,7 @@
 package smtpd_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -24,6 +25,7 @@ import (
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/mta/smtpd"
 	"github.com/sluice-mail/sluice/mta/tlsutil"
+	"github.com/sluice-mail/sluice/plugin"
 )
 
 // sink is a go-smtp (or LMTP) server that records what it receives.
@@ -219,7 +221,15 @@ user %q { password_hash = %q }
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log})
+	var host *plugin.Host
+	if len(cfg.Filters) > 0 {
+		host, err = plugin.NewHost(t.Context(), cfg.Filters, plugin.HostOptions{DataDir: dir, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { host.Close(context.Background()) })
+	}
+	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log, Plugins: host})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/mta/queue"
 	"github.com/sluice-mail/sluice/mta/routing"
+	"github.com/sluice-mail/sluice/plugin"
 )
 
 // Options are what the front end needs from the rest of the process.
@@ -36,6 +37,8 @@ type Options struct {
 	Routes *routing.Table
 	TLS    *tls.Config // server certificate; required when any listener uses TLS
 	Logger hclog.Logger
+	// Plugins runs the domains' filter chains; nil when no filter is configured.
+	Plugins *plugin.Host
 }
 
 // Server runs every configured listener.
@@ -45,6 +48,7 @@ type Server struct {
 	routes *routing.Table
 	tls    *tls.Config
 	log    hclog.Logger
+	chains *filterChains
 
 	listeners []*listener
 
@@ -69,8 +73,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	chains, err := newFilterChains(opts.Config, opts.Plugins)
+	if err != nil {
+		return nil, fmt.Errorf("smtpd: %w", err)
+	}
 	s := &Server{cfg: opts.Config, queue: opts.Queue, routes: opts.Routes, tls: opts.TLS,
-		log: opts.Logger, perIP: map[netip.Addr]int{}}
+		log: opts.Logger, perIP: map[netip.Addr]int{}, chains: chains}
 	for _, lc := range opts.Config.Listeners {
 		needTLS := lc.Kind == config.KindSMTPS || lc.Kind == config.KindSubmission || lc.STARTTLS
 		if needTLS && opts.TLS == nil {
@@ -265,8 +273,29 @@ func (s *Server) accept(l *listener, raw net.Conn) net.Conn {
 
 // connectCheck runs before the greeting. A non-nil reply refuses the connection.
 func (s *Server) connectCheck(cs *connState) *connReply {
-	// Filter chain, connect stage: runs here, before go-smtp greets.
+	if s.chains.session.Empty() {
+		return nil
+	}
+	// Filter chain, connect stage: before go-smtp greets (it creates the
+	// backend session only at HELO, so the host runs this stage itself).
+	v := s.chains.session.Connect(context.Background(), cs.pluginSession())
+	s.logVerdict("connect", v, "client_ip", cs.remote.Addr().String())
+	if e := verdictError(v); e != nil {
+		return &connReply{code: e.Code, enhanced: [3]int(e.EnhancedCode), text: e.Message}
+	}
 	return nil
+}
+
+// logVerdict writes one structured line for every verdict other than continue.
+func (s *Server) logVerdict(stage string, v plugin.Verdict, kv ...any) {
+	if v.Action == plugin.Continue {
+		return
+	}
+	args := append([]any{"stage", stage, "filter", v.Filter, "action", v.Action.String(), "code", v.Code, "text", v.Text}, kv...)
+	if v.Reason != "" {
+		args = append(args, "reason", v.Reason)
+	}
+	s.log.Info("filter verdict", args...)
 }
 
 func newSessionID() string {

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/sluice-mail/sluice/mta/queue"
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/mta/trace"
+	"github.com/sluice-mail/sluice/plugin"
 )
 
 type backend struct {
@@ -30,8 +32,15 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if cs == nil {
 		return nil, errLocalTempfail
 	}
-	// Filter chain, helo stage: runs here with c.Hostname().
-	return &session{srv: b.srv, conn: c, cs: cs}, nil
+	sess := &session{srv: b.srv, conn: c, cs: cs}
+	if fc := b.srv.chains.session; !fc.Empty() {
+		v := fc.Helo(context.Background(), sess.pluginSession())
+		b.srv.logVerdict("helo", v, "client_ip", cs.remote.Addr().String(), "helo", c.Hostname())
+		if e := verdictError(v); e != nil {
+			return nil, e
+		}
+	}
+	return sess, nil
 }
 
 // session is one SMTP/LMTP session between greetings; go-smtp calls its
@@ -50,10 +59,17 @@ type session struct {
 	perDomain map[string]int
 	// maxBytes is the smallest max_message_size of the recipients' domains.
 	maxBytes int64
+	// chain is the filter chain of the transaction's recipients (all share
+	// one, see Rcpt); chainDomain names the domain block it came from.
+	chain       *plugin.Chain
+	chainDomain string
+	// discard is set when a filter said to accept and drop the transaction.
+	discard bool
 }
 
 func (s *session) Reset() {
 	s.hasFrom, s.from, s.mailOpts, s.rcpts, s.perDomain, s.maxBytes = false, "", smtp.MailOptions{}, nil, nil, 0
+	s.chain, s.chainDomain, s.discard = nil, "", false
 }
 
 func (s *session) Logout() error { return nil }
@@ -99,9 +115,18 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if from != "" && !validAddress(from) {
 		return reply(553, [3]int{5, 1, 7}, "Malformed sender address")
 	}
-	// Filter chain, mail stage: runs here.
 	s.hasFrom, s.from = true, from
 	s.rcpts, s.perDomain, s.maxBytes = nil, map[string]int{}, s.srv.cfg.Limits.MaxMessageBytes
+	s.chain, s.chainDomain, s.discard = nil, "", false
+	if fc := s.srv.chains.session; !fc.Empty() {
+		v := fc.Mail(context.Background(), s.txn(""))
+		s.srv.logVerdict("mail", v, "client_ip", s.clientIP().String(), "from", from)
+		if e := verdictError(v); e != nil {
+			s.hasFrom = false
+			return e
+		}
+		s.discard = v.Action == plugin.Discard
+	}
 	return nil
 }
 
@@ -132,8 +157,29 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 			s.maxBytes = max
 		}
 	}
-	// Filter chain, rcpt stage: runs here; its verdict applies to this recipient only.
+	// One DATA reply must be true for every recipient, so all recipients of
+	// a transaction share one filter chain; others wait for a new
+	// transaction (the client retries them after 452, RFC 5321 section 4.5.3.1.10).
+	if s.chainDomain != "" && s.srv.chains.keys[d.Name] != s.srv.chains.keys[s.chainDomain] {
+		return reply(452, [3]int{4, 5, 3}, "<%s> runs other filters; send it in a separate transaction", to)
+	}
 	r := &queue.Recipient{Addr: to}
+	chain := s.srv.chains.chain(d.Name)
+	if !chain.Empty() {
+		pr := plugin.Recipient{Addr: to, Params: rcptParams(opts)}
+		v := chain.Rcpt(context.Background(), s.txn(""), pr)
+		s.srv.logVerdict("rcpt", v, "client_ip", s.clientIP().String(), "rcpt", to)
+		if e := verdictError(v); e != nil {
+			return e
+		}
+		if v.Action == plugin.Discard {
+			// Accepted, then dropped: this recipient is not queued.
+			return nil
+		}
+	}
+	if s.chainDomain == "" {
+		s.chain, s.chainDomain = chain, d.Name
+	}
 	if opts != nil {
 		for _, n := range opts.Notify {
 			r.Notify = append(r.Notify, string(n))
@@ -170,8 +216,16 @@ func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 
 // receive spools the message, runs the data stage and commits it to the queue.
 func (s *session) receive(r io.Reader) (string, error) {
-	if !s.hasFrom || len(s.rcpts) == 0 {
+	if !s.hasFrom {
 		return "", errNeedMail
+	}
+	if s.discard || len(s.rcpts) == 0 {
+		// Every recipient (or the whole transaction) was discarded by a
+		// filter: read the message, answer as if queued, keep nothing.
+		io.Copy(io.Discard, r)
+		id := "discarded-" + newSessionID()
+		s.srv.log.Info("message discarded by filter", "client_ip", s.clientIP().String(), "from", s.from, "ref", id)
+		return id, nil
 	}
 	in, err := s.srv.queue.NewMessage()
 	if err != nil {
@@ -223,7 +277,22 @@ func (s *session) receive(r io.Reader) (string, error) {
 		in.Abort()
 		return "", err
 	}
-	// Filter chain, data stage: runs here on the spooled file, before commit.
+	// Filter chain, data stage: on the spooled file, before commit.
+	v, err := s.runDataStage(context.Background(), in, int64(len(header)))
+	if err != nil {
+		in.Abort()
+		s.srv.log.Error("cannot apply filter changes", "id", in.ID, "error", err)
+		return "", errLocalTempfail
+	}
+	s.srv.logVerdict("data", v, "id", in.ID, "client_ip", s.clientIP().String(), "from", s.from)
+	if e := verdictError(v); e != nil {
+		in.Abort()
+		return "", e
+	}
+	if v.Action == plugin.Discard || len(s.rcpts) == 0 {
+		in.Abort()
+		return in.ID, nil
+	}
 
 	env := &queue.Envelope{
 		From: s.from, Recipients: s.rcpts, UTF8: s.mailOpts.UTF8,
@@ -233,6 +302,14 @@ func (s *session) receive(r io.Reader) (string, error) {
 	}
 	if ip := s.clientIP(); ip.IsValid() {
 		env.ClientIP = ip.String()
+	}
+	if v.Action == plugin.Quarantine {
+		if err := s.srv.queue.Quarantine(in, env); err != nil {
+			s.srv.log.Error("cannot quarantine message", "id", in.ID, "error", err)
+			return "", errLocalTempfail
+		}
+		s.srv.log.Info("message quarantined", "id", env.ID, "filter", v.Filter, "from", env.From, "rcpts", len(env.Recipients))
+		return env.ID, nil
 	}
 	if err := s.srv.queue.Commit(in, env); err != nil {
 		s.srv.log.Error("cannot commit message", "id", in.ID, "error", err)
@@ -248,7 +325,30 @@ func tlsDesc(st *tls.ConnectionState) string {
 	if st == nil {
 		return "none"
 	}
-	return tls.VersionName(st.Version) + " " + tls.CipherSuiteName(st.CipherSuite)
+	v, c := tlsNames(st)
+	return v + " " + c
+}
+
+func tlsNames(st *tls.ConnectionState) (version, cipher string) {
+	return tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite)
+}
+
+func rcptParams(o *smtp.RcptOptions) map[string]string {
+	p := map[string]string{}
+	if o == nil {
+		return p
+	}
+	if len(o.Notify) > 0 {
+		n := make([]string, len(o.Notify))
+		for i, v := range o.Notify {
+			n[i] = string(v)
+		}
+		p["NOTIFY"] = strings.Join(n, ",")
+	}
+	if o.OriginalRecipient != "" {
+		p["ORCPT"] = string(o.OriginalRecipientType) + ";" + o.OriginalRecipient
+	}
+	return p
 }
 
 // AuthMechanisms implements smtp.AuthSession. go-smtp offers AUTH only over
@@ -273,8 +373,20 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 			return smtp.ErrAuthFailed
 		}
 		s.cs.authUser.Store(&user)
-		// Filter chain, auth stage: runs here.
 		return nil
+	}
+	if fc := s.srv.chains.session; !fc.Empty() {
+		inner := check
+		check = func(identity, user, pass string) error {
+			err := inner(identity, user, pass)
+			v := fc.Auth(context.Background(), s.pluginSession(), mech, user, err == nil)
+			s.srv.logVerdict("auth", v, "client_ip", s.clientIP().String(), "user", user)
+			if e := verdictError(v); e != nil {
+				s.cs.authUser.Store(nil)
+				return e
+			}
+			return err
+		}
 	}
 	switch strings.ToUpper(mech) {
 	case sasl.Plain:

@@ -1,0 +1,235 @@
+package smtpd
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/mta/queue"
+	"github.com/sluice-mail/sluice/plugin"
+)
+
+// filterChains holds the plugin chains the dialog runs.
+//
+// Recipient and data stages run the chain of the recipient's domain block.
+// The session stages (connect, helo, auth, mail) come before any recipient
+// is known, so they run every filter that any domain's chain uses, in the
+// order they are first named.
+type filterChains struct {
+	session *plugin.Chain
+	byName  map[string]*plugin.Chain // domain block name → chain
+	keys    map[string]string        // domain block name → chain identity
+}
+
+func newFilterChains(cfg *config.Config, h *plugin.Host) (*filterChains, error) {
+	fc := &filterChains{byName: map[string]*plugin.Chain{}, keys: map[string]string{}}
+	if h == nil {
+		return fc, nil
+	}
+	var all []string
+	seen := map[string]bool{}
+	for _, d := range cfg.Domains {
+		c, err := h.Chain(d.Filters)
+		if err != nil {
+			return nil, fmt.Errorf("domain %q: %w", d.Name, err)
+		}
+		fc.byName[d.Name] = c
+		fc.keys[d.Name] = strings.Join(d.Filters, "\x00")
+		for _, f := range d.Filters {
+			if !seen[f] {
+				seen[f] = true
+				all = append(all, f)
+			}
+		}
+	}
+	c, err := h.Chain(all)
+	if err != nil {
+		return nil, err
+	}
+	fc.session = c
+	return fc, nil
+}
+
+// chain returns the chain of a domain block (nil, an empty chain, if none).
+func (fc *filterChains) chain(domain string) *plugin.Chain { return fc.byName[domain] }
+
+// verdictError turns a refusing verdict into the reply go-smtp sends. It
+// returns nil for verdicts that let the dialog go on.
+func verdictError(v plugin.Verdict) *smtp.SMTPError {
+	switch v.Action {
+	case plugin.Reject, plugin.Tempfail:
+		code := v.Code
+		def := [3]int{5, 7, 1}
+		if v.Action == plugin.Tempfail {
+			def = [3]int{4, 7, 1}
+			if code/100 != 4 {
+				code = 451
+			}
+		} else if code/100 != 5 {
+			code = 550
+		}
+		enh := parseEnhanced(v.Enhanced, def)
+		text := v.Text
+		if text == "" {
+			text = "Message refused by policy"
+		}
+		return &smtp.SMTPError{Code: code, EnhancedCode: smtp.EnhancedCode(enh), Message: text}
+	}
+	return nil
+}
+
+func parseEnhanced(s string, def [3]int) [3]int {
+	parts := strings.Split(s, ".")
+	if len(parts) != 3 {
+		return def
+	}
+	var out [3]int
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 999 {
+			return def
+		}
+		out[i] = n
+	}
+	if out[0] != def[0] {
+		return def
+	}
+	return out
+}
+
+// pluginSession describes the connection to filters.
+func (s *session) pluginSession() *plugin.Session {
+	ps := s.cs.pluginSession()
+	if s.conn != nil {
+		ps.Helo = s.conn.Hostname()
+		if st, ok := tlsState(s.conn, s.cs); ok {
+			ps.TLS = true
+			ps.TLSVersion, ps.TLSCipher = tlsNames(st)
+		}
+	}
+	ps.HeloExtended = s.cs.extended.Load()
+	ps.AuthUser = s.authUser()
+	return ps
+}
+
+func (cs *connState) pluginSession() *plugin.Session {
+	ps := &plugin.Session{ID: cs.id, ClientIP: cs.remote.Addr().Unmap(), ClientPort: int(cs.remote.Port()),
+		Listener: cs.listener.cfg.Name, ListenerKind: string(cs.listener.cfg.Kind)}
+	if cs.implicitTLS != nil {
+		st := cs.implicitTLS.ConnectionState()
+		ps.TLS = true
+		ps.TLSVersion, ps.TLSCipher = tlsNames(&st)
+	}
+	return ps
+}
+
+// txn describes the current transaction to filters.
+func (s *session) txn(queueID string) *plugin.Txn {
+	t := &plugin.Txn{Session: s.pluginSession(), QueueID: queueID, From: s.from, MailParams: mailParams(&s.mailOpts)}
+	for _, r := range s.rcpts {
+		t.Recipients = append(t.Recipients, plugin.Recipient{Addr: r.Addr})
+	}
+	return t
+}
+
+func mailParams(o *smtp.MailOptions) map[string]string {
+	p := map[string]string{}
+	if o.Size > 0 {
+		p["SIZE"] = strconv.FormatInt(o.Size, 10)
+	}
+	if o.Body != "" {
+		p["BODY"] = string(o.Body)
+	}
+	if o.UTF8 {
+		p["SMTPUTF8"] = ""
+	}
+	if o.Return != "" {
+		p["RET"] = string(o.Return)
+	}
+	if o.EnvelopeID != "" {
+		p["ENVID"] = o.EnvelopeID
+	}
+	return p
+}
+
+// runDataStage runs the transaction's chain on the spooled message (the
+// client's bytes start at offset skip, after the relay's Received header)
+// and applies the changes. It returns the verdict, for the caller to act on.
+func (s *session) runDataStage(ctx context.Context, in *queue.Incoming, skip int64) (plugin.Verdict, error) {
+	cont := plugin.Verdict{Action: plugin.Continue}
+	if s.chain.Empty() {
+		return cont, nil
+	}
+	size := in.Size() - skip
+	section := io.NewSectionReader(in, skip, size)
+	msg, err := plugin.ReadMessage(section, size)
+	if err != nil {
+		// Unparseable header: filters cannot judge it; the failure policy
+		// of a chain is per filter, so refuse temporarily and log.
+		s.srv.log.Warn("message header unreadable for filters", "id", in.ID, "error", err)
+		return plugin.Verdict{Action: plugin.Reject, Code: 554, Enhanced: "5.6.0", Text: "Malformed message header"}, nil
+	}
+	v, ch := s.chain.Data(ctx, s.txn(in.ID), msg)
+	if v.Action == plugin.Reject || v.Action == plugin.Tempfail || ch.Empty() {
+		return v, nil
+	}
+	s.applyEnvelopeChanges(ch)
+	if ch.MessageChanged() {
+		header := make([]byte, skip)
+		if _, err := in.ReadAt(header, 0); err != nil {
+			return v, err
+		}
+		pr, pw := io.Pipe()
+		go func() {
+			pw.Write(header)
+			pw.CloseWithError(plugin.Apply(ch, io.NewSectionReader(in, skip, size), pw))
+		}()
+		if err := in.Replace(pr); err != nil {
+			pr.CloseWithError(err)
+			return v, err
+		}
+	}
+	return v, nil
+}
+
+// applyEnvelopeChanges applies sender and recipient changes validated by the plugin host.
+func (s *session) applyEnvelopeChanges(ch *plugin.Changes) {
+	if ch.Sender != nil {
+		s.from = *ch.Sender
+	}
+	for _, rc := range ch.ReplaceRecipients {
+		for _, r := range s.rcpts {
+			if strings.EqualFold(r.Addr, rc.From) {
+				r.Addr = rc.To
+			}
+		}
+	}
+	for _, gone := range ch.RemoveRecipients {
+		kept := s.rcpts[:0]
+		for _, r := range s.rcpts {
+			if !strings.EqualFold(r.Addr, gone) {
+				kept = append(kept, r)
+			}
+		}
+		s.rcpts = kept
+	}
+	for _, add := range ch.AddRecipients {
+		s.rcpts = append(s.rcpts, &queue.Recipient{Addr: add.Addr})
+	}
+	for _, rr := range ch.Reroutes {
+		if _, ok := s.srv.cfg.Domain(rr.Route); !ok && !(rr.Route == "*" && s.srv.cfg.CatchAll() != nil) {
+			s.srv.log.Warn("filter rerouted to an unknown domain block; ignored", "rcpt", rr.Recipient, "route", rr.Route)
+			continue
+		}
+		for _, r := range s.rcpts {
+			if strings.EqualFold(r.Addr, rr.Recipient) {
+				r.Route = rr.Route
+			}
+		}
+	}
+}

@@ -1,0 +1,177 @@
+package smtpd_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/sluice-mail/sluice/internal/wasmtest"
+)
+
+// behaveFilter is an HCL filter block running the plugin host's test
+// plugin, whose behaviour comes from its config (see plugin/testdata/behave).
+func behaveFilter(t *testing.T, name string, conf map[string]any, extra string) string {
+	t.Helper()
+	wasm := wasmtest.Build(t, "plugin/testdata/behave")
+	js, err := json.Marshal(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// JSON is valid HCL expression syntax for objects.
+	return fmt.Sprintf("filter %q {\n  wasm = %q\n  timeout = \"500ms\"\n  memory = \"64MiB\"\n%s\n  config = %s\n}\n", name, wasm, extra, js)
+}
+
+func sinkDomain(name string, s *sink, filters ...string) string {
+	fl, _ := json.Marshal(filters)
+	if filters == nil {
+		fl = []byte("[]")
+	}
+	return fmt.Sprintf("domain %q {\n  filters = %s\n  deliver \"smtp\" {\n    address = %q\n    tls = \"none\"\n  }\n}\n", name, fl, s.addr)
+}
+
+func verdicts(stage, action string, code int, enh, text string) map[string]any {
+	return map[string]any{"verdicts": map[string]any{stage: map[string]any{"action": action, "code": code, "enhanced": enh, "text": text}}}
+}
+
+// TestFilterVerdictsPerDomain runs rcpt- and data-stage verdicts and changes
+// of real Wasm filters through a live relay, one domain per behaviour.
+func TestFilterVerdictsPerDomain(t *testing.T) {
+	s := startSink(t, false, nil)
+	cfg := behaveFilter(t, "rcpt-tempfail", verdicts("rcpt", "tempfail", 450, "4.2.0", "Greylisted, try later"), "") +
+		behaveFilter(t, "data-reject", verdicts("data", "reject", 550, "5.7.1", "Spam detected"), "") +
+		behaveFilter(t, "data-discard", verdicts("data", "discard", 0, "", ""), "") +
+		behaveFilter(t, "data-quarantine", verdicts("data", "quarantine", 0, "", ""), "") +
+		behaveFilter(t, "add-header", map[string]any{"changes": []map[string]any{{"op": "add", "name": "X-Filtered", "value": "yes"}}}, "") +
+		behaveFilter(t, "forge-received", map[string]any{"changes": []map[string]any{{"op": "add", "name": "Received", "value": "from forged by evil with ESMTPSA"}}}, "") +
+		behaveFilter(t, "loop", map[string]any{"mode": "loop"}, "  on_error = \"tempfail\"") +
+		behaveFilter(t, "pass", map[string]any{}, "") +
+		sinkDomain("tempfail.test", s, "rcpt-tempfail") +
+		sinkDomain("reject.test", s, "data-reject") +
+		sinkDomain("discard.test", s, "data-discard") +
+		sinkDomain("quarantine.test", s, "data-quarantine") +
+		sinkDomain("header.test", s, "add-header") +
+		sinkDomain("forge.test", s, "forge-received") +
+		sinkDomain("loop.test", s, "loop") +
+		sinkDomain("pass.test", s, "pass") +
+		sinkDomain("plain.test", s)
+	r := startRelay(t, cfg)
+
+	send := func(rc *rawConn, rcpt string, rcptCode int, subject string, dataCode int) string {
+		t.Helper()
+		rc.cmd("MAIL FROM:<a@example.com>", 250)
+		if rc.cmd("RCPT TO:<"+rcpt+">", rcptCode); rcptCode != 250 {
+			rc.cmd("RSET", 250)
+			return ""
+		}
+		rc.cmd("DATA", 354)
+		rc.send("Subject: " + subject + "\r\nFrom: a@example.com\r\n\r\nbody of " + subject + "\r\n.\r\n")
+		return rc.expect(dataCode)
+	}
+	rc := dialRaw(t, r.addr("smtp"))
+	rc.cmd("EHLO client.test", 250)
+
+	if msg := rc.cmd("MAIL FROM:<a@example.com>", 250); msg == "" {
+		t.Fatal("no reply")
+	}
+	if got := rc.cmd("RCPT TO:<u@tempfail.test>", 450); !strings.Contains(got, "4.2.0 Greylisted") {
+		t.Errorf("rcpt tempfail reply %q", got)
+	}
+	// The chain split: a recipient whose domain runs other filters waits.
+	rc.cmd("RCPT TO:<u@plain.test>", 250)
+	if got := rc.cmd("RCPT TO:<u@header.test>", 452); !strings.HasPrefix(got, "4.5.3") {
+		t.Errorf("chain split reply %q", got)
+	}
+	rc.cmd("RSET", 250)
+
+	if got := send(rc, "u@reject.test", 250, "rejected", 550); !strings.Contains(got, "5.7.1 Spam detected") {
+		t.Errorf("data reject reply %q", got)
+	}
+	send(rc, "u@discard.test", 250, "discarded", 250)
+	send(rc, "u@quarantine.test", 250, "quarantined", 250)
+	send(rc, "u@header.test", 250, "with header", 250)
+	send(rc, "u@forge.test", 250, "forged", 451) // an invalid change applies on_error (tempfail)
+	if got := send(rc, "u@loop.test", 250, "looping", 451); !strings.HasPrefix(got, "4.") {
+		t.Errorf("looping filter reply %q", got)
+	}
+	send(rc, "u@pass.test", 250, "passed", 250)
+	rc.cmd("QUIT", 221)
+
+	msgs := s.waitMessages(t, 2)
+	waitQueueEmpty(t, r)
+	bySubject := map[string]string{}
+	for _, m := range s.messages() {
+		for _, subj := range []string{"rejected", "discarded", "quarantined", "with header", "forged", "looping", "passed"} {
+			if strings.Contains(m.Data, "Subject: "+subj+"\r\n") {
+				bySubject[subj] = m.Data
+			}
+		}
+	}
+	if len(msgs) != 2 || len(bySubject) != 2 {
+		t.Fatalf("sink got %d messages (%v), want only 'with header' and 'passed'", len(s.messages()), keys(bySubject))
+	}
+	if h := bySubject["with header"]; !strings.Contains(h, "\r\nX-Filtered: yes\r\n") || !strings.HasPrefix(h, "Received: from client.test") {
+		t.Errorf("changed message: %q", h)
+	}
+	// No change: the client's bytes pass byte-exact below the relay's Received.
+	if p := bySubject["passed"]; !strings.HasSuffix(p, "\r\nSubject: passed\r\nFrom: a@example.com\r\n\r\nbody of passed\r\n") {
+		t.Errorf("unchanged message altered: %q", p)
+	}
+	q, _ := filepath.Glob(filepath.Join(r.dataDir, "quarantine", "*.msg"))
+	if len(q) != 1 {
+		t.Fatalf("quarantine holds %d messages", len(q))
+	}
+	if b, _ := os.ReadFile(q[0]); !strings.Contains(string(b), "Subject: quarantined") {
+		t.Errorf("quarantined message %q", b)
+	}
+}
+
+// TestFilterSessionStages: connect, helo and mail verdicts seen by a real client.
+func TestFilterSessionStages(t *testing.T) {
+	s := startSink(t, false, nil)
+	cases := []struct {
+		name  string
+		conf  map[string]any
+		check func(t *testing.T, addr string)
+	}{
+		{"connect reject", verdicts("connect", "reject", 554, "5.7.1", "Your network is blocked"), func(t *testing.T, addr string) {
+			c := dialNoGreeting(t, addr)
+			if line := readLine(t, c); line != "554 5.7.1 Your network is blocked" {
+				t.Errorf("greeting %q", line)
+			}
+		}},
+		{"helo reject", verdicts("helo", "reject", 550, "5.7.1", "Bad HELO"), func(t *testing.T, addr string) {
+			rc := dialRaw(t, addr)
+			if got := rc.cmd("EHLO bad.example", 550); got != "5.7.1 Bad HELO" {
+				t.Errorf("helo reply %q", got)
+			}
+		}},
+		{"mail reject", verdicts("mail", "reject", 553, "5.7.1", "Sender blocked"), func(t *testing.T, addr string) {
+			rc := dialRaw(t, addr)
+			rc.cmd("EHLO client.test", 250)
+			rc.cmd("MAIL FROM:<spammer@example.com>", 553)
+			rc.cmd("RCPT TO:<u@sink.test>", 502) // go-smtp: "Missing MAIL FROM command"
+		}},
+		{"mail tempfail with bad code falls back to 451", verdicts("mail", "tempfail", 250, "2.0.0", "sneaky"), func(t *testing.T, addr string) {
+			rc := dialRaw(t, addr)
+			rc.cmd("EHLO client.test", 250)
+			rc.cmd("MAIL FROM:<a@example.com>", 451)
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := startRelay(t, behaveFilter(t, "f", tc.conf, "")+sinkDomain("sink.test", s, "f"))
+			tc.check(t, r.addr("smtp"))
+		})
+	}
+}
+
+func keys(m map[string]string) []string {
+	var k []string
+	for s := range m {
+		k = append(k, s)
+	}
+	return k
+}

@@ -1,6 +1,7 @@
 package smtpd_test
 
 import (
+	"github.com/sluice-mail/sluice/internal/relaytest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,8 +15,8 @@ import (
 // 4 KB messages through the relay (durable queue, fsync before 250) to a
 // local go-smtp sink; the clock stops when the sink has them all.
 func BenchmarkRelay4KB(b *testing.B) {
-	s := startSink(b, false, nil)
-	r := startRelay(b, sinkDomains(s))
+	s := relaytest.StartSink(b, false, nil)
+	r := relaytest.StartRelay(b, sinkDomains(s))
 	body := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("x", 78)+"\r\n", 4096/80)
 	const clients = 10
 	var next atomic.Int64
@@ -27,7 +28,7 @@ func BenchmarkRelay4KB(b *testing.B) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := smtp.Dial(r.addr("smtp"))
+			c, err := smtp.Dial(r.Addr("smtp"))
 			if err != nil {
 				b.Error(err)
 				return
@@ -42,7 +43,7 @@ func BenchmarkRelay4KB(b *testing.B) {
 		}()
 	}
 	wg.Wait()
-	s.waitMessages(b, b.N)
+	s.WaitMessages(b, b.N)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 

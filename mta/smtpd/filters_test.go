@@ -3,6 +3,7 @@ package smtpd_test
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/sluice-mail/sluice/internal/relaytest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,12 +25,12 @@ func behaveFilter(t *testing.T, name string, conf map[string]any, extra string) 
 	return fmt.Sprintf("filter %q {\n  wasm = %q\n  timeout = \"500ms\"\n  memory = \"64MiB\"\n%s\n  config = %s\n}\n", name, wasm, extra, js)
 }
 
-func sinkDomain(name string, s *sink, filters ...string) string {
+func sinkDomain(name string, s *relaytest.Sink, filters ...string) string {
 	fl, _ := json.Marshal(filters)
 	if filters == nil {
 		fl = []byte("[]")
 	}
-	return fmt.Sprintf("domain %q {\n  filters = %s\n  deliver \"smtp\" {\n    address = %q\n    tls = \"none\"\n  }\n}\n", name, fl, s.addr)
+	return fmt.Sprintf("domain %q {\n  filters = %s\n  deliver \"smtp\" {\n    address = %q\n    tls = \"none\"\n  }\n}\n", name, fl, s.Addr)
 }
 
 func verdicts(stage, action string, code int, enh, text string) map[string]any {
@@ -39,7 +40,7 @@ func verdicts(stage, action string, code int, enh, text string) map[string]any {
 // TestFilterVerdictsPerDomain runs rcpt- and data-stage verdicts and changes
 // of real Wasm filters through a live relay, one domain per behaviour.
 func TestFilterVerdictsPerDomain(t *testing.T) {
-	s := startSink(t, false, nil)
+	s := relaytest.StartSink(t, false, nil)
 	cfg := behaveFilter(t, "rcpt-tempfail", verdicts("rcpt", "tempfail", 450, "4.2.0", "Greylisted, try later"), "") +
 		behaveFilter(t, "data-reject", verdicts("data", "reject", 550, "5.7.1", "Spam detected"), "") +
 		behaveFilter(t, "data-discard", verdicts("data", "discard", 0, "", ""), "") +
@@ -57,34 +58,34 @@ func TestFilterVerdictsPerDomain(t *testing.T) {
 		sinkDomain("loop.test", s, "loop") +
 		sinkDomain("pass.test", s, "pass") +
 		sinkDomain("plain.test", s)
-	r := startRelay(t, cfg)
+	r := relaytest.StartRelay(t, cfg)
 
-	send := func(rc *rawConn, rcpt string, rcptCode int, subject string, dataCode int) string {
+	send := func(rc *relaytest.Conn, rcpt string, rcptCode int, subject string, dataCode int) string {
 		t.Helper()
-		rc.cmd("MAIL FROM:<a@example.com>", 250)
-		if rc.cmd("RCPT TO:<"+rcpt+">", rcptCode); rcptCode != 250 {
-			rc.cmd("RSET", 250)
+		rc.Cmd("MAIL FROM:<a@example.com>", 250)
+		if rc.Cmd("RCPT TO:<"+rcpt+">", rcptCode); rcptCode != 250 {
+			rc.Cmd("RSET", 250)
 			return ""
 		}
-		rc.cmd("DATA", 354)
-		rc.send("Subject: " + subject + "\r\nFrom: a@example.com\r\n\r\nbody of " + subject + "\r\n.\r\n")
-		return rc.expect(dataCode)
+		rc.Cmd("DATA", 354)
+		rc.Send("Subject: " + subject + "\r\nFrom: a@example.com\r\n\r\nbody of " + subject + "\r\n.\r\n")
+		return rc.Expect(dataCode)
 	}
-	rc := dialRaw(t, r.addr("smtp"))
-	rc.cmd("EHLO client.test", 250)
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
 
-	if msg := rc.cmd("MAIL FROM:<a@example.com>", 250); msg == "" {
+	if msg := rc.Cmd("MAIL FROM:<a@example.com>", 250); msg == "" {
 		t.Fatal("no reply")
 	}
-	if got := rc.cmd("RCPT TO:<u@tempfail.test>", 450); !strings.Contains(got, "4.2.0 Greylisted") {
+	if got := rc.Cmd("RCPT TO:<u@tempfail.test>", 450); !strings.Contains(got, "4.2.0 Greylisted") {
 		t.Errorf("rcpt tempfail reply %q", got)
 	}
 	// The chain split: a recipient whose domain runs other filters waits.
-	rc.cmd("RCPT TO:<u@plain.test>", 250)
-	if got := rc.cmd("RCPT TO:<u@header.test>", 452); !strings.HasPrefix(got, "4.5.3") {
+	rc.Cmd("RCPT TO:<u@plain.test>", 250)
+	if got := rc.Cmd("RCPT TO:<u@header.test>", 452); !strings.HasPrefix(got, "4.5.3") {
 		t.Errorf("chain split reply %q", got)
 	}
-	rc.cmd("RSET", 250)
+	rc.Cmd("RSET", 250)
 
 	if got := send(rc, "u@reject.test", 250, "rejected", 550); !strings.Contains(got, "5.7.1 Spam detected") {
 		t.Errorf("data reject reply %q", got)
@@ -97,12 +98,12 @@ func TestFilterVerdictsPerDomain(t *testing.T) {
 		t.Errorf("looping filter reply %q", got)
 	}
 	send(rc, "u@pass.test", 250, "passed", 250)
-	rc.cmd("QUIT", 221)
+	rc.Cmd("QUIT", 221)
 
-	msgs := s.waitMessages(t, 2)
+	msgs := s.WaitMessages(t, 2)
 	waitQueueEmpty(t, r)
 	bySubject := map[string]string{}
-	for _, m := range s.messages() {
+	for _, m := range s.Messages() {
 		for _, subj := range []string{"rejected", "discarded", "quarantined", "with header", "forged", "looping", "passed"} {
 			if strings.Contains(m.Data, "Subject: "+subj+"\r\n") {
 				bySubject[subj] = m.Data
@@ -110,7 +111,7 @@ func TestFilterVerdictsPerDomain(t *testing.T) {
 		}
 	}
 	if len(msgs) != 2 || len(bySubject) != 2 {
-		t.Fatalf("sink got %d messages (%v), want only 'with header' and 'passed'", len(s.messages()), keys(bySubject))
+		t.Fatalf("sink got %d messages (%v), want only 'with header' and 'passed'", len(s.Messages()), keys(bySubject))
 	}
 	if h := bySubject["with header"]; !strings.Contains(h, "\r\nX-Filtered: yes\r\n") || !strings.HasPrefix(h, "Received: from client.test") {
 		t.Errorf("changed message: %q", h)
@@ -119,7 +120,7 @@ func TestFilterVerdictsPerDomain(t *testing.T) {
 	if p := bySubject["passed"]; !strings.HasSuffix(p, "\r\nSubject: passed\r\nFrom: a@example.com\r\n\r\nbody of passed\r\n") {
 		t.Errorf("unchanged message altered: %q", p)
 	}
-	q, _ := filepath.Glob(filepath.Join(r.dataDir, "quarantine", "*.msg"))
+	q, _ := filepath.Glob(filepath.Join(r.DataDir, "quarantine", "*.msg"))
 	if len(q) != 1 {
 		t.Fatalf("quarantine holds %d messages", len(q))
 	}
@@ -130,7 +131,7 @@ func TestFilterVerdictsPerDomain(t *testing.T) {
 
 // TestFilterSessionStages: connect, helo and mail verdicts seen by a real client.
 func TestFilterSessionStages(t *testing.T) {
-	s := startSink(t, false, nil)
+	s := relaytest.StartSink(t, false, nil)
 	cases := []struct {
 		name  string
 		conf  map[string]any
@@ -143,27 +144,27 @@ func TestFilterSessionStages(t *testing.T) {
 			}
 		}},
 		{"helo reject", verdicts("helo", "reject", 550, "5.7.1", "Bad HELO"), func(t *testing.T, addr string) {
-			rc := dialRaw(t, addr)
-			if got := rc.cmd("EHLO bad.example", 550); got != "5.7.1 Bad HELO" {
+			rc := relaytest.DialRaw(t, addr)
+			if got := rc.Cmd("EHLO bad.example", 550); got != "5.7.1 Bad HELO" {
 				t.Errorf("helo reply %q", got)
 			}
 		}},
 		{"mail reject", verdicts("mail", "reject", 553, "5.7.1", "Sender blocked"), func(t *testing.T, addr string) {
-			rc := dialRaw(t, addr)
-			rc.cmd("EHLO client.test", 250)
-			rc.cmd("MAIL FROM:<spammer@example.com>", 553)
-			rc.cmd("RCPT TO:<u@sink.test>", 502) // go-smtp: "Missing MAIL FROM command"
+			rc := relaytest.DialRaw(t, addr)
+			rc.Cmd("EHLO client.test", 250)
+			rc.Cmd("MAIL FROM:<spammer@example.com>", 553)
+			rc.Cmd("RCPT TO:<u@sink.test>", 502) // go-smtp: "Missing MAIL FROM command"
 		}},
 		{"mail tempfail with bad code falls back to 451", verdicts("mail", "tempfail", 250, "2.0.0", "sneaky"), func(t *testing.T, addr string) {
-			rc := dialRaw(t, addr)
-			rc.cmd("EHLO client.test", 250)
-			rc.cmd("MAIL FROM:<a@example.com>", 451)
+			rc := relaytest.DialRaw(t, addr)
+			rc.Cmd("EHLO client.test", 250)
+			rc.Cmd("MAIL FROM:<a@example.com>", 451)
 		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			r := startRelay(t, behaveFilter(t, "f", tc.conf, "")+sinkDomain("sink.test", s, "f"))
-			tc.check(t, r.addr("smtp"))
+			r := relaytest.StartRelay(t, behaveFilter(t, "f", tc.conf, "")+sinkDomain("sink.test", s, "f"))
+			tc.check(t, r.Addr("smtp"))
 		})
 	}
 }

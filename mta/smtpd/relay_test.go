@@ -2,6 +2,7 @@ package smtpd_test
 
 import (
 	"fmt"
+	"github.com/sluice-mail/sluice/internal/relaytest"
 	"net"
 	"net/netip"
 	"strings"
@@ -12,14 +13,14 @@ import (
 )
 
 // sinkDomains routes "sink.test" (served) to s over SMTP.
-func sinkDomains(s *sink) string {
+func sinkDomains(s *relaytest.Sink) string {
 	return fmt.Sprintf(`domain "sink.test" {
   deliver "smtp" {
     address = %q
     tls = "none"
   }
 }
-`, s.addr)
+`, s.Addr)
 }
 
 // topReceived returns the first header field of a message, unfolded.
@@ -55,8 +56,8 @@ type keywordCase struct {
 // TestReceivedKeyword drives every RFC 3848 / RFC 6531 keyword with a real
 // client over real TLS and checks the relay's own Received header.
 func TestReceivedKeyword(t *testing.T) {
-	s := startSink(t, false, nil)
-	r := startRelay(t, sinkDomains(s))
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
 	cases := []keywordCase{
 		{name: "HELO", listener: "smtp", helo: true, want: "SMTP"},
 		{name: "EHLO", listener: "smtp", want: "ESMTP"},
@@ -82,19 +83,19 @@ func TestReceivedKeyword(t *testing.T) {
 			subject := fmt.Sprintf("keyword case %d", i)
 			body := "Subject: " + subject + "\r\n\r\nhello\r\n"
 			if tc.helo {
-				rc := dialRaw(t, r.addr(tc.listener))
-				rc.cmd("HELO client.test", 250)
-				rc.cmd("MAIL FROM:<a@example.com>", 250)
-				rc.cmd("RCPT TO:<u@sink.test>", 250)
-				rc.cmd("DATA", 354)
-				rc.send(body + ".\r\n")
-				rc.expect(250)
-				rc.cmd("QUIT", 221)
+				rc := relaytest.DialRaw(t, r.Addr(tc.listener))
+				rc.Cmd("HELO client.test", 250)
+				rc.Cmd("MAIL FROM:<a@example.com>", 250)
+				rc.Cmd("RCPT TO:<u@sink.test>", 250)
+				rc.Cmd("DATA", 354)
+				rc.Send(body + ".\r\n")
+				rc.Expect(250)
+				rc.Cmd("QUIT", 221)
 			} else {
 				sendWith(t, r, tc, body)
 			}
 			var got string
-			for _, m := range s.waitMessages(t, i+1) {
+			for _, m := range s.WaitMessages(t, i+1) {
 				if strings.Contains(m.Data, subject+"\r\n") {
 					got = topReceived(t, m.Data)
 				}
@@ -116,38 +117,38 @@ func TestReceivedKeyword(t *testing.T) {
 
 // sendWith sends one message as the case says: go-smtp's client for SMTP,
 // and a line-level client for LMTP (go-smtp's client cannot STARTTLS there).
-func sendWith(t *testing.T, r *relay, tc keywordCase, body string) {
+func sendWith(t *testing.T, r *relaytest.Relay, tc keywordCase, body string) {
 	t.Helper()
-	addr := r.addr(tc.listener)
+	addr := r.Addr(tc.listener)
 	if strings.HasPrefix(tc.listener, "lmtp") {
-		rc := dialRaw(t, addr)
-		rc.cmd("LHLO client.test", 250)
+		rc := relaytest.DialRaw(t, addr)
+		rc.Cmd("LHLO client.test", 250)
 		if tc.starttls {
-			rc.startTLS(r.clientTLS())
-			rc.cmd("LHLO client.test", 250)
+			rc.StartTLS(r.ClientTLS())
+			rc.Cmd("LHLO client.test", 250)
 		}
 		if tc.auth {
-			rc.cmd("AUTH PLAIN "+plain(testUser, testPass), 235)
+			rc.Cmd("AUTH PLAIN "+plain(relaytest.User, relaytest.Password), 235)
 		}
 		mail := "MAIL FROM:<a@example.com>"
 		if tc.utf8 {
 			mail += " SMTPUTF8"
 		}
-		rc.cmd(mail, 250)
-		rc.cmd("RCPT TO:<u@sink.test>", 250)
-		rc.cmd("DATA", 354)
-		rc.send(body + ".\r\n")
-		rc.expect(250) // one reply per recipient
-		rc.cmd("QUIT", 221)
+		rc.Cmd(mail, 250)
+		rc.Cmd("RCPT TO:<u@sink.test>", 250)
+		rc.Cmd("DATA", 354)
+		rc.Send(body + ".\r\n")
+		rc.Expect(250) // one reply per recipient
+		rc.Cmd("QUIT", 221)
 		return
 	}
 	var c *smtp.Client
 	var err error
 	switch {
 	case tc.listener == "smtps":
-		c, err = smtp.DialTLS(addr, r.clientTLS())
+		c, err = smtp.DialTLS(addr, r.ClientTLS())
 	case tc.starttls:
-		c, err = smtp.DialStartTLS(addr, r.clientTLS())
+		c, err = smtp.DialStartTLS(addr, r.ClientTLS())
 	default:
 		c, err = smtp.Dial(addr)
 	}
@@ -156,7 +157,7 @@ func sendWith(t *testing.T, r *relay, tc keywordCase, body string) {
 	}
 	defer c.Close()
 	if tc.auth {
-		if err := c.Auth(sasl.NewPlainClient("", testUser, testPass)); err != nil {
+		if err := c.Auth(sasl.NewPlainClient("", relaytest.User, relaytest.Password)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -181,11 +182,11 @@ func sendWith(t *testing.T, r *relay, tc keywordCase, body string) {
 
 // A client's forged Received header stays below the relay's own.
 func TestForgedReceivedStaysBelow(t *testing.T) {
-	s := startSink(t, false, nil)
-	r := startRelay(t, sinkDomains(s))
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
 	forged := "Received: from trusted.example by mx.example with ESMTPSA id FORGED; Mon, 1 Jan 2024 00:00:00 +0000\r\n"
 	body := forged + "Subject: forged\r\n\r\nhi\r\n"
-	c, err := smtp.Dial(r.addr("smtp"))
+	c, err := smtp.Dial(r.Addr("smtp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +194,7 @@ func TestForgedReceivedStaysBelow(t *testing.T) {
 	if err := c.SendMail("a@example.com", []string{"u@sink.test"}, strings.NewReader(body)); err != nil {
 		t.Fatal(err)
 	}
-	m := s.waitMessages(t, 1)[0]
+	m := s.WaitMessages(t, 1)[0]
 	top := topReceived(t, m.Data)
 	if !strings.Contains(top, "with ESMTP ") || strings.Contains(top, "FORGED") {
 		t.Errorf("top Received %q", top)
@@ -208,33 +209,33 @@ func TestForgedReceivedStaysBelow(t *testing.T) {
 }
 
 func TestNoOpenRelay(t *testing.T) {
-	s := startSink(t, false, nil)
-	r := startRelay(t, sinkDomains(s)+fmt.Sprintf(`domain "*" {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s)+fmt.Sprintf(`domain "*" {
   deliver "smtp" {
     address = %q
     tls = "none"
   }
 }
-`, s.addr))
+`, s.Addr))
 	// Untrusted (trusted_networks is empty), unauthenticated: foreign domain refused.
-	rc := dialRaw(t, r.addr("smtp"))
-	rc.cmd("EHLO client.test", 250)
-	rc.cmd("MAIL FROM:<a@example.com>", 250)
-	msg := rc.cmd("RCPT TO:<victim@elsewhere.example>", 554)
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	rc.Cmd("MAIL FROM:<a@example.com>", 250)
+	msg := rc.Cmd("RCPT TO:<victim@elsewhere.example>", 554)
 	if !strings.HasPrefix(msg, "5.7.1 ") {
 		t.Errorf("reply %q, want 5.7.1", msg)
 	}
 	// A served domain is still accepted in the same transaction.
-	rc.cmd("RCPT TO:<u@sink.test>", 250)
-	rc.cmd("QUIT", 221)
+	rc.Cmd("RCPT TO:<u@sink.test>", 250)
+	rc.Cmd("QUIT", 221)
 
 	// Authenticated: relaying through the catch-all is allowed.
-	c, err := smtp.DialStartTLS(r.addr("smtp"), r.clientTLS())
+	c, err := smtp.DialStartTLS(r.Addr("smtp"), r.ClientTLS())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Auth(sasl.NewPlainClient("", testUser, testPass)); err != nil {
+	if err := c.Auth(sasl.NewPlainClient("", relaytest.User, relaytest.Password)); err != nil {
 		t.Fatal(err)
 	}
 	c.Mail("alice@example.com", nil)
@@ -244,55 +245,55 @@ func TestNoOpenRelay(t *testing.T) {
 }
 
 func TestTrustedNetworkMayRelay(t *testing.T) {
-	s := startSink(t, false, nil)
-	r := startRelay(t, fmt.Sprintf(`domain "*" {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, fmt.Sprintf(`domain "*" {
   deliver "smtp" {
     address = %q
     tls = "none"
   }
 }
-`, s.addr))
+`, s.Addr))
 	// Set before the first connection; the server reads the config it was given.
-	r.cfg.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	rc := dialRaw(t, r.addr("smtp"))
-	rc.cmd("EHLO client.test", 250)
-	rc.cmd("MAIL FROM:<a@example.com>", 250)
-	rc.cmd("RCPT TO:<x@elsewhere.example>", 250)
-	rc.cmd("DATA", 354)
-	rc.send("Subject: relayed\r\n\r\nhi\r\n.\r\n")
-	rc.expect(250)
-	rc.cmd("QUIT", 221)
-	if m := s.waitMessages(t, 1)[0]; m.Rcpts[0] != "x@elsewhere.example" {
+	r.Cfg.TrustedNetworks = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	rc.Cmd("MAIL FROM:<a@example.com>", 250)
+	rc.Cmd("RCPT TO:<x@elsewhere.example>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Send("Subject: relayed\r\n\r\nhi\r\n.\r\n")
+	rc.Expect(250)
+	rc.Cmd("QUIT", 221)
+	if m := s.WaitMessages(t, 1)[0]; m.Rcpts[0] != "x@elsewhere.example" {
 		t.Errorf("relayed to %v", m.Rcpts)
 	}
 }
 
 func TestAuthPolicy(t *testing.T) {
-	s := startSink(t, false, nil)
-	r := startRelay(t, sinkDomains(s))
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
 	// Submission: MAIL before AUTH is refused; AUTH is not offered before TLS.
-	rc := dialRaw(t, r.addr("submission"))
-	ehlo := rc.cmd("EHLO client.test", 250)
+	rc := relaytest.DialRaw(t, r.Addr("submission"))
+	ehlo := rc.Cmd("EHLO client.test", 250)
 	if strings.Contains(ehlo, "AUTH") {
 		t.Errorf("AUTH offered without TLS: %q", ehlo)
 	}
-	rc.cmd("MAIL FROM:<a@example.com>", 530)
-	rc.cmd("AUTH PLAIN "+plain(testUser, testPass), 523) // 5.7.10: TLS required
-	rc.cmd("QUIT", 221)
+	rc.Cmd("MAIL FROM:<a@example.com>", 530)
+	rc.Cmd("AUTH PLAIN "+plain(relaytest.User, relaytest.Password), 523) // 5.7.10: TLS required
+	rc.Cmd("QUIT", 221)
 
 	// Wrong password, then AUTH LOGIN succeeds.
-	c, err := smtp.DialStartTLS(r.addr("submission"), r.clientTLS())
+	c, err := smtp.DialStartTLS(r.Addr("submission"), r.ClientTLS())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	if err := c.Auth(sasl.NewPlainClient("", testUser, "wrong")); err == nil {
+	if err := c.Auth(sasl.NewPlainClient("", relaytest.User, "wrong")); err == nil {
 		t.Fatal("wrong password accepted")
 	}
-	if err := c.Auth(sasl.NewPlainClient("", "nobody", testPass)); err == nil {
+	if err := c.Auth(sasl.NewPlainClient("", "nobody", relaytest.Password)); err == nil {
 		t.Fatal("unknown user accepted")
 	}
-	if err := c.Auth(sasl.NewLoginClient(testUser, testPass)); err != nil {
+	if err := c.Auth(sasl.NewLoginClient(relaytest.User, relaytest.Password)); err != nil {
 		t.Fatalf("AUTH LOGIN: %v", err)
 	}
 	if err := c.Mail("alice@example.com", nil); err != nil {
@@ -307,8 +308,8 @@ func plain(user, pass string) string {
 // TestBadData covers smuggling-shaped and oversized DATA; each is refused
 // with a 5xx and the session stays usable for a good message afterwards.
 func TestBadData(t *testing.T) {
-	s := startSink(t, false, nil)
-	r := startRelay(t, sinkDomains(s)+`limits {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s)+`limits {
   max_message_size = "64KiB"
   max_header_size = "4KiB"
 }`)
@@ -324,56 +325,56 @@ func TestBadData(t *testing.T) {
 		{"header too large", "Subject: x\r\nX-Big: " + strings.Repeat("a", 900) + "\r\n" + strings.Repeat("X-Fill: "+strings.Repeat("b", 900)+"\r\n", 5) + "\r\nbody\r\n", 552, "5.3.4"},
 		{"message too large", "Subject: x\r\n\r\n" + strings.Repeat(strings.Repeat("c", 998)+"\r\n", 70), 552, "5.3.4"},
 	}
-	rc := dialRaw(t, r.addr("smtp"))
-	rc.cmd("EHLO client.test", 250)
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
 	for _, tc := range cases {
-		rc.cmd("MAIL FROM:<a@example.com>", 250)
-		rc.cmd("RCPT TO:<u@sink.test>", 250)
-		rc.cmd("DATA", 354)
-		rc.send(tc.data + ".\r\n")
-		if msg := rc.expect(tc.code); !strings.HasPrefix(msg, tc.enh) {
+		rc.Cmd("MAIL FROM:<a@example.com>", 250)
+		rc.Cmd("RCPT TO:<u@sink.test>", 250)
+		rc.Cmd("DATA", 354)
+		rc.Send(tc.data + ".\r\n")
+		if msg := rc.Expect(tc.code); !strings.HasPrefix(msg, tc.enh) {
 			t.Errorf("%s: reply %q, want %s", tc.name, msg, tc.enh)
 		}
 	}
 	// SIZE declared too large is refused at MAIL.
-	rc.cmd("MAIL FROM:<a@example.com> SIZE=1000000", 552)
+	rc.Cmd("MAIL FROM:<a@example.com> SIZE=1000000", 552)
 	// The session still works.
-	rc.cmd("MAIL FROM:<a@example.com>", 250)
-	rc.cmd("RCPT TO:<u@sink.test>", 250)
-	rc.cmd("DATA", 354)
-	rc.send("Subject: good\r\n\r\nfine\r\n.\r\n")
-	rc.expect(250)
-	rc.cmd("QUIT", 221)
-	msgs := s.waitMessages(t, 1)
+	rc.Cmd("MAIL FROM:<a@example.com>", 250)
+	rc.Cmd("RCPT TO:<u@sink.test>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Send("Subject: good\r\n\r\nfine\r\n.\r\n")
+	rc.Expect(250)
+	rc.Cmd("QUIT", 221)
+	msgs := s.WaitMessages(t, 1)
 	if len(msgs) != 1 || !strings.Contains(msgs[0].Data, "Subject: good") {
 		t.Fatalf("sink got %d messages: %+v", len(msgs), msgs)
 	}
-	if r.q.Len() != 0 {
+	if r.Queue.Len() != 0 {
 		// Give delivery a moment: the good message may still be in flight.
-		s.waitMessages(t, 1)
+		s.WaitMessages(t, 1)
 	}
 }
 
 // Pipelined commands and 8-bit/UTF-8 content pass through byte-exact.
 func TestPipeliningAndEightBitPassThrough(t *testing.T) {
-	s := startSink(t, false, nil)
-	r := startRelay(t, sinkDomains(s))
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
 	body := "Subject: =?utf-8?q?caf=C3=A9?=\r\nFrom: Zoë <zoe@example.com>\r\n\r\nNaïve café — ünïcödé\r\n..leading dot\r\n"
-	rc := dialRaw(t, r.addr("smtp"))
-	ehlo := rc.cmd("EHLO client.test", 250)
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	ehlo := rc.Cmd("EHLO client.test", 250)
 	for _, ext := range []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE", "STARTTLS"} {
 		if !strings.Contains(ehlo, ext) {
 			t.Errorf("EHLO lacks %s: %q", ext, ehlo)
 		}
 	}
-	rc.send("MAIL FROM:<zoë@example.com> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n")
-	rc.expect(250)
-	rc.expect(250)
-	rc.expect(354)
-	rc.send(body + ".\r\n")
-	rc.expect(250)
-	rc.cmd("QUIT", 221)
-	m := s.waitMessages(t, 1)[0]
+	rc.Send("MAIL FROM:<zoë@example.com> BODY=8BITMIME SMTPUTF8\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n")
+	rc.Expect(250)
+	rc.Expect(250)
+	rc.Expect(354)
+	rc.Send(body + ".\r\n")
+	rc.Expect(250)
+	rc.Cmd("QUIT", 221)
+	m := s.WaitMessages(t, 1)[0]
 	// Dot-stuffing is undone on receipt and redone on delivery.
 	want := strings.Replace(body, "..leading", ".leading", 1)
 	if !strings.HasSuffix(m.Data, want) {
@@ -386,18 +387,18 @@ func TestPipeliningAndEightBitPassThrough(t *testing.T) {
 
 func TestLMTPPerRecipient(t *testing.T) {
 	// The next hop is an LMTP server that refuses one recipient after DATA.
-	lm := startSink(t, true, func(rcpt string) error {
+	lm := relaytest.StartSink(t, true, func(rcpt string) error {
 		if strings.HasPrefix(rcpt, "full@") {
 			return &smtp.SMTPError{Code: 552, EnhancedCode: smtp.EnhancedCode{5, 2, 2}, Message: "Mailbox full"}
 		}
 		return nil
 	})
-	r := startRelay(t, fmt.Sprintf(`domain "lmtp.test" {
+	r := relaytest.StartRelay(t, fmt.Sprintf(`domain "lmtp.test" {
   deliver "lmtp" { address = %q }
 }
-`, lm.addr))
+`, lm.Addr))
 	// LMTP in: each recipient gets its own reply after DATA.
-	conn, err := net.Dial("tcp", r.addr("lmtp"))
+	conn, err := net.Dial("tcp", r.Addr("lmtp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -426,34 +427,34 @@ func TestLMTPPerRecipient(t *testing.T) {
 		t.Fatalf("got %d LMTP replies: %v", len(resp), resp)
 	}
 	// LMTP out: the accepted two arrive; the refused one is not retried.
-	msgs := lm.waitMessages(t, 1)
+	msgs := lm.WaitMessages(t, 1)
 	if got := strings.Join(msgs[0].Rcpts, ","); got != "one@lmtp.test,two@lmtp.test" {
 		t.Errorf("delivered to %s", got)
 	}
 	waitQueueEmpty(t, r)
-	if n := len(lm.messages()); n != 1 {
+	if n := len(lm.Messages()); n != 1 {
 		t.Errorf("LMTP server got %d deliveries, want 1 (no retry of the permanent failure)", n)
 	}
 }
 
-func waitQueueEmpty(t *testing.T, r *relay) {
+func waitQueueEmpty(t *testing.T, r *relaytest.Relay) {
 	t.Helper()
-	for i := 0; r.q.Len() > 0; i++ {
+	for i := 0; r.Queue.Len() > 0; i++ {
 		if i > 3000 {
-			t.Fatalf("queue still has %d messages", r.q.Len())
+			t.Fatalf("queue still has %d messages", r.Queue.Len())
 		}
 		sleep10ms()
 	}
 }
 
 func TestConnectionLimits(t *testing.T) {
-	s := startSink(t, false, nil)
-	r := startRelay(t, sinkDomains(s)+`limits {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s)+`limits {
   max_connections_per_ip = 2
 }`)
-	a := dialRaw(t, r.addr("smtp"))
-	b := dialRaw(t, r.addr("smtp"))
-	c, err := net.Dial("tcp", r.addr("smtp"))
+	a := relaytest.DialRaw(t, r.Addr("smtp"))
+	b := relaytest.DialRaw(t, r.Addr("smtp"))
+	c, err := net.Dial("tcp", r.Addr("smtp"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,10 +465,10 @@ func TestConnectionLimits(t *testing.T) {
 		t.Errorf("third connection got %q", buf[:n])
 	}
 	// Closing one frees its slot.
-	a.cmd("QUIT", 221)
-	a.c.Close()
+	a.Cmd("QUIT", 221)
+	a.C.Close()
 	for i := 0; ; i++ {
-		d, err := net.Dial("tcp", r.addr("smtp"))
+		d, err := net.Dial("tcp", r.Addr("smtp"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -481,5 +482,5 @@ func TestConnectionLimits(t *testing.T) {
 		}
 		sleep10ms()
 	}
-	b.cmd("NOOP", 250)
+	b.Cmd("NOOP", 250)
 }

@@ -53,6 +53,25 @@ type Options struct {
 	// Finished, if set, is called once a message has no pending recipient,
 	// before its files are removed (used for bounces and the delivered hook).
 	Finished func(env *Envelope, msgPath string)
+	// Notifier, if set, sends delivery status notifications (mta/dsn).
+	Notifier Notifier
+	// DelayWarning is how long a message waits before Notifier.Delayed is
+	// called for it, once (default 4h; negative: never).
+	DelayWarning time.Duration
+}
+
+// Notifier is told about delivery outcomes that may call for a DSN. It gets
+// the queue (to commit a notification into), a copy of the envelope and the
+// path of the message data, which exists for the duration of the call.
+type Notifier interface {
+	// Finished is called when no recipient is pending, before Options.Finished
+	// and before the files are removed. If it returns an error the message
+	// is kept and Finished is called again later (after RetryMin, or at the
+	// next start), so a bounce is durable before its original goes.
+	Finished(q *Queue, env *Envelope, msgPath string) error
+	// Delayed is called once per message, at the first deferred attempt
+	// after DelayWarning. An error means it is called again at the next one.
+	Delayed(q *Queue, env *Envelope, msgPath string) error
 }
 
 // Queue is the durable queue. Its methods are safe for concurrent use.
@@ -71,14 +90,21 @@ type Queue struct {
 	cancel   context.CancelFunc
 	stopped  chan struct{}
 	started  bool
-	count    int // messages in the queue
+	done     []*message          // recovered with no pending recipient: finished at Start
+	count    int                 // messages in the queue
+	msgs     map[string]*message // by id, for administration (admin.go)
+	lock     *os.File            // the flock'd queue directory: one process owns the spool
 }
 
 // message is a queued message in memory: its envelope, guarded by mu.
 type message struct {
-	mu       sync.Mutex // guards env and finished, and serialises envelope writes
+	mu       sync.Mutex // guards env, finished and owner, and serialises envelope writes
 	env      *Envelope
 	finished bool
+	// owner maps each queued recipient to the job that holds it (parked,
+	// ready or in flight), so that Hold, Release and Delete never create a
+	// second job for a recipient.
+	owner map[*Recipient]*job
 }
 
 // job is one delivery attempt: some recipients of a message that share a destination.
@@ -113,14 +139,23 @@ func Open(opts Options) (*Queue, error) {
 	if opts.GiveUpAfter <= 0 {
 		opts.GiveUpAfter = 5 * 24 * time.Hour
 	}
+	if opts.DelayWarning == 0 {
+		opts.DelayWarning = 4 * time.Hour
+	}
 	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
+	}
+	lock, err := lockSpool(opts.Dir)
+	if err != nil {
+		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &Queue{
 		opts:    opts,
 		log:     opts.Logger,
 		dests:   map[string]*destination{},
+		msgs:    map[string]*message{},
+		lock:    lock,
 		wake:    make(chan struct{}, 1),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -128,6 +163,7 @@ func Open(opts Options) (*Queue, error) {
 	}
 	if err := q.recover(); err != nil {
 		cancel()
+		lock.Close()
 		return nil, err
 	}
 	return q, nil
@@ -180,6 +216,12 @@ func (q *Queue) recover() error {
 	for _, env := range loaded {
 		q.count++
 		m := &message{env: env}
+		q.track(m)
+		if !env.Pending() {
+			// Finishing may queue a bounce; not before the queue is running.
+			q.done = append(q.done, m)
+			continue
+		}
 		q.schedule(m, pendingRecipients(env))
 	}
 	if len(loaded) > 0 {
@@ -319,18 +361,32 @@ func pendingRecipients(env *Envelope) []*Recipient {
 // schedule creates jobs for rcpts (recipients of m that no job holds),
 // grouped by destination and due time.
 func (q *Queue) schedule(m *message, rcpts []*Recipient) {
+	q.track(m)
 	m.mu.Lock()
+	if m.owner == nil {
+		m.owner = map[*Recipient]*job{}
+	}
+	if m.env.Held || m.finished {
+		// Held (or deleted): no jobs; Release schedules them again.
+		for _, r := range rcpts {
+			delete(m.owner, r)
+		}
+		m.mu.Unlock()
+		return
+	}
 	groups := map[string]*job{}
 	var order []*job
 	var failed bool
 	for _, r := range rcpts {
 		if r.State.Final() {
+			delete(m.owner, r)
 			continue
 		}
 		dest, t, err := q.opts.Router.Route(r)
 		if err != nil {
 			r.State = StateFailed
 			r.LastReply = "550 5.1.2 " + err.Error()
+			delete(m.owner, r)
 			failed = true
 			continue
 		}
@@ -343,6 +399,7 @@ func (q *Queue) schedule(m *message, rcpts []*Recipient) {
 			order = append(order, j)
 		}
 		j.rcpts = append(j.rcpts, r)
+		m.owner[r] = j
 	}
 	m.mu.Unlock()
 	if failed {
@@ -397,8 +454,13 @@ func (q *Queue) Start() {
 			go q.worker(name, d)
 		}
 	}
+	done := q.done
+	q.done = nil
 	q.mu.Unlock()
 	go q.timerLoop()
+	for _, m := range done {
+		q.finishIfDone(m)
+	}
 }
 
 // worker delivers the destination's jobs until its FIFO is empty.
@@ -452,6 +514,12 @@ func (q *Queue) timerLoop() {
 func (q *Queue) attempt(j *job) {
 	m := j.msg
 	m.mu.Lock()
+	if m.env.Held || m.finished {
+		// Held or deleted after this job was taken from its FIFO.
+		m.releaseLocked(j)
+		m.mu.Unlock()
+		return
+	}
 	env := m.env
 	addrs := make([]string, len(j.rcpts))
 	for i, r := range j.rcpts {
@@ -483,6 +551,7 @@ func (q *Queue) attempt(j *job) {
 		}
 		r.Attempts++
 		r.LastReply = res.String()
+		r.LastAttempt = now
 		status := "deferred"
 		switch {
 		case res.OK():
@@ -503,14 +572,50 @@ func (q *Queue) attempt(j *job) {
 			"reply", res.String(), "delay", now.Sub(env.Created).Round(time.Millisecond).String(),
 			"duration", now.Sub(start).Round(time.Millisecond).String(), "status", status)
 	}
+	for _, r := range j.rcpts {
+		if r.State.Final() && m.owner[r] == j {
+			delete(m.owner, r) // retried ones stay owned until schedule hands them on
+		}
+	}
+	warn := len(retry) > 0 && q.opts.Notifier != nil && q.opts.DelayWarning > 0 &&
+		!env.DelayWarned && now.Sub(env.Created) >= q.opts.DelayWarning
+	var snapshot *Envelope
+	if warn {
+		snapshot = env.Clone()
+	}
 	m.mu.Unlock()
 
+	if warn {
+		if err := q.opts.Notifier.Delayed(q, snapshot, q.msgPath(env.ID)); err != nil {
+			q.log.Error("cannot send delay warning", "id", env.ID, "error", err)
+		} else {
+			m.mu.Lock()
+			m.env.DelayWarned = true
+			m.mu.Unlock()
+		}
+	}
 	q.persist(m)
 	if len(retry) > 0 {
 		q.schedule(m, retry)
 		return
 	}
 	q.finishIfDone(m)
+}
+
+// releaseLocked drops j's claim on its recipients. m.mu is held.
+func (m *message) releaseLocked(j *job) {
+	for _, r := range j.rcpts {
+		if m.owner[r] == j {
+			delete(m.owner, r)
+		}
+	}
+}
+
+// track registers m for administration.
+func (q *Queue) track(m *message) {
+	q.mu.Lock()
+	q.msgs[m.env.ID] = m
+	q.mu.Unlock()
 }
 
 // persist rewrites the envelope after a state change. Failing to persist is
@@ -533,10 +638,25 @@ func (q *Queue) finishIfDone(m *message) {
 	m.mu.Lock()
 	done := !m.finished && !m.env.Pending()
 	m.finished = m.finished || done
-	env := m.env
+	env := m.env.Clone()
 	m.mu.Unlock()
 	if !done {
 		return
+	}
+	if n := q.opts.Notifier; n != nil {
+		if err := n.Finished(q, env, q.msgPath(env.ID)); err != nil {
+			// Keep the original until its bounce is safely queued.
+			q.log.Error("cannot queue delivery status notification; will retry", "id", env.ID, "error", err)
+			m.mu.Lock()
+			m.finished = false
+			m.mu.Unlock()
+			time.AfterFunc(q.opts.RetryMin, func() {
+				if q.ctx.Err() == nil {
+					q.finishIfDone(m)
+				}
+			})
+			return
+		}
 	}
 	if q.opts.Finished != nil {
 		q.opts.Finished(env, q.msgPath(env.ID))
@@ -549,6 +669,7 @@ func (q *Queue) finishIfDone(m *message) {
 	os.Remove(q.msgPath(env.ID))
 	q.mu.Lock()
 	q.count--
+	delete(q.msgs, env.ID)
 	q.mu.Unlock()
 }
 
@@ -563,4 +684,10 @@ func (q *Queue) Close() {
 		<-q.stopped
 	}
 	q.inflight.Wait()
+	q.mu.Lock()
+	if q.lock != nil {
+		q.lock.Close() // releases the flock
+		q.lock = nil
+	}
+	q.mu.Unlock()
 }

@@ -12,6 +12,10 @@ data_dir = "./sluice-data"
 # Clients from these networks may relay to any domain without AUTH.
 trusted_networks = ["127.0.0.0/8", "::1/128"]
 
+# Go runtime profiles over HTTP on a loopback address, for profiling under
+# load (off unless set).
+# pprof_listen = "127.0.0.1:6060"
+
 log {
   level  = "info" # trace, debug, info, warn, error
   format = "text" # text or json

@@ -56,6 +56,13 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
+	if cfg.PprofListen != "" {
+		stop, err := servePprof(cfg.PprofListen, log.Named("pprof"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	tlsConfig, err := tlsutil.ServerConfig(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.DataDir, cfg.Hostname)
 	if err != nil {
 		return err

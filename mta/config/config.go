@@ -34,6 +34,11 @@ type Config struct {
 	// Filters are the plugin definitions that domains name in their chains.
 	Filters []Filter
 
+	// PprofListen, if not empty, is a loopback host:port where an HTTP
+	// server offers Go's runtime profiles (net/http/pprof), for profiling
+	// under load. Off by default.
+	PprofListen string
+
 	// Source is the file name the configuration came from ("<embedded default>" for the default).
 	Source string
 }

@@ -332,3 +332,27 @@ func isHostname(s string) bool {
 	_, err := netip.ParseAddr(s)
 	return err != nil
 }
+
+// pprofListen decodes pprof_listen: a TCP host:port on a loopback address,
+// since the profiles show memory contents and the command line.
+func (d *decoder) pprofListen(a *hcl.Attribute) string {
+	var s string
+	if !d.nonEmpty(a, &s) {
+		return ""
+	}
+	network, addr, err := parseAddress(s, true)
+	if err == nil && network != "tcp" {
+		err = errors.New("a unix socket is not supported here")
+	}
+	if err == nil {
+		host, _, _ := net.SplitHostPort(addr)
+		if ip, perr := netip.ParseAddr(host); host != "localhost" && (perr != nil || !ip.IsLoopback()) {
+			err = errors.New("the host must be a loopback address, such as 127.0.0.1")
+		}
+	}
+	if err != nil {
+		d.errorf(a.Expr.Range(), "Invalid address", "pprof_listen %q: %v.", s, err)
+		return ""
+	}
+	return addr
+}

@@ -70,6 +70,7 @@ func Parse(src []byte, filename, baseDir string) (*Config, hcl.Diagnostics) {
 var rootSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "hostname"}, {Name: "data_dir"}, {Name: "trusted_networks"},
+		{Name: "pprof_listen"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "log"}, {Type: "tls"}, {Type: "limits"}, {Type: "queue"},
@@ -121,6 +122,9 @@ func (d *decoder) root(body hcl.Body) *Config {
 	c.DataDir = d.path(c.DataDir)
 	if a := content.Attributes["trusted_networks"]; a != nil {
 		c.TrustedNetworks = d.prefixes(a)
+	}
+	if a := content.Attributes["pprof_listen"]; a != nil {
+		c.PprofListen = d.pprofListen(a)
 	}
 
 	byType := map[string][]*hcl.Block{}

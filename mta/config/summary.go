@@ -29,6 +29,9 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		nets[i] = n.String()
 	}
 	p("trusted_networks\t%s", orNone(strings.Join(nets, ", ")))
+	if c.PprofListen != "" {
+		p("pprof_listen\t%s", c.PprofListen)
+	}
 	l := c.Limits
 	p("limits\tmax_connections=%d max_connections_per_ip=%d read_timeout=%s write_timeout=%s",
 		l.MaxConnections, l.MaxConnectionsPerIP, l.ReadTimeout, l.WriteTimeout)

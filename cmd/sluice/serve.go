@@ -67,7 +67,11 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
-	routes, err := routing.New(cfg, deliver.Options{Hostname: cfg.Hostname, DataDir: cfg.DataDir, Logger: log.Named("deliver")})
+	// As many idle sessions per next hop as deliveries may run at once to
+	// one destination: with fewer, a busy destination closes and redials
+	// sessions after almost every message.
+	routes, err := routing.New(cfg, deliver.Options{Hostname: cfg.Hostname, DataDir: cfg.DataDir, Logger: log.Named("deliver"),
+		MaxIdle: cfg.Queue.ConcurrencyPerDestination})
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ Usage:
   sluice hash-password               read a password from stdin, print its bcrypt hash for a user block
   sluice plugin test FILE.wasm ...   run a filter plugin offline on a message
   sluice queue list|show|flush|hold|release|delete ...   inspect and manage the queue ("sluice queue" for help)
+  sluice quarantine list|show|release|delete ...        messages a filter quarantined ("sluice quarantine" for help)
   sluice version                     print the version
 `
 
@@ -40,6 +41,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return hashPasswordCommand(args[1:], stdin, stdout, stderr)
 	case "queue":
 		return queueCommand(args[1:], stdout, stderr)
+	case "quarantine":
+		return quarantineCommand(args[1:], stdout, stderr)
 	case "plugin":
 		return pluginCommand(args[1:], stdout, stderr)
 	case "version", "-version", "--version":

@@ -31,45 +31,19 @@ spool directly when the server is stopped.
 func controlSocket(dataDir string) string { return filepath.Join(dataDir, "control.sock") }
 
 func queueCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("queue", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, queueUsage) }
-	path := fs.String("config", "", "configuration file (default: the embedded configuration)")
-	asJSON := fs.Bool("json", false, "print JSON")
-	bounce := fs.Bool("bounce", false, "delete: bounce the pending recipients")
-	// Flags may come before or after the command and its ID.
-	var pos []string
-	rest := args
-	for {
-		if err := fs.Parse(rest); err != nil {
-			return 2
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		rest = fs.Args()[1:]
-	}
-	if len(pos) == 0 {
-		fs.Usage()
+	var bounce bool
+	a, ok := parseAdminArgs(args, queueUsage,
+		map[string][2]int{"list": {0, 0}, "show": {1, 1}, "flush": {0, 1}, "hold": {1, 1}, "release": {1, 1}, "delete": {1, 1}},
+		stderr, func(fs *flag.FlagSet) { fs.BoolVar(&bounce, "bounce", false, "delete: bounce the pending recipients") })
+	if !ok {
 		return 2
 	}
-	op, ids := pos[0], pos[1:]
-	arity := map[string][2]int{"list": {0, 0}, "show": {1, 1}, "flush": {0, 1}, "hold": {1, 1}, "release": {1, 1}, "delete": {1, 1}}
-	n, known := arity[op]
-	if !known || len(ids) < n[0] || len(ids) > n[1] {
-		fs.Usage()
-		return 2
-	}
-	if *bounce && op != "delete" {
+	op, id := a.op, a.id
+	if bounce && op != "delete" {
 		fmt.Fprintln(stderr, "sluice queue: -bounce is for delete")
 		return 2
 	}
-	id := ""
-	if len(ids) == 1 {
-		id = ids[0]
-	}
-	cfg, ok := loadConfig(*path, stderr)
+	cfg, ok := loadConfig(a.config, stderr)
 	if !ok {
 		return 1
 	}
@@ -81,7 +55,7 @@ func queueCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	defer closeAdmin()
 
-	out := &queueOutput{w: stdout, json: *asJSON, offline: offline}
+	out := &queueOutput{w: stdout, json: a.json, offline: offline}
 	switch op {
 	case "list":
 		var envs []*queue.Envelope
@@ -107,11 +81,11 @@ func queueCommand(args []string, stdout, stderr io.Writer) int {
 			out.done(1, id+": released")
 		}
 	case "delete":
-		if err = admin.Delete(id, *bounce); err == nil {
+		if err = admin.Delete(id, bounce); err == nil {
 			switch {
-			case *bounce && offline:
+			case bounce && offline:
 				out.done(1, id+": pending recipients failed; the bounce is sent and the message removed when the server starts")
-			case *bounce:
+			case bounce:
 				out.done(1, id+": pending recipients failed, bounce queued")
 			default:
 				out.done(1, id+": deleted")
@@ -267,4 +241,53 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// adminArgs are the parsed arguments of the queue and quarantine commands.
+type adminArgs struct {
+	config string
+	json   bool
+	op, id string
+}
+
+// parseAdminArgs parses "[-config FILE] [-json] OP [ID]", with flags allowed
+// before or after the operation and its ID. arity gives, per operation, the
+// least and most IDs it takes; extra registers command-specific flags.
+func parseAdminArgs(args []string, usage string, arity map[string][2]int, stderr io.Writer, extra func(*flag.FlagSet)) (adminArgs, bool) {
+	var a adminArgs
+	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	fs.StringVar(&a.config, "config", "", "configuration file (default: the embedded configuration)")
+	fs.BoolVar(&a.json, "json", false, "print JSON")
+	if extra != nil {
+		extra(fs)
+	}
+	var pos []string
+	rest := args
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return a, false
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		rest = fs.Args()[1:]
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return a, false
+	}
+	a.op = pos[0]
+	ids := pos[1:]
+	n, known := arity[a.op]
+	if !known || len(ids) < n[0] || len(ids) > n[1] {
+		fs.Usage()
+		return a, false
+	}
+	if len(ids) == 1 {
+		a.id = ids[0]
+	}
+	return a, true
 }

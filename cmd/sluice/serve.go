@@ -76,6 +76,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		return err
 	}
 	defer routes.Close()
+	var srv *smtpd.Server // set before the queue starts; read by Finished
 	q, err := queue.Open(queue.Options{
 		Dir:                       filepath.Join(cfg.DataDir, "queue"),
 		Router:                    routes,
@@ -84,6 +85,12 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		RetryMin:                  cfg.Queue.RetryMin,
 		RetryMax:                  cfg.Queue.RetryMax,
 		GiveUpAfter:               cfg.Queue.GiveUpAfter,
+		// The delivered filter stage (logging) runs once a message is finished.
+		Finished: func(env *queue.Envelope, _ string) {
+			if srv != nil {
+				srv.Delivered(env)
+			}
+		},
 		// Bounces, delay warnings (after the default 4h) and success reports.
 		Notifier: &dsn.Sender{Hostname: cfg.Hostname, GiveUpAfter: cfg.Queue.GiveUpAfter, Logger: log.Named("dsn")},
 	})
@@ -108,7 +115,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		}
 		defer plugins.Close(context.Background())
 	}
-	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd"), Plugins: plugins})
+	srv, err = smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd"), Plugins: plugins})
 	if err != nil {
 		q.Close()
 		return err

@@ -220,6 +220,12 @@ func (s *Server) do(req *Request) *Response {
 		err = s.admin.Release(req.ID)
 	case "delete":
 		err = s.admin.Delete(req.ID, req.Bounce)
+	case "quarantine-release":
+		r, ok := s.admin.(QuarantineReleaser)
+		if !ok {
+			return &Response{Error: "this server cannot release quarantined messages", Code: "bad_request"}
+		}
+		err = r.ReleaseQuarantined(req.ID)
 	default:
 		return &Response{Error: fmt.Sprintf("unknown operation %q", req.Op), Code: "bad_request"}
 	}
@@ -322,6 +328,18 @@ func (c *Client) Hold(id string) error { _, err := c.Call(&Request{Op: "hold", I
 // Release implements queue.Admin.
 func (c *Client) Release(id string) error {
 	_, err := c.Call(&Request{Op: "release", ID: id})
+	return err
+}
+
+// QuarantineReleaser moves a quarantined message into the queue
+// (implemented by *queue.Queue and *Client).
+type QuarantineReleaser interface {
+	ReleaseQuarantined(id string) error
+}
+
+// ReleaseQuarantined asks the running server to queue a quarantined message.
+func (c *Client) ReleaseQuarantined(id string) error {
+	_, err := c.Call(&Request{Op: "quarantine-release", ID: id})
 	return err
 }
 

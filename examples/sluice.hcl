@@ -88,6 +88,7 @@ filter "spam" {
   on_error      = "tempfail" # or continue, reject
   grants        = ["dns"]    # add "http" together with http_endpoint
   http_endpoint = ""
+  resolver      = "127.0.0.1:53" # DNS server for the dns grant; leave out for the system resolver
   config = {
     threshold = 5
     lists     = ["zen.spamhaus.example", "bl.example"]

@@ -30,6 +30,12 @@ func Apply(ch *Changes, original io.Reader, w io.Writer) error {
 		return fmt.Errorf("apply: %w", err)
 	}
 	fields := append([]rawField(nil), orig...)
+	rank := map[string]int{}
+	for i := range fields {
+		n := strings.ToLower(fields[i].name)
+		rank[n]++
+		fields[i].nth = rank[n]
+	}
 	var body io.Reader = br
 	switch {
 	case ch.ReplaceBody:
@@ -68,9 +74,13 @@ func applyHeaderChanges(fields []rawField, changes []HeaderChange) []rawField {
 		switch c.Op {
 		case HeaderAdd:
 			fields = append(fields, nf)
-		case HeaderSet, HeaderRemove:
+		case HeaderPrepend:
+			fields = append([]rawField{nf}, fields...)
+		case HeaderRemove:
+			fields = removeFields(fields, c.Name, c.Index)
+		case HeaderSet:
 			out := fields[:0:0]
-			placed := c.Op == HeaderRemove
+			placed := false
 			for _, f := range fields {
 				if !strings.EqualFold(f.name, c.Name) {
 					out = append(out, f)
@@ -86,6 +96,18 @@ func applyHeaderChanges(fields []rawField, changes []HeaderChange) []rawField {
 		}
 	}
 	return fields
+}
+
+// removeFields drops the fields named name: every one when nth is 0,
+// otherwise only the original nth one (fields a change added have no rank).
+func removeFields(fields []rawField, name string, nth int) []rawField {
+	out := fields[:0:0]
+	for _, f := range fields {
+		if !strings.EqualFold(f.name, name) || (nth != 0 && f.nth != nth) {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // crlf turns bare LF line endings into CRLF, as SMTP requires.

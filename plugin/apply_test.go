@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"strings"
 	"testing"
+
+	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
 const multipartMsg = "From: bob@example.org\r\n" +
@@ -87,6 +89,14 @@ func TestApply(t *testing.T) {
 		{name: "remove", msg: "A: a\r\nX: 1\r\nx: 2\r\n\r\nb\r\n",
 			ch:   &Changes{Headers: []HeaderChange{{Op: HeaderRemove, Name: "X"}}},
 			want: "A: a\r\n\r\nb\r\n"},
+		{name: "prepend goes above everything", msg: "Received: r\r\nA: a\r\n\r\nb\r\n",
+			ch: &Changes{Headers: []HeaderChange{{Op: HeaderPrepend, Name: "DKIM-Signature", Value: "v=1"},
+				{Op: HeaderPrepend, Name: "Authentication-Results", Value: "relay.test; none"}}},
+			want: "Authentication-Results: relay.test; none\r\nDKIM-Signature: v=1\r\nReceived: r\r\nA: a\r\n\r\nb\r\n"},
+		{name: "remove by index counts the original fields only", msg: "X: 1\r\nA: a\r\nx: 2\r\nX: 3\r\n\r\nb\r\n",
+			ch: &Changes{Headers: []HeaderChange{{Op: HeaderPrepend, Name: "X", Value: "new"},
+				{Op: HeaderRemove, Name: "X", Index: 2}, {Op: HeaderRemove, Name: "X", Index: 2}, {Op: HeaderRemove, Name: "X", Index: 9}}},
+			want: "X: new\r\nX: 1\r\nA: a\r\nX: 3\r\n\r\nb\r\n"},
 		{name: "body replaced with CRLF", msg: "A: a\r\n\r\nold\r\n",
 			ch:   &Changes{ReplaceBody: true, Body: []byte("new\nlines\r\n")},
 			want: "A: a\r\n\r\nnew\r\nlines\r\n"},
@@ -162,12 +172,44 @@ func TestValidation(t *testing.T) {
 			t.Errorf("%s: err = %v, want ok=%t", tt.name, err, tt.ok)
 		}
 	}
-	for _, name := range []string{"Received", "return-path", "Resent-From", "DKIM-Signature", "ARC-Seal", "Delivered-To"} {
-		if !protectedHeader(name) {
-			t.Errorf("%s is not protected", name)
+	for _, name := range []string{"Received", "return-path", "Resent-From", "Delivered-To"} {
+		if !traceHeader(name) || signatureHeader(name) {
+			t.Errorf("%s is not a trace field", name)
 		}
 	}
-	if protectedHeader("X-Received-Count") || protectedHeader("Subject") {
+	for _, name := range []string{"DKIM-Signature", "arc-seal", "ARC-Message-Signature", "ARC-Authentication-Results"} {
+		if traceHeader(name) || !signatureHeader(name) {
+			t.Errorf("%s is not a signature field", name)
+		}
+	}
+	if traceHeader("X-Received-Count") || traceHeader("Subject") || signatureHeader("Authentication-Results") {
 		t.Error("ordinary header protected")
+	}
+}
+
+// TestSignatureFieldsAddOnly: a plugin may add a signature field (at the
+// top or the end) but never set or remove one; trace fields not at all;
+// an index is for remove only.
+func TestSignatureFieldsAddOnly(t *testing.T) {
+	tests := []struct {
+		h  abi.HeaderChange
+		ok bool
+	}{
+		{abi.HeaderChange{Op: abi.HeaderPrepend, Name: "DKIM-Signature", Value: "v=1; a=ed25519-sha256"}, true},
+		{abi.HeaderChange{Op: abi.HeaderAdd, Name: "ARC-Seal", Value: "i=1"}, true},
+		{abi.HeaderChange{Op: abi.HeaderSet, Name: "DKIM-Signature", Value: "v=1"}, false},
+		{abi.HeaderChange{Op: abi.HeaderRemove, Name: "dkim-signature"}, false},
+		{abi.HeaderChange{Op: abi.HeaderRemove, Name: "ARC-Authentication-Results", Index: 1}, false},
+		{abi.HeaderChange{Op: abi.HeaderPrepend, Name: "Received", Value: "from forged"}, false},
+		{abi.HeaderChange{Op: abi.HeaderRemove, Name: "Authentication-Results", Index: 2}, true},
+		{abi.HeaderChange{Op: abi.HeaderRemove, Name: "Authentication-Results", Index: -1}, false},
+		{abi.HeaderChange{Op: abi.HeaderAdd, Name: "X-A", Value: "1", Index: 1}, false},
+		{abi.HeaderChange{Op: abi.HeaderPrepend, Name: "X-A", Value: "a\r\nBcc: x@y.z"}, false},
+	}
+	for _, tt := range tests {
+		_, err := convertChanges(&abi.Changes{Headers: []abi.HeaderChange{tt.h}}, nil, nil)
+		if (err == nil) != tt.ok {
+			t.Errorf("%+v: err = %v, want ok=%t", tt.h, err, tt.ok)
+		}
 	}
 }

@@ -177,7 +177,7 @@ func wireSession(s *Session) abi.Session {
 	w := abi.Session{
 		ID: s.ID, ClientPort: s.ClientPort, Listener: s.Listener, ListenerKind: s.ListenerKind,
 		TLS: s.TLS, TLSVersion: s.TLSVersion, TLSCipher: s.TLSCipher,
-		Helo: s.Helo, HeloExtended: s.HeloExtended, AuthUser: s.AuthUser,
+		Helo: s.Helo, HeloExtended: s.HeloExtended, AuthUser: s.AuthUser, Trusted: s.Trusted,
 	}
 	if s.ClientIP.IsValid() {
 		w.ClientIP = s.ClientIP.String()

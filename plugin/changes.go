@@ -15,9 +15,10 @@ import (
 type HeaderOp string
 
 const (
-	HeaderAdd    HeaderOp = abi.HeaderAdd    // append a field at the end of the header
-	HeaderSet    HeaderOp = abi.HeaderSet    // replace all fields of that name by one
-	HeaderRemove HeaderOp = abi.HeaderRemove // remove all fields of that name
+	HeaderAdd     HeaderOp = abi.HeaderAdd     // append a field at the end of the header
+	HeaderPrepend HeaderOp = abi.HeaderPrepend // insert a field at the top of the header
+	HeaderSet     HeaderOp = abi.HeaderSet     // replace all fields of that name by one
+	HeaderRemove  HeaderOp = abi.HeaderRemove  // remove all fields of that name, or the Index-th
 )
 
 // HeaderChange is one validated header modification. Value is the raw
@@ -26,6 +27,9 @@ type HeaderChange struct {
 	Op    HeaderOp `json:"op"`
 	Name  string   `json:"name"`
 	Value string   `json:"value,omitempty"`
+	// Index (remove only): remove just the Index-th field of that name in the
+	// original message (1 = first); 0 removes every one.
+	Index int `json:"index,omitempty"`
 }
 
 // RecipientChange replaces envelope recipient From by To.
@@ -75,17 +79,30 @@ func (ch *Changes) MessageChanged() bool {
 	return ch != nil && (len(ch.Headers) > 0 || ch.ReplaceBody || len(ch.Parts) > 0)
 }
 
-// protectedHeader reports trace and signature fields no plugin may touch:
-// they record the message's path (RFC 5321 section 4.4) or sign its header.
-func protectedHeader(name string) bool {
+// traceHeader reports trace fields no plugin may touch: they record the
+// message's path (RFC 5321 section 4.4) and only the host writes them.
+func traceHeader(name string) bool {
 	n := strings.ToLower(name)
 	switch n {
-	case "received", "return-path", "dkim-signature", "arc-seal", "arc-message-signature",
-		"arc-authentication-results", "delivered-to":
+	case "received", "return-path", "delivered-to":
 		return true
 	}
 	return strings.HasPrefix(n, "resent-")
 }
+
+// signatureHeader reports signature fields (DKIM, RFC 6376; ARC, RFC 8617).
+// A plugin may add one — signing is a filter's job — but never set or
+// remove one: a signature another hop made is evidence, not ours to edit.
+func signatureHeader(name string) bool {
+	switch strings.ToLower(name) {
+	case "dkim-signature", "arc-seal", "arc-message-signature", "arc-authentication-results":
+		return true
+	}
+	return false
+}
+
+// maxHeaderIndex bounds HeaderChange.Index; a header has far fewer fields.
+const maxHeaderIndex = 1 << 20
 
 const (
 	maxHeaderNameBytes  = 128
@@ -179,11 +196,17 @@ func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
 		if err := validHeaderName(h.Name); err != nil {
 			return nil, err
 		}
-		if protectedHeader(h.Name) {
-			return nil, fmt.Errorf("header %s is a trace or signature field and may not be changed", h.Name)
+		if traceHeader(h.Name) {
+			return nil, fmt.Errorf("header %s is a trace field and may not be changed", h.Name)
+		}
+		if signatureHeader(h.Name) && h.Op != abi.HeaderAdd && h.Op != abi.HeaderPrepend {
+			return nil, fmt.Errorf("header %s is a signature field: it may be added, not %s", h.Name, h.Op)
+		}
+		if h.Index != 0 && (h.Op != abi.HeaderRemove || h.Index < 0 || h.Index > maxHeaderIndex) {
+			return nil, fmt.Errorf("header %s %s: index %d is only for remove, from 1", h.Op, h.Name, h.Index)
 		}
 		switch h.Op {
-		case abi.HeaderAdd, abi.HeaderSet:
+		case abi.HeaderAdd, abi.HeaderPrepend, abi.HeaderSet:
 			if err := validHeaderValue(h.Name, h.Value); err != nil {
 				return nil, err
 			}
@@ -194,7 +217,7 @@ func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
 		default:
 			return nil, fmt.Errorf("unknown header op %q", h.Op)
 		}
-		ch.Headers = append(ch.Headers, HeaderChange{Op: HeaderOp(h.Op), Name: h.Name, Value: h.Value})
+		ch.Headers = append(ch.Headers, HeaderChange{Op: HeaderOp(h.Op), Name: h.Name, Value: h.Value, Index: h.Index})
 	}
 	var rcpts []Recipient
 	if txn != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -48,6 +49,7 @@ type filter struct {
 	onError   Action
 	grantDNS  bool
 	grantHTTP bool
+	resolver  *net.Resolver // answers the dns grant
 	kv        *kvStore
 
 	idle chan *instance // warm instances
@@ -99,6 +101,10 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			return nil, fmt.Errorf("unknown grant %q (known: dns, http)", g)
 		}
 	}
+	f.resolver = h.opts.Resolver
+	if cfg.Resolver != "" {
+		f.resolver = resolverAt(cfg.Resolver)
+	}
 	pages := (f.memLimit + pageSize - 1) / pageSize
 	if pages > 65536 {
 		return nil, fmt.Errorf("memory %d bytes exceeds the 4 GiB of wasm32", f.memLimit)
@@ -117,6 +123,15 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 		return nil, err
 	}
 	return f, nil
+}
+
+// resolverAt is a resolver that sends every query to the DNS server at
+// addr (host:port), over UDP with Go's usual fallback to TCP.
+func resolverAt(addr string) *net.Resolver {
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, addr)
+	}}
 }
 
 func (f *filter) setup(ctx context.Context, wasm []byte) error {

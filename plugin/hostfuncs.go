@@ -274,7 +274,7 @@ func (f *filter) lookupDNS(ctx context.Context, raw []byte) ([]byte, int32) {
 	if json.Unmarshal(raw, &req) != nil || req.Name == "" || len(req.Name) > 255 {
 		return nil, abi.ErrInvalid
 	}
-	r := f.host.opts.Resolver
+	r := f.resolver
 	var recs []string
 	var err error
 	switch strings.ToUpper(req.Type) {

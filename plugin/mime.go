@@ -26,6 +26,7 @@ const (
 type rawField struct {
 	name string // as written, without surrounding whitespace; "" for a line without a colon
 	raw  []byte
+	nth  int // 1-based rank among the original fields of this name; 0 for a field a change made
 }
 
 func (f rawField) value() string {

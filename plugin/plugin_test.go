@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"github.com/miekg/dns"
 
 	"github.com/sluice-mail/sluice/mta/config"
 )
@@ -388,8 +390,10 @@ func TestGrants(t *testing.T) {
 		behave(t, "dns-denied", v{"mode": "dns"}, nil),
 		behave(t, "http-denied", v{"mode": "http"}, nil),
 		behave(t, "http-granted", v{"mode": "http"}, func(f *config.Filter) { f.Grants = []string{"http"}; f.HTTPEndpoint = srv.URL }),
+		behave(t, "dns-resolver", v{"mode": "dns", "dns_name": "stub.test"}, func(f *config.Filter) { f.Grants = []string{"dns"}; f.Resolver = stubDNS(t) }),
 	)
 	for name, want := range map[string]string{
+		"dns-resolver": "[192.0.2.53] <nil>",
 		"dns-denied":   "[] sluice: capability not granted",
 		"http-denied":  "sluice: capability not granted",
 		"http-granted": "200 pong",
@@ -402,6 +406,27 @@ func TestGrants(t *testing.T) {
 	if _, err := NewHost(context.Background(), []config.Filter{behave(t, "x", v{}, func(f *config.Filter) { f.Grants = []string{"fs"} })}, HostOptions{}); err == nil {
 		t.Error("unknown grant accepted")
 	}
+}
+
+// stubDNS serves A 192.0.2.53 for stub.test on a loopback UDP port: the
+// filter's resolver setting must send the dns grant's lookups there.
+func stubDNS(t *testing.T) string {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		if q.Question[0].Qtype == dns.TypeA && q.Question[0].Name == "stub.test." {
+			rr, _ := dns.NewRR("stub.test. 60 IN A 192.0.2.53")
+			m.Answer = append(m.Answer, rr)
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
 }
 
 // TestHammer calls one chain from many goroutines; run it with -race.

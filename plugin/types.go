@@ -17,6 +17,7 @@ type Session struct {
 	Helo                   string
 	HeloExtended           bool // EHLO or LHLO rather than HELO
 	AuthUser               string
+	Trusted                bool // in trusted_networks, or on a unix socket
 }
 
 // Txn is one mail transaction of a session.

@@ -217,6 +217,14 @@ func (c *Changes) AddHeader(name, value string) *Changes {
 	return c
 }
 
+// PrependHeader inserts a field at the top of the header, above every
+// other field (the relay's Received included), where trace-like fields such
+// as DKIM-Signature and Authentication-Results belong.
+func (c *Changes) PrependHeader(name, value string) *Changes {
+	c.w.Headers = append(c.w.Headers, abi.HeaderChange{Op: abi.HeaderPrepend, Name: name, Value: value})
+	return c
+}
+
 // SetHeader replaces every field named name by one field (appended if absent).
 func (c *Changes) SetHeader(name, value string) *Changes {
 	c.w.Headers = append(c.w.Headers, abi.HeaderChange{Op: abi.HeaderSet, Name: name, Value: value})
@@ -226,6 +234,13 @@ func (c *Changes) SetHeader(name, value string) *Changes {
 // RemoveHeader removes every field named name.
 func (c *Changes) RemoveHeader(name string) *Changes {
 	c.w.Headers = append(c.w.Headers, abi.HeaderChange{Op: abi.HeaderRemove, Name: name})
+	return c
+}
+
+// RemoveHeaderAt removes only the n-th field named name (1 = the first), counted
+// in the header as the event listed it, whatever other changes do.
+func (c *Changes) RemoveHeaderAt(name string, n int) *Changes {
+	c.w.Headers = append(c.w.Headers, abi.HeaderChange{Op: abi.HeaderRemove, Name: name, Index: n})
 	return c
 }
 

@@ -214,7 +214,7 @@ func (d *decoder) user(b *hcl.Block) (User, bool) {
 var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "wasm", Required: true}, {Name: "stages"},
 	{Name: "timeout"}, {Name: "memory"}, {Name: "on_error"},
-	{Name: "grants"}, {Name: "http_endpoint"}, {Name: "config"},
+	{Name: "grants"}, {Name: "http_endpoint"}, {Name: "resolver"}, {Name: "config"},
 }}
 
 // FilterStages are the points of an SMTP transaction a filter can hook, in order;
@@ -268,6 +268,12 @@ func (d *decoder) filter(b *hcl.Block) (Filter, bool) {
 		}
 	} else if ga := a["grants"]; ga != nil && contains(f.Grants, "http") {
 		d.errorf(ga.Expr.Range(), "Missing http_endpoint", "The \"http\" grant needs http_endpoint, the one URL the filter may call.")
+	}
+	if ra := a["resolver"]; d.nonEmpty(ra, &f.Resolver) {
+		f.Resolver = d.resolver(ra, f.Resolver)
+		if !contains(f.Grants, "dns") {
+			d.errorf(ra.Expr.Range(), "Resolver without grant", "resolver is set but grants does not include \"dns\".")
+		}
 	}
 	if ca := a["config"]; ca != nil {
 		if v, ok := d.value(ca, cty.DynamicPseudoType); ok {

@@ -186,6 +186,9 @@ type Filter struct {
 	Grants []string
 	// HTTPEndpoint is the one URL the plugin may call when granted "http".
 	HTTPEndpoint string
+	// Resolver is the DNS server (host:port) that answers the "dns" grant's
+	// lookups; "" = the system resolver. A bare IP address in the file gets port 53.
+	Resolver string
 }
 
 // DefaultHostname is used when the file sets none and os.Hostname fails.

@@ -56,7 +56,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 	for _, f := range c.Filters {
 		p("filter %s\twasm=%s stages=%s timeout=%s memory=%s on_error=%s grants=%s%s config=%s",
 			f.Name, f.Wasm, strings.Join(f.Stages, ","), f.Timeout, FormatSize(f.MemoryBytes), f.OnError,
-			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint), f.ConfigJSON)
+			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint)+prefixed(" resolver=", f.Resolver), f.ConfigJSON)
 	}
 	for _, d := range c.Domains {
 		var s strings.Builder

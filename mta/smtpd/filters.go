@@ -114,6 +114,7 @@ func (s *session) pluginSession() *plugin.Session {
 	}
 	ps.HeloExtended = s.cs.extended.Load()
 	ps.AuthUser = s.authUser()
+	ps.Trusted = s.srv.trusted(s.cs)
 	return ps
 }
 

@@ -271,6 +271,12 @@ func (s *Server) accept(l *listener, raw net.Conn) net.Conn {
 	return &trackedConn{Conn: nc, state: state, srv: s, sniffing: true, release: release}
 }
 
+// trusted reports whether the client may relay without AUTH: it is in
+// trusted_networks or on a local unix socket (whose permissions guard it).
+func (s *Server) trusted(cs *connState) bool {
+	return !cs.remote.IsValid() || s.cfg.Trusted(cs.remote.Addr().Unmap())
+}
+
 // connectCheck runs before the greeting. A non-nil reply refuses the connection.
 func (s *Server) connectCheck(cs *connState) *connReply {
 	if s.chains.session.Empty() {
@@ -278,7 +284,9 @@ func (s *Server) connectCheck(cs *connState) *connReply {
 	}
 	// Filter chain, connect stage: before go-smtp greets (it creates the
 	// backend session only at HELO, so the host runs this stage itself).
-	v := s.chains.session.Connect(context.Background(), cs.pluginSession())
+	ps := cs.pluginSession()
+	ps.Trusted = s.trusted(cs)
+	v := s.chains.session.Connect(context.Background(), ps)
 	s.logVerdict("connect", v, "client_ip", cs.remote.Addr().String())
 	if e := verdictError(v); e != nil {
 		return &connReply{code: e.Code, enhanced: [3]int(e.EnhancedCode), text: e.Message}

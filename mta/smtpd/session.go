@@ -93,13 +93,7 @@ func (s *session) clientIP() netip.Addr { return s.cs.remote.Addr().Unmap() }
 // not serve: authenticated users, trusted networks, and local unix sockets
 // (whose file permissions are their access control).
 func (s *session) mayRelay() bool {
-	if s.authUser() != "" {
-		return true
-	}
-	if !s.cs.remote.IsValid() {
-		return true
-	}
-	return s.srv.cfg.Trusted(s.clientIP())
+	return s.authUser() != "" || s.srv.trusted(s.cs)
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {

@@ -113,6 +113,9 @@ type Session struct {
 	Helo         string `json:"helo,omitempty"`
 	HeloExtended bool   `json:"helo_extended,omitempty"`
 	AuthUser     string `json:"auth_user,omitempty"`
+	// Trusted is set when the client is in the relay's trusted_networks
+	// (or on a local unix socket): it may relay like an authenticated user.
+	Trusted bool `json:"trusted,omitempty"`
 }
 
 // Auth is the AUTH attempt at the auth stage (never the password).
@@ -207,9 +210,10 @@ type Changes struct {
 
 // Header operations.
 const (
-	HeaderAdd    = "add"    // append a field at the end of the header
-	HeaderSet    = "set"    // replace every field of that name by one (appended if none)
-	HeaderRemove = "remove" // remove every field of that name
+	HeaderAdd     = "add"     // append a field at the end of the header
+	HeaderPrepend = "prepend" // insert a field at the top of the header (trace-like fields)
+	HeaderSet     = "set"     // replace every field of that name by one (appended if none)
+	HeaderRemove  = "remove"  // remove every field of that name, or only the Index-th one
 )
 
 // HeaderChange is one header operation.
@@ -217,6 +221,9 @@ type HeaderChange struct {
 	Op    string `json:"op"`
 	Name  string `json:"name"`
 	Value string `json:"value,omitempty"`
+	// Index, with remove only, removes just the Index-th field of that name
+	// (1 = the first) as the event listed them; 0 removes every one.
+	Index int `json:"index,omitempty"`
 }
 
 // RecipientReplace swaps an envelope recipient for another.

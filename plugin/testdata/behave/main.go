@@ -32,6 +32,7 @@ type conf struct {
 	ModeStage string             `json:"mode_stage"` // stage where Mode applies (default data)
 	Verdicts  map[string]verdict // stage -> verdict
 	Changes   []change           // data stage
+	DNSName   string             `json:"dns_name"` // name the dns mode looks up (default localhost)
 }
 
 var cfg conf
@@ -164,7 +165,11 @@ func data(e *sdk.DataEvent) sdk.Result {
 		ch.AddHeader("X-Count", strconv.Itoa(n))
 		ch.AddHeader("X-Delete-Missing", errText(func() error { return sdk.KVDelete("missing") }))
 	case "dns":
-		recs, err := sdk.LookupDNS("A", "localhost")
+		name := cfg.DNSName
+		if name == "" {
+			name = "localhost"
+		}
+		recs, err := sdk.LookupDNS("A", name)
 		ch.AddHeader("X-DNS", fmt.Sprintf("%v %v", recs, err))
 	case "http":
 		resp, err := sdk.HTTPCall("POST", "text/plain", []byte("ping"))

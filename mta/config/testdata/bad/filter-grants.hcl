@@ -1,8 +1,10 @@
 # grants and http_endpoint
-# want: filter-grants.hcl:13:20: Invalid value; grants: "fs" is not one of dns, http.
-# want: filter-grants.hcl:18:19: Endpoint without grant; http_endpoint is set but grants does not include
-# want: filter-grants.hcl:23:12: Missing http_endpoint; The "http" grant needs http_endpoint, the one URL
-# want: filter-grants.hcl:29:19: Invalid URL; http_endpoint "x.example/check" must be an absolute http://
+# want: filter-grants.hcl:15:20: Invalid value; grants: "fs" is not one of dns, http.
+# want: filter-grants.hcl:20:19: Endpoint without grant; http_endpoint is set but grants does not include
+# want: filter-grants.hcl:25:12: Missing http_endpoint; The "http" grant needs http_endpoint, the one URL
+# want: filter-grants.hcl:31:19: Invalid URL; http_endpoint "x.example/check" must be an absolute http://
+# want: filter-grants.hcl:36:14: Resolver without grant; resolver is set but grants does not include "dns".
+# want: filter-grants.hcl:42:14: Invalid address; resolver "not a resolver": want an IP address or host:port
 listener "smtp" { address = "127.0.0.1:2525" }
 domain "localhost" {
   deliver "maildir" {}
@@ -27,4 +29,15 @@ filter "d" {
   stages        = ["data"]
   grants        = ["http"]
   http_endpoint = "x.example/check"
+}
+filter "e" {
+  wasm     = "e.wasm"
+  stages   = ["data"]
+  resolver = "127.0.0.1:5353"
+}
+filter "f" {
+  wasm     = "f.wasm"
+  stages   = ["data"]
+  grants   = ["dns"]
+  resolver = "not a resolver"
 }

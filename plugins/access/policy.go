@@ -35,10 +35,11 @@ func clientIP(s sdk.Session) netip.Addr {
 	return ip.Unmap()
 }
 
-// exempt is a client that skips greylisting and DNS blocklists: one the
-// relay trusts, an authenticated user, or an allow-listed address.
+// exempt is a client that skips greylisting and DNS blocklists: an
+// authenticated user or an allow-listed address. (List the relay's
+// trusted_networks in allow.ips too.)
 func (p *policy) exempt(s sdk.Session) bool {
-	return s.Trusted || s.AuthUser != "" || matchIP(p.allow.ips, clientIP(s))
+	return s.AuthUser != "" || matchIP(p.allow.ips, clientIP(s))
 }
 
 func (p *policy) connect(e env, s sdk.Session) sdk.Result {
@@ -118,7 +119,7 @@ func (p *policy) rcpt(e env, s sdk.Session, from, to string) sdk.Result {
 	if matchAddr(dom.deny.senders, from) {
 		return sdk.Reject(550, "5.7.1", "Sender address "+displayAddr(from)+" refused for this recipient")
 	}
-	if s.Trusted || s.AuthUser != "" {
+	if s.AuthUser != "" {
 		return sdk.Continue()
 	}
 	if p.dnsblAt == "rcpt" {

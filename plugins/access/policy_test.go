@@ -181,7 +181,7 @@ func TestGreylist(t *testing.T) {
 	if r := p.rcpt(e, sess("198.51.100.200"), "A@sender.example", "u@example.com"); r.Action != "continue" {
 		t.Fatalf("retry after the delay: %+v", r)
 	}
-	// Another recipient is a new triplet; an allowed one, authenticated or trusted clients are never greylisted.
+	// Another recipient is a new triplet; an allowed one, authenticated clients are never greylisted.
 	if r := p.rcpt(e, s, "a@sender.example", "v@example.com"); r.Code != 451 {
 		t.Errorf("new triplet: %+v", r)
 	}
@@ -190,9 +190,6 @@ func TestGreylist(t *testing.T) {
 	}
 	if r := p.rcpt(e, sdk.Session{ClientIP: "203.0.113.1", AuthUser: "alice"}, "a@x.example", "u@example.com"); r.Action != "continue" {
 		t.Errorf("authenticated: %+v", r)
-	}
-	if r := p.rcpt(e, sdk.Session{ClientIP: "203.0.113.1", Trusted: true}, "a@x.example", "u@example.com"); r.Action != "continue" {
-		t.Errorf("trusted: %+v", r)
 	}
 	// A passed triplet stays passed within its lifetime, then is forgotten.
 	c.t = c.t.Add(23 * time.Hour)
@@ -262,8 +259,8 @@ func TestDNSBL(t *testing.T) {
 			t.Errorf("%s reply: %+v", ip, r)
 		}
 	}
-	if r := p.connect(e, sdk.Session{ClientIP: "192.0.2.7", Trusted: true}); r.Action != "continue" {
-		t.Errorf("trusted client checked: %+v", r)
+	if r := p.connect(e, sdk.Session{ClientIP: "192.0.2.7", AuthUser: "alice"}); r.Action != "continue" {
+		t.Errorf("authenticated client checked: %+v", r)
 	}
 	if got := reverseIP(netip.MustParseAddr("2001:db8::1")); got != "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2" {
 		t.Errorf("reverse IPv6: %s", got)

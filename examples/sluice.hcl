@@ -95,6 +95,23 @@ filter "spam" {
   }
 }
 
+# The built-in virus filter (plugins/virus): ClamAV .hdb/.hsb/.ndb
+# signature files it may read, and clamd's socket for the full ClamAV set.
+filter "virus" {
+  wasm            = "plugins/virus.wasm"
+  stages          = ["data"]
+  timeout         = "30s"
+  memory          = "512MiB"
+  grants          = ["files", "socket"]
+  files           = ["/var/lib/sluice/sigs/local.hdb", "/var/lib/sluice/sigs/local.ndb"]
+  socket_endpoint = "unix:/run/clamav/clamd.ctl" # or "127.0.0.1:3310"
+  config = {
+    signatures = ["/var/lib/sluice/sigs/local.hdb", "/var/lib/sluice/sigs/local.ndb"]
+    action     = "reject" # or quarantine, strip
+    clamd      = { mode = "also", timeout = "20s", on_error = "tempfail" }
+  }
+}
+
 # Local mail into Maildirs; {data_dir}, {domain} and {local} are replaced.
 domain "localhost" {
   max_message_size = "10MiB"

@@ -47,6 +47,7 @@ type filter struct {
 	timeout   time.Duration
 	memLimit  uint64 // bytes
 	onError   Action
+	grants    fileSocketGrants // files and socket (grants.go)
 	grantDNS  bool
 	grantHTTP bool
 	resolver  *net.Resolver // answers the dns grant
@@ -97,8 +98,12 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 				return nil, errors.New(`grant "http" needs http_endpoint`)
 			}
 			f.grantHTTP = true
+		case "files", "socket":
+			if err := f.grants.grant(g, cfg); err != nil {
+				return nil, err
+			}
 		default:
-			return nil, fmt.Errorf("unknown grant %q (known: dns, http)", g)
+			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket)", g)
 		}
 	}
 	f.resolver = h.opts.Resolver

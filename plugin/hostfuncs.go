@@ -43,6 +43,7 @@ const maxReadChunk = 1 << 20 // one body_read or part_read copies at most this m
 var hostFuncNames = map[string]bool{
 	"log": true, "config_read": true, "body_read": true, "part_read": true,
 	"kv_get": true, "kv_put": true, "kv_delete": true, "dns_lookup": true, "http_call": true,
+	"file_read": true, "socket_call": true,
 }
 
 // instantiateHostModule defines the "sluice" import module in rt. Every
@@ -59,6 +60,8 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	b.NewFunctionBuilder().WithFunc(hostKVDelete).Export("kv_delete")
 	b.NewFunctionBuilder().WithFunc(hostDNSLookup).Export("dns_lookup")
 	b.NewFunctionBuilder().WithFunc(hostHTTPCall).Export("http_call")
+	b.NewFunctionBuilder().WithFunc(hostFileRead).Export("file_read")
+	b.NewFunctionBuilder().WithFunc(hostSocketCall).Export("socket_call")
 	_, err := b.Instantiate(ctx)
 	return err
 }

@@ -212,6 +212,7 @@ func (d *decoder) user(b *hcl.Block) (User, bool) {
 }
 
 var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
+	{Name: "files"}, {Name: "socket_endpoint"},
 	{Name: "wasm", Required: true}, {Name: "stages"},
 	{Name: "timeout"}, {Name: "memory"}, {Name: "on_error"},
 	{Name: "grants"}, {Name: "http_endpoint"}, {Name: "resolver"}, {Name: "config"},
@@ -222,7 +223,7 @@ var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 var FilterStages = []string{"connect", "helo", "auth", "mail", "rcpt", "data", "delivered"}
 
 // FilterGrants are the host capabilities an operator can give a filter.
-var FilterGrants = []string{"dns", "http"}
+var FilterGrants = []string{"dns", "http", "files", "socket"}
 
 // maxWasmMemory is the most a 32-bit Wasm memory can address: 65536 pages of 64KiB.
 const maxWasmMemory = 4 << 30
@@ -258,6 +259,7 @@ func (d *decoder) filter(b *hcl.Block) (Filter, bool) {
 	if list, ok := d.set(a["grants"], FilterGrants...); ok {
 		f.Grants = list
 	}
+	d.filterFiles(a, &f)
 	if ep := a["http_endpoint"]; d.str(ep, &f.HTTPEndpoint) && f.HTTPEndpoint != "" {
 		u, err := url.Parse(f.HTTPEndpoint)
 		switch {

@@ -184,6 +184,11 @@ type Filter struct {
 	// Grants are the capabilities the operator gives the plugin, among FilterGrants:
 	// "dns" (A, AAAA, TXT, MX and PTR lookups), "http" (calls to HTTPEndpoint).
 	Grants []string
+	// Files are the absolute paths the plugin may read when granted "files".
+	Files []string
+	// SocketEndpoint is the one stream socket the plugin may call when granted
+	// "socket": "unix:/path" or "host:port".
+	SocketEndpoint string
 	// HTTPEndpoint is the one URL the plugin may call when granted "http".
 	HTTPEndpoint string
 	// Resolver is the DNS server (host:port) that answers the "dns" grant's

@@ -1,0 +1,98 @@
+// Command dkim is sluice's DKIM filter (RFC 6376): it signs mail from
+// authenticated users and trusted networks with the key of the From
+// domain, and verifies the signatures of other mail, recording the result
+// in an Authentication-Results header field (RFC 8601).
+//
+// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o dkim.wasm ./plugins/dkim
+// It needs the "dns" grant to verify. See README.md for its configuration.
+package main
+
+import (
+	"io"
+
+	"github.com/sluice-mail/sluice/sdk"
+)
+
+func main() {}
+
+func init() {
+	sdk.Handle(sdk.Handlers{Data: data})
+}
+
+// cached is the parsed configuration; it never changes during an
+// instance's life, and parsing RSA keys is too costly to repeat per message.
+var (
+	cached    *settings
+	cachedErr error
+)
+
+func load() (*settings, error) {
+	if cached == nil && cachedErr == nil {
+		raw, err := sdk.Config()
+		if err != nil {
+			return nil, err
+		}
+		cached, cachedErr = parseConfig(raw)
+	}
+	return cached, cachedErr
+}
+
+func data(e *sdk.DataEvent) sdk.Result {
+	s, err := load()
+	if err != nil {
+		// A broken key or config must not let mail through unsigned
+		// silently: fail, and let the operator's on_error decide.
+		panic(err)
+	}
+	o, err := decide(s, e.Session, e.Header, e.Body(), lookupTXT)
+	if err != nil {
+		panic(err)
+	}
+	return o.result()
+}
+
+// outcome is what the filter does to one message.
+type outcome struct {
+	removeAR    []int  // ranks of forged Authentication-Results fields
+	signature   string // DKIM-Signature value to prepend, or ""
+	authResults string // Authentication-Results value to prepend, or ""
+}
+
+func (o outcome) result() sdk.Result {
+	if len(o.removeAR) == 0 && o.signature == "" && o.authResults == "" {
+		return sdk.Continue()
+	}
+	ch := new(sdk.Changes)
+	for _, n := range o.removeAR {
+		ch.RemoveHeaderAt("Authentication-Results", n)
+	}
+	if o.authResults != "" {
+		ch.PrependHeader("Authentication-Results", o.authResults)
+	}
+	if o.signature != "" {
+		ch.PrependHeader("DKIM-Signature", o.signature)
+	}
+	return sdk.Continue().With(ch)
+}
+
+// decide is the filter's logic, free of host calls except through body
+// and lookup, so that it can be tested outside the sandbox.
+func decide(s *settings, sess sdk.Session, h sdk.Header, body io.Reader, lookup func(string) ([]string, error)) (outcome, error) {
+	var o outcome
+	if s.authservID != "" {
+		o.removeAR = forgedAuthResults(h, s.authservID)
+	}
+	if sess.AuthUser != "" || sess.Trusted {
+		// Our own users' mail: sign it, never judge it.
+		if k, ok := s.keyFor(fromDomain(h)); ok {
+			sig, err := sign(k, s.headers, h, body)
+			if err != nil {
+				return o, err
+			}
+			o.signature = sig
+		}
+	} else if s.verify && s.authservID != "" {
+		o.authResults = authResults(s.authservID, verifyMessage(h, body, lookup, s.maxSignatures))
+	}
+	return o, nil
+}

@@ -217,9 +217,9 @@ func (c *Changes) AddHeader(name, value string) *Changes {
 	return c
 }
 
-// PrependHeader inserts a field at the top of the header, above every
-// other field (the relay's Received included), where trace-like fields such
-// as DKIM-Signature and Authentication-Results belong.
+// PrependHeader inserts a field at the top of the header as the event lists
+// it (directly below the relay's own Received, which filters never see),
+// where trace-like fields such as DKIM-Signature and Authentication-Results belong.
 func (c *Changes) PrependHeader(name, value string) *Changes {
 	c.w.Headers = append(c.w.Headers, abi.HeaderChange{Op: abi.HeaderPrepend, Name: name, Value: value})
 	return c

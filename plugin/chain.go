@@ -109,7 +109,7 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 		if f.stages&bit == 0 {
 			continue
 		}
-		v, ch := f.handle(ctx, stage, ev, t, msg, parts)
+		v, ch := f.observe(ctx, stage, ev, t, msg, parts)
 		if ch != nil {
 			if total == nil {
 				total = &Changes{}
@@ -141,16 +141,14 @@ func (f *filter) handle(ctx context.Context, stage string, ev *abi.Event, t *Txn
 	if stage == abi.StageDelivered {
 		if err != nil {
 			f.log.Warn("filter answered the delivered stage with an invalid result", "reason", err)
+			return Verdict{Action: Continue, Filter: f.name, Reason: err.Error()}, nil // counted, then ignored
 		}
 		return Verdict{Action: Continue}, nil
 	}
 	if err != nil {
 		return f.failure(stage, err.Error()), nil
 	}
-	v.Filter = f.name
-	if v.Action != Continue {
-		f.log.Debug("filter verdict", "stage", stage, "action", v.Action, "code", v.Code, "enhanced", v.Enhanced, "text", v.Text)
-	}
+	v.Filter = f.name // observe (metrics.go) logs verdicts other than continue
 	return v, ch
 }
 

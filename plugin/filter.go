@@ -342,6 +342,7 @@ func (f *filter) put(inst *instance) { f.idle <- inst }
 func (f *filter) discard(inst *instance) {
 	inst.mod.Close(context.Background())
 	<-f.live
+	f.host.opts.Metrics.recycled(f.name)
 }
 
 // call runs one event through a pooled instance and returns a copy of the

@@ -51,6 +51,9 @@ type HostOptions struct {
 	// Resolver and HTTPClient serve the dns and http grants; nil: defaults.
 	Resolver   *net.Resolver
 	HTTPClient *http.Client
+	// Metrics, if set, counts every call per filter and stage (metrics.go);
+	// share one across reloads so counters continue.
+	Metrics *Metrics
 }
 
 // Host holds every configured filter, compiled and ready.
@@ -104,6 +107,7 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 		h.filters[fc.Name] = f
 		h.order = append(h.order, f)
 	}
+	opts.Metrics.attach(h)
 	return h, nil
 }
 

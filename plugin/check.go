@@ -160,6 +160,9 @@ func checkShape(ctx context.Context, wasm []byte, rep *CheckReport) bool {
 	}
 	for _, d := range mod.ImportedFunctions() {
 		m, n, _ := d.Import()
+		if slices.Contains(rep.Imports, m+"."+n) {
+			continue
+		}
 		rep.Imports = append(rep.Imports, m+"."+n)
 		defs, known := provided[m]
 		if !known {

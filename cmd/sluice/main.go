@@ -18,6 +18,7 @@ Usage:
   sluice check-config FILE           parse and validate a configuration file
   sluice hash-password               read a password from stdin, print its bcrypt hash for a user block
   sluice plugin test FILE.wasm ...   run a filter plugin offline on a message
+  sluice plugin check FILE.wasm      check a plugin against the ABI (shape, version, standard events)
   sluice queue list|show|flush|hold|release|delete ...   inspect and manage the queue ("sluice queue" for help)
   sluice quarantine list|show|release|delete ...        messages a filter quarantined ("sluice quarantine" for help)
   sluice version                     print the version

@@ -1,0 +1,200 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/sluice-mail/sluice/internal/relaytest"
+	"github.com/sluice-mail/sluice/internal/wasmtest"
+)
+
+// startDNS serves TXT records on a loopback UDP port and returns its
+// address; every other name is NXDOMAIN.
+func startDNS(t *testing.T, txt map[string]string) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		name := strings.TrimSuffix(strings.ToLower(q.Question[0].Name), ".")
+		v, ok := txt[name]
+		switch {
+		case !ok:
+			m.Rcode = dns.RcodeNameError
+		case q.Question[0].Qtype == dns.TypeTXT:
+			// Long keys are split into 255-byte strings, as real zones do.
+			var parts []string
+			for len(v) > 255 {
+				parts, v = append(parts, v[:255]), v[255:]
+			}
+			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: append(parts, v)})
+		}
+		w.WriteMsg(m)
+	})}
+	go srv.ActivateAndServe()
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+// dkimpy runs the independent signer/verifier; it skips the test when
+// python3-dkim is missing, except in CI, which installs it.
+func dkimpy(t *testing.T, txt map[string]string, stdin string, args ...string) (string, error) {
+	t.Helper()
+	if _, err := os.Stat("/usr/lib/python3/dist-packages/dkim/__init__.py"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("python3-dkim is not installed (.ci/run installs it)")
+		}
+		t.Skip("python3-dkim not installed (apt-get install python3-dkim python3-nacl)")
+	}
+	js, _ := json.Marshal(txt)
+	cmd := exec.Command("/usr/bin/python3", append([]string{"testdata/dkimpy.py"}, args...)...)
+	cmd.Env = append(os.Environ(), "DKIM_TXT="+string(js))
+	cmd.Stdin = strings.NewReader(stdin)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		err = fmt.Errorf("%v: %s%s", err, out, stderr.String())
+	}
+	return string(out), err
+}
+
+func sinkDomain(name string, s *relaytest.Sink) string {
+	return fmt.Sprintf("domain %q {\n  filters = [\"dkim\"]\n  deliver \"smtp\" {\n    address = %q\n    tls = \"none\"\n  }\n}\n", name, s.Addr)
+}
+
+// send runs one SMTP transaction and returns the DATA reply.
+func send(t *testing.T, addr string, auth bool, from, to, data string) string {
+	t.Helper()
+	rc := relaytest.DialRaw(t, addr)
+	rc.Cmd("EHLO client.test", 250)
+	if auth {
+		rc.Cmd("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00"+relaytest.User+"\x00"+relaytest.Password)), 235)
+	}
+	rc.Cmd("MAIL FROM:<"+from+">", 250)
+	rc.Cmd("RCPT TO:<"+to+">", 250)
+	rc.Cmd("DATA", 354)
+	rc.Send(strings.ReplaceAll(data, "\r\n.", "\r\n..") + ".\r\n")
+	reply := rc.Expect(250)
+	rc.Cmd("QUIT", 221)
+	return reply
+}
+
+// lastMessage is the n-th message the sink got, without the relay's
+// Received on top (prepended fields go right below it).
+func lastMessage(t *testing.T, s *relaytest.Sink, n int) string {
+	t.Helper()
+	msgs := s.WaitMessages(t, n)
+	data := msgs[n-1].Data
+	if !strings.HasPrefix(data, "Received: from client.test") {
+		t.Fatalf("no Received on top:\n%s", data)
+	}
+	i := strings.Index(data, "\r\n")
+	for strings.HasPrefix(data[i+2:], "\t") || strings.HasPrefix(data[i+2:], " ") {
+		i += 2 + strings.Index(data[i+2:], "\r\n")
+	}
+	return data[i+2:]
+}
+
+// TestEndToEnd runs the dkim plugin in a live relay with a DNS stub:
+// mail the relay signs verifies with dkimpy; mail dkimpy signs verifies in
+// sluice; Authentication-Results forged with our authserv-id are removed.
+func TestEndToEnd(t *testing.T) {
+	pySel, pyKey := "py", filepath.Join(t.TempDir(), "py.pem")
+	if err := os.WriteFile(pyKey, []byte(pemOf(t, rsaKey)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	txt := map[string]string{
+		"rsa1._domainkey.example.com":   txtRecord(t, rsaKey),
+		"ed1._domainkey.ed.example":     txtRecord(t, edKey),
+		pySel + "._domainkey.py.example": txtRecord(t, rsaKey),
+	}
+	resolver := startDNS(t, txt)
+	conf, _ := json.Marshal(map[string]any{
+		"authserv_id": "relay.test",
+		"keys": []map[string]string{
+			{"domain": "example.com", "selector": "rsa1", "key": pemOf(t, rsaKey)},
+			{"domain": "ed.example", "selector": "ed1", "key": pemOf(t, edKey)},
+		},
+	})
+	sink := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, fmt.Sprintf("filter \"dkim\" {\n  wasm = %q\n  stages = [\"data\"]\n  grants = [\"dns\"]\n  resolver = %q\n  timeout = \"10s\"\n  config = %s\n}\n",
+		wasmtest.Build(t, "plugins/dkim"), resolver, conf)+sinkDomain("remote.test", sink))
+
+	outbound := func(from string) string {
+		return "From: Alice <" + from + ">\r\nTo: bob@remote.test\r\nSubject: hello\r\n  from sluice\r\n" +
+			"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <" + from + ">\r\n" +
+			"Authentication-Results: relay.test; dkim=pass header.d=forged.example\r\n" +
+			"\r\nHi Bob,\r\n\r\n.dotted line  \r\nbye\r\n\r\n"
+	}
+	n := 0
+	for _, tt := range []struct{ name, from, algo string }{
+		{"rsa", "alice@example.com", "rsa-sha256"},
+		{"ed25519", "alice@ed.example", "ed25519-sha256"},
+	} {
+		t.Run("relay signs "+tt.name, func(t *testing.T) {
+			send(t, r.Addr("smtp-insecure-auth"), true, tt.from, "bob@remote.test", outbound(tt.from))
+			n++
+			got := lastMessage(t, sink, n)
+			if !strings.HasPrefix(got, "DKIM-Signature: ") || !strings.Contains(got, tt.algo) {
+				t.Fatalf("not signed on top:\n%s", got)
+			}
+			if strings.Contains(got, "Authentication-Results: relay.test") {
+				t.Errorf("forged Authentication-Results kept:\n%s", got)
+			}
+			if out, err := dkimpy(t, txt, got, "verify"); err != nil || !strings.HasPrefix(out, "pass") {
+				t.Errorf("dkimpy verify: %q %v\n%s", out, err, got)
+			}
+			// dkimpy must be able to say no: a changed body fails.
+			if out, err := dkimpy(t, txt, strings.Replace(got, "bye", "bye!", 1), "verify"); err == nil {
+				t.Errorf("dkimpy passed a changed message: %q", out)
+			}
+		})
+	}
+
+	inbound := "From: Py <py@py.example>\r\nTo: bob@remote.test\r\nSubject: signed by dkimpy\r\n" +
+		"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <py@py.example>\r\n" +
+		"Authentication-Results: other.example; dkim=pass\r\n" +
+		"Authentication-Results: relay.test; dkim=pass header.d=bank.example\r\n" +
+		"\r\nBody  with  spaces\r\n\r\n"
+	for _, tt := range []struct{ canon, tamper, want string }{
+		{"simple/simple", "", "dkim=pass"},
+		{"relaxed/relaxed", "", "dkim=pass"},
+		{"relaxed/simple", "Body  with", "dkim=fail"},
+	} {
+		t.Run("dkimpy signs "+tt.canon+" "+tt.want, func(t *testing.T) {
+			msg, err := dkimpy(t, txt, inbound, "sign", pySel, "py.example", pyKey, tt.canon)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.tamper != "" {
+				msg = strings.Replace(msg, tt.tamper, "Body with", 1)
+			}
+			send(t, r.Addr("smtp"), false, "py@py.example", "bob@remote.test", msg)
+			n++
+			got := lastMessage(t, sink, n)
+			ar, _, _ := strings.Cut(got, "\r\nDKIM-Signature: ")
+			ar = strings.ReplaceAll(ar, "\r\n\t", " ")
+			if !strings.HasPrefix(ar, "Authentication-Results: relay.test;") || !strings.Contains(ar, tt.want) ||
+				(tt.want == "dkim=pass" && !strings.Contains(ar, "header.d=py.example")) {
+				t.Errorf("Authentication-Results %q, want %s", ar, tt.want)
+			}
+			if strings.Contains(got, "bank.example") || !strings.Contains(got, "Authentication-Results: other.example; dkim=pass") {
+				t.Errorf("forged A-R kept or foreign one removed:\n%s", got)
+			}
+		})
+	}
+}

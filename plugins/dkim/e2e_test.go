@@ -118,8 +118,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	txt := map[string]string{
-		"rsa1._domainkey.example.com":   txtRecord(t, rsaKey),
-		"ed1._domainkey.ed.example":     txtRecord(t, edKey),
+		"rsa1._domainkey.example.com":    txtRecord(t, rsaKey),
+		"ed1._domainkey.ed.example":      txtRecord(t, edKey),
 		pySel + "._domainkey.py.example": txtRecord(t, rsaKey),
 	}
 	resolver := startDNS(t, txt)

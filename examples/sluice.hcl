@@ -38,6 +38,9 @@ limits {
   max_message_size       = "35MiB" # advertised with SIZE (RFC 1870)
   max_recipients         = 100
   shutdown_grace         = "30s"
+  # Per-client message rates (off unless set); past them: 451 4.7.1 at MAIL.
+  max_messages_per_ip_per_minute   = 120
+  max_messages_per_user_per_minute = 600
 }
 
 queue {
@@ -45,6 +48,9 @@ queue {
   retry_min                   = "5m"
   retry_max                   = "4h"
   give_up_after               = "120h" # then the sender gets a bounce
+  max_deliveries              = 100    # attempts in flight, all destinations together
+  max_messages                = 100000 # past it: 452 4.3.1 at MAIL
+  min_free_disk               = "100MiB"
 }
 
 # Inbound SMTP from the world (MX), STARTTLS offered.

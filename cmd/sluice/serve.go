@@ -82,6 +82,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		Router:                    routes,
 		Logger:                    log.Named("queue"),
 		ConcurrencyPerDestination: cfg.Queue.ConcurrencyPerDestination,
+		MaxDeliveries:             cfg.Queue.MaxDeliveries,
 		RetryMin:                  cfg.Queue.RetryMin,
 		RetryMax:                  cfg.Queue.RetryMax,
 		GiveUpAfter:               cfg.Queue.GiveUpAfter,

@@ -153,7 +153,7 @@ type Relay struct {
 }
 
 const (
-	User = "alice"
+	User     = "alice"
 	Password = "correct horse battery staple"
 )
 
@@ -178,6 +178,7 @@ func FreeAddr(t testing.TB) string {
 // StartRelay runs sluice with the given extra HCL (domains, limits) and four
 // listeners on free loopback ports: smtp, submission, smtps, lmtp; plus
 // "smtp-insecure-auth" and "lmtp-insecure-auth" that allow AUTH without TLS.
+// Unless extra has its own queue block, retries are 50-100ms apart.
 func StartRelay(t testing.TB, extra string) *Relay {
 	t.Helper()
 	dir := t.TempDir()
@@ -185,10 +186,7 @@ func StartRelay(t testing.TB, extra string) *Relay {
 hostname = "relay.test"
 data_dir = %q
 trusted_networks = []
-queue {
-  retry_min = "50ms"
-  retry_max = "100ms"
-}
+%s
 listener "smtp"       { address = %q }
 listener "submission" { address = %q }
 listener "smtps"      { address = %q }
@@ -205,7 +203,7 @@ listener "lmtp-insecure-auth" {
 }
 user %q { password_hash = %q }
 %s
-`, dir, FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), User, passwordHash, extra)
+`, dir, queueBlock(extra), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), User, passwordHash, extra)
 	cfg, diags := config.Parse([]byte(src), "test.hcl", dir)
 	if diags.HasErrors() {
 		t.Fatalf("config: %v\n%s", diags, src)
@@ -260,6 +258,14 @@ func (r *Relay) Addr(listener string) string { return r.Server.Addr(listener).St
 
 func (r *Relay) ClientTLS() *tls.Config {
 	return &tls.Config{RootCAs: r.roots, ServerName: "relay.test"}
+}
+
+// queueBlock is the test queue schedule, unless extra configures the queue itself.
+func queueBlock(extra string) string {
+	if strings.Contains(extra, "queue {") {
+		return ""
+	}
+	return "queue {\n  retry_min = \"50ms\"\n  retry_max = \"100ms\"\n}"
 }
 
 // testWriter sends log output to t.Log.

@@ -66,7 +66,8 @@ func (d *decoder) tls(b *hcl.Block, t *TLS) {
 
 var limitsSchema = &hcl.BodySchema{Attributes: attrs(
 	"max_connections", "max_connections_per_ip", "read_timeout", "write_timeout",
-	"max_line_length", "max_header_size", "max_message_size", "max_recipients", "shutdown_grace")}
+	"max_line_length", "max_header_size", "max_message_size", "max_recipients", "shutdown_grace",
+	"max_messages_per_ip_per_minute", "max_messages_per_user_per_minute")}
 
 // minLineLength is the longest text line a server must accept, CRLF included
 // (RFC 5321 section 4.5.3.1.6).
@@ -87,10 +88,13 @@ func (d *decoder) limits(b *hcl.Block, l *Limits) {
 	d.size(a["max_message_size"], &l.MaxMessageBytes)
 	d.positiveInt(a["max_recipients"], &l.MaxRecipients, math.MaxInt32)
 	d.duration(a["shutdown_grace"], &l.ShutdownGrace)
+	d.positiveInt(a["max_messages_per_ip_per_minute"], &l.MessagesPerIPPerMinute, math.MaxInt32)
+	d.positiveInt(a["max_messages_per_user_per_minute"], &l.MessagesPerUserPerMinute, math.MaxInt32)
 }
 
 var queueSchema = &hcl.BodySchema{Attributes: attrs(
-	"concurrency_per_destination", "retry_min", "retry_max", "give_up_after")}
+	"concurrency_per_destination", "retry_min", "retry_max", "give_up_after",
+	"max_deliveries", "max_messages", "min_free_disk")}
 
 func (d *decoder) queue(b *hcl.Block, q *Queue) {
 	c := d.content(b.Body, queueSchema)
@@ -99,6 +103,9 @@ func (d *decoder) queue(b *hcl.Block, q *Queue) {
 	okMin := d.duration(a["retry_min"], &q.RetryMin)
 	okMax := d.duration(a["retry_max"], &q.RetryMax)
 	d.duration(a["give_up_after"], &q.GiveUpAfter)
+	d.positiveInt(a["max_deliveries"], &q.MaxDeliveries, math.MaxInt32)
+	d.positiveInt(a["max_messages"], &q.MaxMessages, math.MaxInt32)
+	d.size(a["min_free_disk"], &q.MinFreeDisk)
 	if (okMin || okMax) && q.RetryMin > q.RetryMax {
 		r := b.DefRange
 		if okMin {

@@ -67,6 +67,10 @@ type Limits struct {
 	MaxMessageBytes     int64 // default for domains that set none; also the advertised SIZE
 	MaxRecipients       int   // per transaction
 	ShutdownGrace       time.Duration
+	// MessagesPerIPPerMinute and MessagesPerUserPerMinute cap accepted
+	// transactions per client address and per authenticated user (0: off).
+	MessagesPerIPPerMinute   int
+	MessagesPerUserPerMinute int
 }
 
 // Queue tunes delivery.
@@ -78,6 +82,13 @@ type Queue struct {
 	RetryMin    time.Duration
 	RetryMax    time.Duration
 	GiveUpAfter time.Duration
+	// MaxDeliveries caps delivery attempts in flight across all destinations.
+	MaxDeliveries int
+	// MaxMessages refuses new mail (452 at MAIL) while the queue holds this
+	// many messages (0: no limit); MinFreeDisk does so while the data
+	// directory's file system has less free space.
+	MaxMessages int
+	MinFreeDisk int64
 }
 
 // ListenerKind is what a listener speaks.

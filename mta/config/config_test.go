@@ -44,6 +44,8 @@ func TestParseFull(t *testing.T) {
 			RetryMin:                  time.Minute,
 			RetryMax:                  time.Hour,
 			GiveUpAfter:               48 * time.Hour,
+			MaxDeliveries:             100,
+			MinFreeDisk:               100 << 20,
 		},
 		TrustedNetworks: []netip.Prefix{
 			netip.MustParsePrefix("10.0.0.0/8"),

@@ -102,6 +102,8 @@ func defaults() *Config {
 			RetryMin:                  5 * time.Minute,
 			RetryMax:                  4 * time.Hour,
 			GiveUpAfter:               120 * time.Hour,
+			MaxDeliveries:             100,
+			MinFreeDisk:               100 << 20,
 		},
 		TrustedNetworks: mustPrefixes("127.0.0.0/8", "::1/128"),
 	}

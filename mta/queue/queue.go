@@ -48,6 +48,9 @@ type Options struct {
 	Logger hclog.Logger
 	// ConcurrencyPerDestination caps parallel deliveries to one destination (default 10).
 	ConcurrencyPerDestination int
+	// MaxDeliveries caps delivery attempts in flight across all
+	// destinations (default 100).
+	MaxDeliveries int
 	// Retry schedule; see Backoff.
 	RetryMin, RetryMax, GiveUpAfter time.Duration
 	// Finished, if set, is called once a message has no pending recipient,
@@ -85,6 +88,7 @@ type Queue struct {
 	dests    map[string]*destination
 	waiting  timerQueue // jobs whose next attempt is in the future
 	wake     chan struct{}
+	slots    chan struct{} // one per delivery attempt in flight (MaxDeliveries)
 	inflight sync.WaitGroup
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -130,6 +134,9 @@ func Open(opts Options) (*Queue, error) {
 	if opts.ConcurrencyPerDestination <= 0 {
 		opts.ConcurrencyPerDestination = 10
 	}
+	if opts.MaxDeliveries <= 0 {
+		opts.MaxDeliveries = 100
+	}
 	if opts.RetryMin <= 0 {
 		opts.RetryMin = 5 * time.Minute
 	}
@@ -157,6 +164,7 @@ func Open(opts Options) (*Queue, error) {
 		msgs:    map[string]*message{},
 		lock:    lock,
 		wake:    make(chan struct{}, 1),
+		slots:   make(chan struct{}, opts.MaxDeliveries),
 		ctx:     ctx,
 		cancel:  cancel,
 		stopped: make(chan struct{}),
@@ -480,7 +488,14 @@ func (q *Queue) worker(name string, d *destination) {
 		d.pending[0] = nil
 		d.pending = d.pending[1:]
 		q.mu.Unlock()
+		select {
+		case q.slots <- struct{}{}:
+		case <-q.ctx.Done():
+			// Shutting down: the job's recipients stay queued on disk.
+			continue
+		}
 		q.attempt(j)
+		<-q.slots
 	}
 }
 

@@ -297,3 +297,52 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("jitter bounds: %v %v", lo, hi)
 	}
 }
+
+// countingTransport records the most deliveries it saw at once.
+type countingTransport struct {
+	mu       sync.Mutex
+	now, max int
+	release  chan struct{}
+}
+
+func (c *countingTransport) Deliver(ctx context.Context, m *deliver.Message, rcpts []string) []deliver.Result {
+	c.mu.Lock()
+	c.now++
+	c.max = max(c.max, c.now)
+	c.mu.Unlock()
+	select {
+	case <-c.release:
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	c.now--
+	c.mu.Unlock()
+	out := make([]deliver.Result, len(rcpts))
+	for i, r := range rcpts {
+		out[i] = deliver.Result{Rcpt: r, Code: 250}
+	}
+	return out
+}
+func (c *countingTransport) Close() error { return nil }
+
+// MaxDeliveries bounds attempts across destinations, each of which alone
+// would allow more.
+func TestMaxDeliveriesIsGlobal(t *testing.T) {
+	ct := &countingTransport{release: make(chan struct{})}
+	router := domainRouter{}
+	for i := range 6 {
+		router[fmt.Sprintf("d%d.example", i)] = ct
+	}
+	q, _ := Open(Options{Dir: t.TempDir(), Router: router, MaxDeliveries: 2, ConcurrencyPerDestination: 5})
+	q.Start()
+	defer q.Close()
+	for i := range 6 {
+		enqueue(t, q, "m\r\n", fmt.Sprintf("x@d%d.example", i))
+	}
+	waitFor(t, "two attempts in flight", func() bool { ct.mu.Lock(); defer ct.mu.Unlock(); return ct.now == 2 })
+	close(ct.release)
+	waitFor(t, "empty queue", func() bool { return q.Len() == 0 })
+	if ct.max != 2 {
+		t.Errorf("at most %d deliveries at once, want 2", ct.max)
+	}
+}

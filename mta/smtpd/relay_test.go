@@ -484,3 +484,37 @@ func TestConnectionLimits(t *testing.T) {
 	}
 	b.Cmd("NOOP", 250)
 }
+
+// TestAdmission: never accept what cannot be stored, and per-client rates.
+func TestAdmission(t *testing.T) {
+	dead := relaytest.FreeAddr(t) // nothing listens: mail stays queued
+	route := fmt.Sprintf("domain \"sink.test\" {\n  deliver \"smtp\" {\n    address = %q\n    tls = \"none\"\n  }\n}\n", dead)
+	cases := []struct {
+		name   string
+		limits string
+		sends  int // messages accepted before the refusal
+		code   int
+		enh    string
+	}{
+		{"queue full", "queue {\n  retry_min = \"1h\"\n  retry_max = \"2h\"\n  max_messages = 1\n}\n", 1, 452, "4.3.1"},
+		{"disk nearly full", "queue {\n  min_free_disk = \"1000000TiB\"\n}\n", 0, 452, "4.3.1"},
+		{"per-IP rate", "limits {\n  max_messages_per_ip_per_minute = 2\n}\n", 2, 451, "4.7.1"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := relaytest.StartRelay(t, route+tc.limits)
+			rc := relaytest.DialRaw(t, r.Addr("smtp"))
+			rc.Cmd("EHLO client.test", 250)
+			for range tc.sends {
+				rc.Cmd("MAIL FROM:<a@example.com>", 250)
+				rc.Cmd("RCPT TO:<u@sink.test>", 250)
+				rc.Cmd("DATA", 354)
+				rc.Send("Subject: x\r\n\r\nx\r\n.\r\n")
+				rc.Expect(250)
+			}
+			if got := rc.Cmd("MAIL FROM:<a@example.com>", tc.code); !strings.HasPrefix(got, tc.enh) {
+				t.Errorf("reply %q, want %s", got, tc.enh)
+			}
+		})
+	}
+}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/mta/queue"
+	"github.com/sluice-mail/sluice/mta/ratelimit"
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/plugin"
 )
@@ -49,6 +50,9 @@ type Server struct {
 	tls    *tls.Config
 	log    hclog.Logger
 	chains *filterChains
+
+	ipRate, userRate *ratelimit.Limiter
+	disk             diskCheck
 
 	listeners []*listener
 
@@ -78,7 +82,10 @@ func New(opts Options) (*Server, error) {
 		return nil, fmt.Errorf("smtpd: %w", err)
 	}
 	s := &Server{cfg: opts.Config, queue: opts.Queue, routes: opts.Routes, tls: opts.TLS,
-		log: opts.Logger, perIP: map[netip.Addr]int{}, chains: chains}
+		log: opts.Logger, perIP: map[netip.Addr]int{}, chains: chains,
+		ipRate:   ratelimit.New(opts.Config.Limits.MessagesPerIPPerMinute),
+		userRate: ratelimit.New(opts.Config.Limits.MessagesPerUserPerMinute),
+		disk:     diskCheck{dir: opts.Config.DataDir, min: opts.Config.Queue.MinFreeDisk}}
 	for _, lc := range opts.Config.Listeners {
 		needTLS := lc.Kind == config.KindSMTPS || lc.Kind == config.KindSubmission || lc.STARTTLS
 		if needTLS && opts.TLS == nil {

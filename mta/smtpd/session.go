@@ -109,6 +109,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if from != "" && !validAddress(from) {
 		return reply(553, [3]int{5, 1, 7}, "Malformed sender address")
 	}
+	if e := s.admit(); e != nil {
+		return e
+	}
 	s.hasFrom, s.from = true, from
 	s.rcpts, s.perDomain, s.maxBytes = nil, map[string]int{}, s.srv.cfg.Limits.MaxMessageBytes
 	s.chain, s.chainDomain, s.discard = nil, "", false

@@ -56,6 +56,15 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err
 	}
+	// One set of filter metrics for the process: it outlives plugin reloads.
+	metrics := plugin.NewMetrics()
+	if cfg.MetricsListen != "" {
+		stop, err := serveMetrics(cfg.MetricsListen, metrics, log.Named("metrics"))
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	if cfg.PprofListen != "" {
 		stop, err := servePprof(cfg.PprofListen, log.Named("pprof"))
 		if err != nil {
@@ -109,7 +118,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	// directory); a broken plugin stops the start with its name in the error.
 	var plugins *plugin.Host
 	if len(cfg.Filters) > 0 {
-		plugins, err = plugin.NewHost(context.Background(), cfg.Filters, plugin.HostOptions{DataDir: cfg.DataDir, Logger: log.Named("filter")})
+		plugins, err = plugin.NewHost(context.Background(), cfg.Filters, plugin.HostOptions{DataDir: cfg.DataDir, Logger: log.Named("filter"), Metrics: metrics})
 		if err != nil {
 			q.Close()
 			return err

@@ -38,6 +38,10 @@ type Config struct {
 	// server offers Go's runtime profiles (net/http/pprof), for profiling
 	// under load. Off by default.
 	PprofListen string
+	// MetricsListen, if not empty, is a host:port where an HTTP server
+	// offers the filters' metrics in the Prometheus text format at
+	// /metrics. Off by default.
+	MetricsListen string
 
 	// Source is the file name the configuration came from ("<embedded default>" for the default).
 	Source string

@@ -333,6 +333,25 @@ func isHostname(s string) bool {
 	return err != nil
 }
 
+// metricsListen decodes metrics_listen: a TCP host:port. Unlike pprof it
+// may be any address: the metrics hold counts and filter names only, and
+// Prometheus usually scrapes from another host.
+func (d *decoder) metricsListen(a *hcl.Attribute) string {
+	var s string
+	if !d.nonEmpty(a, &s) {
+		return ""
+	}
+	network, addr, err := parseAddress(s, true)
+	if err == nil && network != "tcp" {
+		err = errors.New("a unix socket is not supported here")
+	}
+	if err != nil {
+		d.errorf(a.Expr.Range(), "Invalid address", "metrics_listen %q: %v.", s, err)
+		return ""
+	}
+	return addr
+}
+
 // pprofListen decodes pprof_listen: a TCP host:port on a loopback address,
 // since the profiles show memory contents and the command line.
 func (d *decoder) pprofListen(a *hcl.Attribute) string {

@@ -71,6 +71,7 @@ var rootSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "hostname"}, {Name: "data_dir"}, {Name: "trusted_networks"},
 		{Name: "pprof_listen"},
+		{Name: "metrics_listen"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "log"}, {Type: "tls"}, {Type: "limits"}, {Type: "queue"},
@@ -127,6 +128,9 @@ func (d *decoder) root(body hcl.Body) *Config {
 	}
 	if a := content.Attributes["pprof_listen"]; a != nil {
 		c.PprofListen = d.pprofListen(a)
+	}
+	if a := content.Attributes["metrics_listen"]; a != nil {
+		c.MetricsListen = d.metricsListen(a)
 	}
 
 	byType := map[string][]*hcl.Block{}

@@ -1,0 +1,75 @@
+// Command spf-dmarc is sluice's SPF (RFC 7208) and DMARC (RFC 7489)
+// filter: at the data stage it checks the client's address against the
+// SPF policy of MAIL FROM (or HELO), verifies DKIM signatures, evaluates
+// the From domain's DMARC policy with identifier alignment, p=, sp= and
+// pct=, records everything in one Authentication-Results header field
+// (RFC 8601), removes those that arrive claiming this relay's authserv-id,
+// and rejects or quarantines as the policy (or the operator's per-domain
+// override) says.
+//
+// Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o spf-dmarc.wasm ./plugins/spf-dmarc
+// It needs the "dns" grant. See README.md for its configuration.
+package main
+
+import (
+	"math/rand/v2"
+	"net"
+
+	"github.com/sluice-mail/sluice/sdk"
+)
+
+func main() {}
+
+func init() {
+	sdk.Handle(sdk.Handlers{Data: data})
+}
+
+var (
+	cached    *settings
+	cachedErr error
+)
+
+func load() (*settings, error) {
+	if cached == nil && cachedErr == nil {
+		raw, err := sdk.Config()
+		if err != nil {
+			return nil, err
+		}
+		cached, cachedErr = parseConfig(raw)
+	}
+	return cached, cachedErr
+}
+
+func data(e *sdk.DataEvent) sdk.Result {
+	s, err := load()
+	if err != nil {
+		panic(err) // the operator's on_error decides
+	}
+	if e.Session.AuthUser != "" || e.Session.Trusted {
+		// Our own users' mail is signed, not judged; forged results still go.
+		return changes(outcome{removeAR: forgedAuthResults(e.Header, s.authservID)}, sdk.Continue())
+	}
+	in := input{clientIP: net.ParseIP(e.Session.ClientIP), helo: e.Session.Helo, from: e.Txn.From, header: e.Header, body: e.Body()}
+	o := check(s, in, hostResolver, func(pct int) bool { return rand.IntN(100) < pct })
+	switch o.action {
+	case "reject":
+		return sdk.Reject(550, "5.7.1", "Rejected by the DMARC policy of the sender's domain")
+	case "quarantine":
+		return changes(o, sdk.Quarantine("DMARC policy quarantine"))
+	}
+	return changes(o, sdk.Continue())
+}
+
+func changes(o outcome, r sdk.Result) sdk.Result {
+	ch := new(sdk.Changes)
+	for _, n := range o.removeAR {
+		ch.RemoveHeaderAt("Authentication-Results", n)
+	}
+	if o.authResults != "" {
+		ch.PrependHeader("Authentication-Results", o.authResults)
+	}
+	if len(o.removeAR) == 0 && o.authResults == "" {
+		return r
+	}
+	return r.With(ch)
+}

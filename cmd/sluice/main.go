@@ -21,6 +21,7 @@ Usage:
   sluice plugin check FILE.wasm      check a plugin against the ABI (shape, version, standard events)
   sluice queue list|show|flush|hold|release|delete ...   inspect and manage the queue ("sluice queue" for help)
   sluice quarantine list|show|release|delete ...        messages a filter quarantined ("sluice quarantine" for help)
+  sluice dkim keygen -domain D -selector S   write a DKIM key, print its DNS TXT record and filter config
   sluice version                     print the version
 `
 
@@ -46,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return quarantineCommand(args[1:], stdout, stderr)
 	case "plugin":
 		return pluginCommand(args[1:], stdout, stderr)
+	case "dkim":
+		return dkimCommand(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "sluice %s\n", version)
 		return 0

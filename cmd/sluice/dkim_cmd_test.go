@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
-	"encoding/pem"
 	"encoding/json"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -49,7 +49,9 @@ func TestDKIMKeygen(t *testing.T) {
 			if diags.HasErrors() {
 				t.Fatalf("%v\n%s", diags, src)
 			}
-			var c struct{ Keys []struct{ Domain, Selector, Key string } }
+			var c struct {
+				Keys []struct{ Domain, Selector, Key string }
+			}
 			if err := json.Unmarshal(cfg.Filters[0].ConfigJSON, &c); err != nil || len(c.Keys) != 1 {
 				t.Fatalf("config JSON %s: %v", cfg.Filters[0].ConfigJSON, err)
 			}

@@ -88,6 +88,16 @@ user "alice" {
   password_hash = "$2a$10$uRtImnqHBHl4t5Q1X7e2seO5m3NrQ20U5SOXQv2NdbbpV3Sozp9ge"
 }
 
+# Download server for objects that filters granted "blob" store, such as
+# attachments replaced by links (plugins/attachlink). Off unless set.
+# links {
+#   listen          = "127.0.0.1:8025"
+#   base_url        = "https://files.example.com" # default: http://LISTEN
+#   dir             = "./sluice-data/links"       # default: data_dir/links
+#   ttl             = "168h"                      # how long a link works
+#   max_object_size = "100MiB"
+# }
+
 # A WebAssembly filter. Its config object reaches the plugin as JSON.
 filter "spam" {
   wasm          = "plugins/spam.wasm"

@@ -50,6 +50,7 @@ type filter struct {
 	grants    fileSocketGrants // files and socket (grants.go)
 	grantDNS  bool
 	grantHTTP bool
+	grantBlob bool
 	resolver  *net.Resolver // answers the dns grant
 	kv        *kvStore
 
@@ -102,8 +103,10 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			if err := f.grants.grant(g, cfg); err != nil {
 				return nil, err
 			}
+		case "blob":
+			f.grantBlob = true
 		default:
-			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket)", g)
+			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket, blob)", g)
 		}
 	}
 	f.resolver = h.opts.Resolver

@@ -54,6 +54,9 @@ type HostOptions struct {
 	// Metrics, if set, counts every call per filter and stage (metrics.go);
 	// share one across reloads so counters continue.
 	Metrics *Metrics
+	// Blobs serves the "blob" grant (blob_put); nil: blob_put answers
+	// "unavailable". serve passes the links store when a links block exists.
+	Blobs BlobStore
 }
 
 // Host holds every configured filter, compiled and ready.

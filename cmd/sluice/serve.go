@@ -15,6 +15,7 @@ import (
 	"github.com/sluice-mail/sluice/mta/control"
 	"github.com/sluice-mail/sluice/mta/deliver"
 	"github.com/sluice-mail/sluice/mta/dsn"
+	"github.com/sluice-mail/sluice/mta/links"
 	"github.com/sluice-mail/sluice/mta/queue"
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/mta/smtpd"
@@ -114,11 +115,22 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	}
 	go ctl.Serve()
 	defer ctl.Close() // removes the socket
+	// The links store and its download server, for filters granted "blob".
+	var blobs plugin.BlobStore
+	if lc := cfg.Links; lc != nil {
+		store, srv, err := startLinks(lc, log.Named("links"))
+		if err != nil {
+			q.Close()
+			return err
+		}
+		defer srv.Close()
+		blobs = store
+	}
 	// Filters compile once here (with an on-disk cache in the data
 	// directory); a broken plugin stops the start with its name in the error.
 	var plugins *plugin.Host
 	if len(cfg.Filters) > 0 {
-		plugins, err = plugin.NewHost(context.Background(), cfg.Filters, plugin.HostOptions{DataDir: cfg.DataDir, Logger: log.Named("filter"), Metrics: metrics})
+		plugins, err = plugin.NewHost(context.Background(), cfg.Filters, plugin.HostOptions{DataDir: cfg.DataDir, Logger: log.Named("filter"), Metrics: metrics, Blobs: blobs})
 		if err != nil {
 			q.Close()
 			return err
@@ -150,4 +162,23 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	q.Close()
 	log.Info("stopped", "queued", q.Len())
 	return nil
+}
+
+// startLinks opens the links store and starts its download server.
+func startLinks(lc *config.Links, log hclog.Logger) (*links.Store, *links.Server, error) {
+	store, err := links.Open(links.Options{Dir: lc.Dir, BaseURL: lc.BaseURL, TTL: lc.TTL, MaxSize: lc.MaxObjectBytes})
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := links.Listen(store, lc.Listen, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	go func() {
+		if err := srv.Serve(); err != nil {
+			log.Error("link server stopped", "error", err)
+		}
+	}()
+	log.Info("link server listening", "address", srv.Addr().String(), "base_url", lc.BaseURL)
+	return store, srv, nil
 }

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/mta/deliver"
+	"github.com/sluice-mail/sluice/mta/links"
 	"github.com/sluice-mail/sluice/mta/queue"
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/mta/smtpd"
@@ -149,7 +150,10 @@ type Relay struct {
 	Server  *smtpd.Server
 	Queue   *queue.Queue
 	DataDir string
-	roots   *x509.CertPool
+	// LinksURL is http://ADDR of the links download server, if the extra
+	// HCL has a links block.
+	LinksURL string
+	roots    *x509.CertPool
 }
 
 const (
@@ -222,9 +226,24 @@ user %q { password_hash = %q }
 	if err != nil {
 		t.Fatal(err)
 	}
+	var blobs plugin.BlobStore
+	var linkURL string
+	if lc := cfg.Links; lc != nil {
+		store, err := links.Open(links.Options{Dir: lc.Dir, BaseURL: lc.BaseURL, TTL: lc.TTL, MaxSize: lc.MaxObjectBytes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls, err := links.Listen(store, lc.Listen, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go ls.Serve()
+		t.Cleanup(func() { ls.Close() })
+		blobs, linkURL = store, "http://"+ls.Addr().String()
+	}
 	var host *plugin.Host
 	if len(cfg.Filters) > 0 {
-		host, err = plugin.NewHost(t.Context(), cfg.Filters, plugin.HostOptions{DataDir: dir, Logger: log})
+		host, err = plugin.NewHost(t.Context(), cfg.Filters, plugin.HostOptions{DataDir: dir, Logger: log, Blobs: blobs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +269,7 @@ user %q { password_hash = %q }
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pem)
-	return &Relay{Cfg: cfg, Server: srv, Queue: q, DataDir: dir, roots: roots}
+	return &Relay{Cfg: cfg, Server: srv, Queue: q, DataDir: dir, LinksURL: linkURL, roots: roots}
 }
 
 // Addr is the address of the named listener.

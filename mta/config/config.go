@@ -34,6 +34,10 @@ type Config struct {
 	// Filters are the plugin definitions that domains name in their chains.
 	Filters []Filter
 
+	// Links, when set, stores the objects of filters granted "blob" and
+	// serves them over HTTP (nil: no links block).
+	Links *Links
+
 	// PprofListen, if not empty, is a loopback host:port where an HTTP
 	// server offers Go's runtime profiles (net/http/pprof), for profiling
 	// under load. Off by default.

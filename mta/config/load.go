@@ -74,7 +74,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "metrics_listen"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "log"}, {Type: "tls"}, {Type: "limits"}, {Type: "queue"},
+		{Type: "log"}, {Type: "tls"}, {Type: "limits"}, {Type: "queue"}, {Type: "links"},
 		{Type: "listener", LabelNames: []string{"name"}},
 		{Type: "user", LabelNames: []string{"name"}},
 		{Type: "filter", LabelNames: []string{"name"}},
@@ -149,6 +149,9 @@ func (d *decoder) root(body hcl.Body) *Config {
 	if b := d.single(byType["queue"]); b != nil {
 		d.queue(b, &c.Queue)
 	}
+	if b := d.single(byType["links"]); b != nil {
+		c.Links = d.links(b, c.DataDir)
+	}
 
 	addrs := map[string]hcl.Range{}
 	for _, b := range d.unique(byType["listener"]) {
@@ -175,6 +178,9 @@ func (d *decoder) root(body hcl.Body) *Config {
 	for _, b := range d.unique(byType["filter"]) {
 		filters[b.Labels[0]] = true
 		if f, ok := d.filter(b); ok {
+			if c.Links == nil && contains(f.Grants, "blob") {
+				d.errorf(b.DefRange, "Blob grant without links", "Filter %q is granted \"blob\" but there is no links block to store and serve its objects.", f.Name)
+			}
 			c.Filters = append(c.Filters, f)
 		}
 	}

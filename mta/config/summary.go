@@ -40,6 +40,9 @@ func (c *Config) WriteSummary(w io.Writer) error {
 	q := c.Queue
 	p("queue\tconcurrency_per_destination=%d retry_min=%s retry_max=%s give_up_after=%s",
 		q.ConcurrencyPerDestination, q.RetryMin, q.RetryMax, q.GiveUpAfter)
+	if k := c.Links; k != nil {
+		p("links\tlisten=%s base_url=%s dir=%s ttl=%s max_object_size=%s", k.Listen, k.BaseURL, k.Dir, k.TTL, FormatSize(k.MaxObjectBytes))
+	}
 	for _, l := range c.Listeners {
 		tls := "starttls"
 		switch {

@@ -40,7 +40,12 @@ const (
 var ErrNotFound = errors.New("links: no such object")
 
 // ErrTooLarge is returned by Put when an object exceeds the size limit.
-var ErrTooLarge = errors.New("links: object too large")
+var ErrTooLarge error = tooLargeError{}
+
+type tooLargeError struct{}
+
+func (tooLargeError) Error() string  { return "links: object too large" }
+func (tooLargeError) TooLarge() bool { return true }
 
 // Options configure a Store.
 type Options struct {

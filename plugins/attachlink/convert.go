@@ -1,0 +1,136 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sluice-mail/sluice/sdk"
+)
+
+// message is what convert needs of a data event, so tests can supply it.
+type message struct {
+	Txn      sdk.Txn
+	Header   sdk.Header
+	Parts    []sdk.Part
+	Body     io.ReaderAt
+	BodySize int64
+}
+
+// storeFunc stores a part and returns its link (sdk.DataEvent.StorePart).
+type storeFunc func(p sdk.Part, filename, contentType string, ttl time.Duration) (*sdk.BlobInfo, error)
+
+// result is the rewrite convert decided on: a new body and, for a
+// single-part message whose body itself was the attachment, new MIME
+// header fields.
+type result struct {
+	Body    []byte
+	Headers [][2]string // set; an empty value removes
+	Stored  []stored
+}
+
+func (r *result) changes() *sdk.Changes {
+	c := new(sdk.Changes)
+	for _, h := range r.Headers {
+		if h[1] == "" {
+			c.RemoveHeader(h[0])
+		} else {
+			c.SetHeader(h[0], h[1])
+		}
+	}
+	return c.ReplaceBody(r.Body)
+}
+
+// plan picks, stores and replaces the attachments of m. It returns nil
+// when the message is to pass unchanged, with notes saying why.
+func plan(m message, s *settings, store storeFunc) (*result, []string, error) {
+	var notes []string
+	single := true
+	hasHTML := false
+	for _, p := range m.Parts {
+		if p.Path != "1" || p.Multipart {
+			single = false
+		}
+		if p.ContentType == "text/html" {
+			hasHTML = true
+		}
+	}
+	var todo []sdk.Part
+	for _, p := range m.Parts {
+		if s.candidate(p, single) {
+			todo = append(todo, p)
+		}
+	}
+	if len(todo) == 0 {
+		return nil, nil, nil
+	}
+	if m.Header.Has("DKIM-Signature") && !s.dkimConv {
+		return nil, []string{fmt.Sprintf("%d attachment(s) left in a DKIM-signed message (set dkim = \"convert\" to convert anyway)", len(todo))}, nil
+	}
+	for _, r := range m.Txn.Recipients {
+		if d := sdk.AddressDomain(r.Addr); s.exempt[d] {
+			return nil, []string{fmt.Sprintf("%d attachment(s) left: recipient %s is in exempt domain %s", len(todo), r.Addr, d)}, nil
+		}
+	}
+	spans, err := scanSpans(m.Body, m.BodySize, m.Header.Get("Content-Type"))
+	if err != nil {
+		return nil, nil, err
+	}
+	byPath := map[string]span{}
+	for _, sp := range spans {
+		byPath[sp.Path] = sp
+	}
+	repl := map[string]stored{}
+	var res result
+	for _, p := range todo {
+		if _, ok := byPath[p.Path]; !ok {
+			return nil, notes, fmt.Errorf("part %s not found in the body (MIME structure differs from the host's)", p.Path)
+		}
+		ct := p.ContentType
+		if ct == "" {
+			ct = "application/octet-stream"
+		}
+		info, err := store(p, p.Filename, ct, s.ttl)
+		if err != nil {
+			notes = append(notes, fmt.Sprintf("part %s (%s) left in the message: storing it failed: %v", p.Path, p.Filename, err))
+			continue
+		}
+		a := stored{Path: p.Path, Filename: p.Filename, ContentType: ct, Info: *info}
+		repl[p.Path] = a
+		res.Stored = append(res.Stored, a)
+		notes = append(notes, fmt.Sprintf("part %s (%s, %d bytes, sha256 %s) replaced by a link expiring %s", p.Path, p.Filename, info.Size, info.SHA256, info.Expires))
+	}
+	if len(repl) == 0 {
+		return nil, notes, nil
+	}
+	withHTML := hasHTML && s.html
+	if single {
+		h, b := entity(res.Stored[0], withHTML)
+		res.Body = append(b, '\r', '\n')
+		res.Headers = append(res.Headers, [2]string{"MIME-Version", "1.0"}, [2]string{"Content-Disposition", ""})
+		for _, f := range h {
+			name, val, _ := strings.Cut(f, ": ")
+			res.Headers = append(res.Headers, [2]string{name, val})
+		}
+		if !withHTML {
+			return &res, notes, nil
+		}
+		res.Headers = append(res.Headers, [2]string{"Content-Transfer-Encoding", "7bit"})
+		return &res, notes, nil
+	}
+	res.Body, err = rebuild(m.Body, m.BodySize, spans, repl, withHTML)
+	if err != nil {
+		return nil, notes, err
+	}
+	return &res, notes, nil
+}
+
+func convert(e *sdk.DataEvent, s *settings, store storeFunc) (*sdk.Changes, []string, error) {
+	m := message{Txn: e.Txn, Header: e.Header, Parts: e.Parts, Body: e.Body(), BodySize: e.BodySize}
+	r, notes, err := plan(m, s, store)
+	if err != nil || r == nil {
+		return nil, notes, err
+	}
+	return r.changes(), notes, nil
+}

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"io"
 	"os"
 	"sync"
 )
@@ -129,4 +130,17 @@ func (q *Queue) writeEnvelope(path string, b []byte, data *os.File) error {
 		return err
 	}
 	return q.commits.syncDir(q.opts.Dir)
+}
+
+// spoolBufs recycles the buffers that copy message data into the spool;
+// without ReadFrom, io.Copy from the SMTP reader allocates 32 KiB per
+// message, most of the relay's garbage under load.
+var spoolBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// ReadFrom writes everything from r to the message (io.ReaderFrom, used by
+// io.Copy) through a pooled buffer.
+func (in *Incoming) ReadFrom(r io.Reader) (int64, error) {
+	buf := spoolBufs.Get().(*[]byte)
+	defer spoolBufs.Put(buf)
+	return io.CopyBuffer(struct{ io.Writer }{in}, r, *buf)
 }

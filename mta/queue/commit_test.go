@@ -1,8 +1,10 @@
 package queue
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -85,5 +87,31 @@ func TestGroupCommitFailure(t *testing.T) {
 	}
 	if q.Len() != 0 {
 		t.Errorf("Len = %d after a failed commit", q.Len())
+	}
+}
+
+func TestIncomingReadFrom(t *testing.T) {
+	q, err := Open(Options{Dir: t.TempDir(), Router: domainRouter{"sink.test": newScripted()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	in, err := q.NewMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Abort()
+	in.Write([]byte("Received: x\r\n"))
+	body := strings.Repeat(string(benchBody), 20) // several buffers' worth
+	n, err := io.Copy(in, strings.NewReader(body))
+	if err != nil || n != int64(len(body)) {
+		t.Fatalf("copied %d, %v", n, err)
+	}
+	if want := int64(len("Received: x\r\n") + len(body)); in.Size() != want {
+		t.Errorf("Size = %d, want %d", in.Size(), want)
+	}
+	got := make([]byte, in.Size())
+	if _, err := in.ReadAt(got, 0); err != nil || string(got) != "Received: x\r\n"+body {
+		t.Errorf("spooled data differs (%v)", err)
 	}
 }

@@ -20,7 +20,7 @@ import (
 
 // startDNS serves TXT records on a loopback UDP port and returns its
 // address; every other name is NXDOMAIN.
-func startDNS(t *testing.T, txt map[string]string) string {
+func startDNS(t testing.TB, txt map[string]string) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {

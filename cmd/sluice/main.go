@@ -19,6 +19,7 @@ Usage:
   sluice hash-password               read a password from stdin, print its bcrypt hash for a user block
   sluice plugin test FILE.wasm ...   run a filter plugin offline on a message
   sluice plugin check FILE.wasm      check a plugin against the ABI (shape, version, standard events)
+  sluice spam train -spam PATH -ham PATH ...   train the spam filter's classifier ("sluice spam" for help)
   sluice queue list|show|flush|hold|release|delete ...   inspect and manage the queue ("sluice queue" for help)
   sluice quarantine list|show|release|delete ...        messages a filter quarantined ("sluice quarantine" for help)
   sluice dkim keygen -domain D -selector S   write a DKIM key, print its DNS TXT record and filter config
@@ -45,6 +46,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return queueCommand(args[1:], stdout, stderr)
 	case "quarantine":
 		return quarantineCommand(args[1:], stdout, stderr)
+	case "spam":
+		return spamCommand(args[1:], stdout, stderr)
 	case "plugin":
 		return pluginCommand(args[1:], stdout, stderr)
 	case "dkim":

@@ -54,6 +54,9 @@ type HostOptions struct {
 	// Metrics, if set, counts every call per filter and stage (metrics.go);
 	// share one across reloads so counters continue.
 	Metrics *Metrics
+	// CacheDir is where compiled code is cached on disk; empty: DataDir/wasm-cache.
+	// Tests point every host at one directory so each module compiles once.
+	CacheDir string
 	// Blobs serves the "blob" grant (blob_put); nil: blob_put answers
 	// "unavailable". serve passes the links store when a links block exists.
 	Blobs BlobStore
@@ -88,8 +91,11 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
 	}
-	if opts.DataDir != "" {
-		c, err := wazero.NewCompilationCacheWithDir(filepath.Join(opts.DataDir, "wasm-cache"))
+	if opts.CacheDir == "" && opts.DataDir != "" {
+		opts.CacheDir = filepath.Join(opts.DataDir, "wasm-cache")
+	}
+	if opts.CacheDir != "" {
+		c, err := wazero.NewCompilationCacheWithDir(opts.CacheDir)
 		if err != nil {
 			return nil, fmt.Errorf("plugin compilation cache: %w", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/sluice-mail/sluice/internal/wasmtest"
 	"io"
 	"net"
 	"net/textproto"
@@ -243,7 +244,8 @@ user %q { password_hash = %q }
 	}
 	var host *plugin.Host
 	if len(cfg.Filters) > 0 {
-		host, err = plugin.NewHost(t.Context(), cfg.Filters, plugin.HostOptions{DataDir: dir, Logger: log, Blobs: blobs})
+		host, err = plugin.NewHost(t.Context(), cfg.Filters, plugin.HostOptions{DataDir: dir, Logger: log, Blobs: blobs,
+			CacheDir: wasmtest.CompileCacheDir()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -98,3 +98,14 @@ func moduleRoot() (string, error) {
 		dir = parent
 	}
 }
+
+// CompileCacheDir is a wazero compilation cache shared by every test host
+// (plugin.HostOptions.CacheDir), so a module compiles once per machine
+// rather than once per test relay; compiling is slow under -race.
+func CompileCacheDir() string {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	return filepath.Join(cache, "sluice-test-wazero")
+}

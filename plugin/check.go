@@ -83,7 +83,7 @@ func Check(ctx context.Context, file string, opts CheckOptions) *CheckReport {
 	h, err := NewHost(ctx, []config.Filter{{
 		Name: name, Wasm: file, ConfigJSON: opts.ConfigJSON, Timeout: opts.Timeout, MemoryBytes: opts.MemoryBytes,
 		Grants: opts.Grants, HTTPEndpoint: opts.HTTPEndpoint, OnError: "tempfail",
-	}}, HostOptions{DataDir: dir, Logger: opts.Logger, Metrics: m, MaxInstances: 1})
+	}}, HostOptions{DataDir: dir, CacheDir: UserCacheDir(), Logger: opts.Logger, Metrics: m, MaxInstances: 1})
 	if err != nil {
 		rep.problem("%s", strings.TrimPrefix(err.Error(), fmt.Sprintf("filter %q (%s): ", name, file)))
 		return rep

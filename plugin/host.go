@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -60,6 +61,17 @@ type HostOptions struct {
 	// Blobs serves the "blob" grant (blob_put); nil: blob_put answers
 	// "unavailable". serve passes the links store when a links block exists.
 	Blobs BlobStore
+}
+
+// UserCacheDir is the per-user compilation cache the offline tools
+// (sluice plugin test, sluice plugin check) share, so a plugin compiles
+// once rather than at every run; "" when the user has no cache directory.
+func UserCacheDir() string {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(d, "sluice", "wasm-cache")
 }
 
 // Host holds every configured filter, compiled and ready.

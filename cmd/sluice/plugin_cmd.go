@@ -117,7 +117,7 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	host, err := plugin.NewHost(ctx, []config.Filter{{
 		Name: name, Wasm: file, Stages: []string{*stage}, Timeout: *timeout, MemoryBytes: *memory,
 		ConfigJSON: cfgJSON, Grants: grants, HTTPEndpoint: *endpoint,
-	}}, plugin.HostOptions{DataDir: dataDir, Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: stderr})})
+	}}, plugin.HostOptions{DataDir: dataDir, CacheDir: plugin.UserCacheDir(), Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: stderr})})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)
 		return 1

@@ -23,7 +23,9 @@ func (s *Server) Delivered(env *queue.Envelope) {
 	if d == nil {
 		return
 	}
-	c := s.chains.chain(d.Name)
+	fc := s.acquireChains()
+	defer fc.release()
+	c := fc.chain(d.Name)
 	if c.Empty() {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/emersion/go-smtp"
 
@@ -24,6 +25,7 @@ type filterChains struct {
 	session *plugin.Chain
 	byName  map[string]*plugin.Chain // domain block name → chain
 	keys    map[string]string        // domain block name → chain identity
+	users   sync.WaitGroup           // transactions and calls holding these chains
 }
 
 func newFilterChains(cfg *config.Config, h *plugin.Host) (*filterChains, error) {
@@ -233,4 +235,44 @@ func (s *session) applyEnvelopeChanges(ch *plugin.Changes) {
 			}
 		}
 	}
+}
+
+// acquireChains returns the current filter chains, held until release: a
+// reload (SetPlugins) waits for every holder of the old chains before it
+// reports them unused.
+func (s *Server) acquireChains() *filterChains {
+	s.chainsMu.RLock()
+	defer s.chainsMu.RUnlock()
+	s.chains.users.Add(1)
+	return s.chains
+}
+
+func (s *Server) currentChains() *filterChains {
+	s.chainsMu.RLock()
+	defer s.chainsMu.RUnlock()
+	return s.chains
+}
+
+func (fc *filterChains) release() { fc.users.Done() }
+
+// SetPlugins makes new transactions (and new connections' session stages)
+// run the filter chains of h, built for the configured domains like at
+// New; transactions in flight finish on the chains they started with. The
+// returned channel is closed when nothing uses the previous chains any
+// more: then the previous plugin host may be closed. On error nothing changes.
+func (s *Server) SetPlugins(h *plugin.Host) (oldUnused <-chan struct{}, err error) {
+	fc, err := newFilterChains(s.cfg, h)
+	if err != nil {
+		return nil, fmt.Errorf("smtpd: %w", err)
+	}
+	s.chainsMu.Lock()
+	old := s.chains
+	s.chains = fc
+	s.chainsMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		old.users.Wait()
+		close(done)
+	}()
+	return done, nil
 }

@@ -49,7 +49,10 @@ type Server struct {
 	routes *routing.Table
 	tls    *tls.Config
 	log    hclog.Logger
-	chains *filterChains
+	// chains are the current filter chains; a transaction holds the ones it
+	// started with (acquireChains) while SetPlugins swaps in new ones.
+	chainsMu sync.RWMutex
+	chains   *filterChains
 
 	ipRate, userRate *ratelimit.Limiter
 	disk             diskCheck
@@ -286,14 +289,16 @@ func (s *Server) trusted(cs *connState) bool {
 
 // connectCheck runs before the greeting. A non-nil reply refuses the connection.
 func (s *Server) connectCheck(cs *connState) *connReply {
-	if s.chains.session.Empty() {
+	fc := s.acquireChains()
+	defer fc.release()
+	if fc.session.Empty() {
 		return nil
 	}
 	// Filter chain, connect stage: before go-smtp greets (it creates the
 	// backend session only at HELO, so the host runs this stage itself).
 	ps := cs.pluginSession()
 	ps.Trusted = s.trusted(cs)
-	v := s.chains.session.Connect(context.Background(), ps)
+	v := fc.session.Connect(context.Background(), ps)
 	s.logVerdict("connect", v, "client_ip", cs.remote.Addr().String())
 	if e := verdictError(v); e != nil {
 		return &connReply{code: e.Code, enhanced: [3]int(e.EnhancedCode), text: e.Message}

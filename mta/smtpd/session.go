@@ -33,7 +33,9 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 		return nil, errLocalTempfail
 	}
 	sess := &session{srv: b.srv, conn: c, cs: cs}
-	if fc := b.srv.chains.session; !fc.Empty() {
+	chains := b.srv.acquireChains()
+	defer chains.release()
+	if fc := chains.session; !fc.Empty() {
 		v := fc.Helo(context.Background(), sess.pluginSession())
 		b.srv.logVerdict("helo", v, "client_ip", cs.remote.Addr().String(), "helo", c.Hostname())
 		if e := verdictError(v); e != nil {
@@ -59,8 +61,10 @@ type session struct {
 	perDomain map[string]int
 	// maxBytes is the smallest max_message_size of the recipients' domains.
 	maxBytes int64
-	// chain is the filter chain of the transaction's recipients (all share
+	// chains are the filter chains the transaction started with (from MAIL
+	// to its end); chain is the filter chain of the transaction's recipients (all share
 	// one, see Rcpt); chainDomain names the domain block it came from.
+	chains      *filterChains
 	chain       *plugin.Chain
 	chainDomain string
 	// discard is set when a filter said to accept and drop the transaction.
@@ -70,9 +74,21 @@ type session struct {
 func (s *session) Reset() {
 	s.hasFrom, s.from, s.mailOpts, s.rcpts, s.perDomain, s.maxBytes = false, "", smtp.MailOptions{}, nil, nil, 0
 	s.chain, s.chainDomain, s.discard = nil, "", false
+	s.releaseChains()
 }
 
-func (s *session) Logout() error { return nil }
+func (s *session) Logout() error {
+	s.releaseChains()
+	return nil
+}
+
+// releaseChains ends the transaction's hold on the filter chains it started with.
+func (s *session) releaseChains() {
+	if s.chains != nil {
+		s.chains.release()
+		s.chains = nil
+	}
+}
 
 func (s *session) authUser() string {
 	if p := s.cs.authUser.Load(); p != nil {
@@ -115,7 +131,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.hasFrom, s.from = true, from
 	s.rcpts, s.perDomain, s.maxBytes = nil, map[string]int{}, s.srv.cfg.Limits.MaxMessageBytes
 	s.chain, s.chainDomain, s.discard = nil, "", false
-	if fc := s.srv.chains.session; !fc.Empty() {
+	if s.chains == nil {
+		// The transaction runs on the chains current now, to its end, even
+		// if a reload swaps in others meanwhile.
+		s.chains = s.srv.acquireChains()
+	}
+	if fc := s.chains.session; !fc.Empty() {
 		v := fc.Mail(context.Background(), s.txn(""))
 		s.srv.logVerdict("mail", v, "client_ip", s.clientIP().String(), "from", from)
 		if e := verdictError(v); e != nil {
@@ -157,11 +178,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	// One DATA reply must be true for every recipient, so all recipients of
 	// a transaction share one filter chain; others wait for a new
 	// transaction (the client retries them after 452, RFC 5321 section 4.5.3.1.10).
-	if s.chainDomain != "" && s.srv.chains.keys[d.Name] != s.srv.chains.keys[s.chainDomain] {
+	if s.chainDomain != "" && s.chains.keys[d.Name] != s.chains.keys[s.chainDomain] {
 		return reply(452, [3]int{4, 5, 3}, "<%s> runs other filters; send it in a separate transaction", to)
 	}
 	r := &queue.Recipient{Addr: to}
-	chain := s.srv.chains.chain(d.Name)
+	chain := s.chains.chain(d.Name)
 	if !chain.Empty() {
 		pr := plugin.Recipient{Addr: to, Params: rcptParams(opts)}
 		v := chain.Rcpt(context.Background(), s.txn(""), pr)
@@ -372,11 +393,13 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		s.cs.authUser.Store(&user)
 		return nil
 	}
-	if fc := s.srv.chains.session; !fc.Empty() {
+	if fc := s.srv.currentChains().session; !fc.Empty() {
 		inner := check
 		check = func(identity, user, pass string) error {
 			err := inner(identity, user, pass)
-			v := fc.Auth(context.Background(), s.pluginSession(), mech, user, err == nil)
+			chains := s.srv.acquireChains()
+			defer chains.release()
+			v := chains.session.Auth(context.Background(), s.pluginSession(), mech, user, err == nil)
 			s.srv.logVerdict("auth", v, "client_ip", s.clientIP().String(), "user", user)
 			if e := verdictError(v); e != nil {
 				s.cs.authUser.Store(nil)

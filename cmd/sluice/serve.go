@@ -128,14 +128,16 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	}
 	// Filters compile once here (with an on-disk cache in the data
 	// directory); a broken plugin stops the start with its name in the error.
+	hostOpts := plugin.HostOptions{DataDir: cfg.DataDir, Logger: log.Named("filter"), Metrics: metrics, Blobs: blobs}
 	var plugins *plugin.Host
 	if len(cfg.Filters) > 0 {
-		plugins, err = plugin.NewHost(context.Background(), cfg.Filters, plugin.HostOptions{DataDir: cfg.DataDir, Logger: log.Named("filter"), Metrics: metrics, Blobs: blobs})
+		plugins, err = plugin.NewHost(context.Background(), cfg.Filters, hostOpts)
 		if err != nil {
 			q.Close()
 			return err
 		}
-		defer plugins.Close(context.Background())
+		// The host current at exit (SIGHUP may replace it).
+		defer func() { plugins.Close(context.Background()) }()
 	}
 	srv, err = smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd"), Plugins: plugins})
 	if err != nil {
@@ -152,8 +154,13 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	srv.Serve()
 
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	s := <-sig
+	for ; s == syscall.SIGHUP; s = <-sig {
+		if h := reloadPlugins(cfg, hostOpts, srv, plugins, log); h != nil {
+			plugins = h
+		}
+	}
 	log.Info("shutting down", "signal", s.String(), "grace", cfg.Limits.ShutdownGrace.String())
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace)
 	defer cancel()

@@ -61,6 +61,9 @@ type Options struct {
 	// DelayWarning is how long a message waits before Notifier.Delayed is
 	// called for it, once (default 4h; negative: never).
 	DelayWarning time.Duration
+	// Observe, if set, is called after every delivery attempt with each
+	// recipient's outcome (mta/metrics counts them). It must not block.
+	Observe func(Attempt)
 }
 
 // Notifier is told about delivery outcomes that may call for a DSN. It gets
@@ -396,6 +399,9 @@ func (q *Queue) schedule(m *message, rcpts []*Recipient) {
 			r.LastReply = "550 5.1.2 " + err.Error()
 			delete(m.owner, r)
 			failed = true
+			if q.opts.Observe != nil {
+				q.opts.Observe(Attempt{ID: m.env.ID, Created: m.env.Created, Outcomes: []Outcome{{r.Addr, r.Route, StatusBounced}}})
+			}
 			continue
 		}
 		due := r.NextAttempt
@@ -557,6 +563,7 @@ func (q *Queue) attempt(j *job) {
 
 	m.mu.Lock()
 	var retry []*Recipient
+	var outcomes []Outcome // for Options.Observe
 	for i, r := range j.rcpts {
 		var res deliver.Result
 		if i < len(results) {
@@ -567,18 +574,18 @@ func (q *Queue) attempt(j *job) {
 		r.Attempts++
 		r.LastReply = res.String()
 		r.LastAttempt = now
-		status := "deferred"
+		status := StatusDeferred
 		switch {
 		case res.OK():
 			r.State = StateDelivered
-			status = "delivered"
+			status = StatusDelivered
 		case res.Permanent:
 			r.State = StateFailed
-			status = "bounced"
+			status = StatusBounced
 		case now.Sub(env.Created) >= q.opts.GiveUpAfter:
 			r.State = StateFailed
 			r.LastReply = "expired after " + q.opts.GiveUpAfter.String() + ": " + res.String()
-			status = "expired"
+			status = StatusExpired
 		default:
 			r.NextAttempt = now.Add(Backoff(r.Attempts, q.opts.RetryMin, q.opts.RetryMax, nil))
 			retry = append(retry, r)
@@ -586,6 +593,9 @@ func (q *Queue) attempt(j *job) {
 		q.log.Info("delivery attempt", "id", env.ID, "rcpt", r.Addr, "destination", j.dest,
 			"reply", res.String(), "delay", now.Sub(env.Created).Round(time.Millisecond).String(),
 			"duration", now.Sub(start).Round(time.Millisecond).String(), "status", status)
+		if q.opts.Observe != nil {
+			outcomes = append(outcomes, Outcome{r.Addr, r.Route, status})
+		}
 	}
 	for _, r := range j.rcpts {
 		if r.State.Final() && m.owner[r] == j {
@@ -599,6 +609,9 @@ func (q *Queue) attempt(j *job) {
 		snapshot = env.Clone()
 	}
 	m.mu.Unlock()
+	if q.opts.Observe != nil {
+		q.opts.Observe(Attempt{ID: env.ID, Dest: j.dest, Created: env.Created, Duration: now.Sub(start), Outcomes: outcomes})
+	}
 
 	if warn {
 		if err := q.opts.Notifier.Delayed(q, snapshot, q.msgPath(env.ID)); err != nil {

@@ -80,16 +80,19 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	// As many idle sessions per next hop as deliveries may run at once to
 	// one destination: with fewer, a busy destination closes and redials
 	// sessions after almost every message.
-	routes, err := routing.New(cfg, deliver.Options{Hostname: cfg.Hostname, DataDir: cfg.DataDir, Logger: log.Named("deliver"),
-		MaxIdle: cfg.Queue.ConcurrencyPerDestination})
+	deliverOpts := deliver.Options{Hostname: cfg.Hostname, DataDir: cfg.DataDir, Logger: log.Named("deliver"),
+		MaxIdle: cfg.Queue.ConcurrencyPerDestination}
+	routes, err := routing.New(cfg, deliverOpts)
 	if err != nil {
 		return err
 	}
-	defer routes.Close()
+	// The queue routes through a switch so that a reload can replace the table.
+	router := routing.NewSwitch(routes)
+	defer func() { router.Current().Close() }()
 	var srv *smtpd.Server // set before the queue starts; read by Finished
 	q, err := queue.Open(queue.Options{
 		Dir:                       filepath.Join(cfg.DataDir, "queue"),
-		Router:                    routes,
+		Router:                    router,
 		Logger:                    log.Named("queue"),
 		ConcurrencyPerDestination: cfg.Queue.ConcurrencyPerDestination,
 		MaxDeliveries:             cfg.Queue.MaxDeliveries,
@@ -136,8 +139,6 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 			q.Close()
 			return err
 		}
-		// The host current at exit (SIGHUP may replace it).
-		defer func() { plugins.Close(context.Background()) }()
 	}
 	srv, err = smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd"), Plugins: plugins})
 	if err != nil {
@@ -156,10 +157,13 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	s := <-sig
+	rl := &reloader{cfg: cfg, host: plugins, hostOpts: hostOpts, deliver: deliverOpts, routes: router, srv: srv, log: log.Named("reload")}
 	for ; s == syscall.SIGHUP; s = <-sig {
-		if h := reloadPlugins(cfg, hostOpts, srv, plugins, log); h != nil {
-			plugins = h
-		}
+		rl.reload()
+	}
+	// The filters current at exit (a reload may have replaced them).
+	if rl.host != nil {
+		defer rl.host.Close(context.Background())
 	}
 	log.Info("shutting down", "signal", s.String(), "grace", cfg.Limits.ShutdownGrace.String())
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.ShutdownGrace)

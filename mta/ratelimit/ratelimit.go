@@ -29,13 +29,24 @@ func New(perMinute int) *Limiter {
 	return &Limiter{perMinute: perMinute, buckets: map[string]*bucket{}}
 }
 
+// SetRate changes the rate (for a configuration reload); buckets keep
+// their tokens, capped at the new rate.
+func (l *Limiter) SetRate(perMinute int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.perMinute = perMinute
+}
+
 // Allow takes one token from key's bucket and reports whether there was one.
 func (l *Limiter) Allow(key string, now time.Time) bool {
-	if l == nil || l.perMinute <= 0 {
+	if l == nil {
 		return true
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.perMinute <= 0 {
+		return true
+	}
 	capacity := float64(l.perMinute)
 	b := l.buckets[key]
 	if b == nil {

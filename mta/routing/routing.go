@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/mta/deliver"
@@ -82,4 +83,29 @@ func (t *Table) Close() error {
 		errs = append(errs, tr.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// Switch is the queue's Router across configuration reloads: it routes
+// with the current Table. Messages already scheduled keep the transport
+// they were given; new and retried scheduling uses the new table.
+type Switch struct {
+	cur atomic.Pointer[Table]
+}
+
+// NewSwitch starts with t.
+func NewSwitch(t *Table) *Switch {
+	s := &Switch{}
+	s.cur.Store(t)
+	return s
+}
+
+// Set makes t current and returns the previous table.
+func (s *Switch) Set(t *Table) *Table { return s.cur.Swap(t) }
+
+// Current returns the table in use.
+func (s *Switch) Current() *Table { return s.cur.Load() }
+
+// Route implements queue.Router.
+func (s *Switch) Route(r *queue.Recipient) (string, deliver.Transport, error) {
+	return s.cur.Load().Route(r)
 }

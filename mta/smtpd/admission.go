@@ -13,12 +13,12 @@ import (
 // client and user must be within their message rates.
 func (s *session) admit() *smtp.SMTPError {
 	srv := s.srv
-	if max := srv.cfg.Queue.MaxMessages; max > 0 && srv.queue.Len() >= max {
+	if max := srv.config().Queue.MaxMessages; max > 0 && srv.queue.Len() >= max {
 		srv.log.Warn("queue full, refusing mail", "queued", srv.queue.Len(), "max", max)
 		return reply(452, [3]int{4, 3, 1}, "Mail queue full, try again later")
 	}
-	if !srv.disk.ok(time.Now()) {
-		srv.log.Warn("data directory nearly full, refusing mail", "dir", srv.cfg.DataDir)
+	if !srv.disk.ok(time.Now(), srv.config().Queue.MinFreeDisk) {
+		srv.log.Warn("data directory nearly full, refusing mail", "dir", srv.config().DataDir)
 		return reply(452, [3]int{4, 3, 1}, "Insufficient system storage, try again later")
 	}
 	now := time.Now()
@@ -37,15 +37,14 @@ func (s *session) admit() *smtp.SMTPError {
 // min bytes free, asking the kernel at most once a second.
 type diskCheck struct {
 	dir string
-	min int64
 
 	mu      sync.Mutex
 	checked time.Time
 	free    bool
 }
 
-func (d *diskCheck) ok(now time.Time) bool {
-	if d.min <= 0 {
+func (d *diskCheck) ok(now time.Time, min int64) bool {
+	if min <= 0 {
 		return true
 	}
 	d.mu.Lock()
@@ -60,6 +59,6 @@ func (d *diskCheck) ok(now time.Time) bool {
 		d.free = true
 		return true
 	}
-	d.free = int64(st.Bavail)*int64(st.Bsize) >= d.min
+	d.free = int64(st.Bavail)*int64(st.Bsize) >= min
 	return d.free
 }

@@ -19,7 +19,7 @@ func (s *Server) Delivered(env *queue.Envelope) {
 	if len(env.Recipients) == 0 {
 		return
 	}
-	d, _ := s.routes.Lookup(routing.Domain(env.Recipients[0].Addr))
+	d, _ := s.routingTable().Lookup(routing.Domain(env.Recipients[0].Addr))
 	if d == nil {
 		return
 	}

@@ -225,7 +225,7 @@ func (s *session) applyEnvelopeChanges(ch *plugin.Changes) {
 		s.rcpts = append(s.rcpts, &queue.Recipient{Addr: add.Addr})
 	}
 	for _, rr := range ch.Reroutes {
-		if _, ok := s.srv.cfg.Domain(rr.Route); !ok && !(rr.Route == "*" && s.srv.cfg.CatchAll() != nil) {
+		if _, ok := s.srv.config().Domain(rr.Route); !ok && !(rr.Route == "*" && s.srv.config().CatchAll() != nil) {
 			s.srv.log.Warn("filter rerouted to an unknown domain block; ignored", "rcpt", rr.Recipient, "route", rr.Route)
 			continue
 		}
@@ -261,10 +261,16 @@ func (fc *filterChains) release() { fc.users.Done() }
 // returned channel is closed when nothing uses the previous chains any
 // more: then the previous plugin host may be closed. On error nothing changes.
 func (s *Server) SetPlugins(h *plugin.Host) (oldUnused <-chan struct{}, err error) {
-	fc, err := newFilterChains(s.cfg, h)
+	fc, err := newFilterChains(s.config(), h)
 	if err != nil {
 		return nil, fmt.Errorf("smtpd: %w", err)
 	}
+	return s.swapChains(fc), nil
+}
+
+// swapChains installs fc and returns a channel closed once no transaction
+// uses the previous chains.
+func (s *Server) swapChains(fc *filterChains) <-chan struct{} {
 	s.chainsMu.Lock()
 	old := s.chains
 	s.chains = fc
@@ -274,5 +280,5 @@ func (s *Server) SetPlugins(h *plugin.Host) (oldUnused <-chan struct{}, err erro
 		old.users.Wait()
 		close(done)
 	}()
-	return done, nil
+	return done
 }

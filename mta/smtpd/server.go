@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -44,9 +45,11 @@ type Options struct {
 
 // Server runs every configured listener.
 type Server struct {
-	cfg    *config.Config
+	// cfg and routes are replaced as a whole by Reload; read them with
+	// config() and routingTable() at each use, never keep them.
+	cfg    atomic.Pointer[config.Config]
+	routes atomic.Pointer[routing.Table]
 	queue  *queue.Queue
-	routes *routing.Table
 	tls    *tls.Config
 	log    hclog.Logger
 	// chains are the current filter chains; a transaction holds the ones it
@@ -84,11 +87,13 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("smtpd: %w", err)
 	}
-	s := &Server{cfg: opts.Config, queue: opts.Queue, routes: opts.Routes, tls: opts.TLS,
+	s := &Server{queue: opts.Queue, tls: opts.TLS,
 		log: opts.Logger, perIP: map[netip.Addr]int{}, chains: chains,
 		ipRate:   ratelimit.New(opts.Config.Limits.MessagesPerIPPerMinute),
 		userRate: ratelimit.New(opts.Config.Limits.MessagesPerUserPerMinute),
-		disk:     diskCheck{dir: opts.Config.DataDir, min: opts.Config.Queue.MinFreeDisk}}
+		disk:     diskCheck{dir: opts.Config.DataDir}}
+	s.cfg.Store(opts.Config)
+	s.routes.Store(opts.Routes)
 	for _, lc := range opts.Config.Listeners {
 		needTLS := lc.Kind == config.KindSMTPS || lc.Kind == config.KindSubmission || lc.STARTTLS
 		if needTLS && opts.TLS == nil {
@@ -97,6 +102,28 @@ func New(opts Options) (*Server, error) {
 		s.listeners = append(s.listeners, &listener{cfg: lc})
 	}
 	return s, nil
+}
+
+func (s *Server) config() *config.Config       { return s.cfg.Load() }
+func (s *Server) routingTable() *routing.Table { return s.routes.Load() }
+
+// Reload swaps in a new configuration, its routes and filter host without
+// dropping connections or queued mail: each command reads the current
+// configuration, a transaction keeps the filter chains it started with, and
+// mail already queued keeps its transports. Listeners, the data directory
+// and the TLS certificate are bound at start; cfg must agree with the
+// running ones there (the caller checks). The returned channel closes when
+// no transaction uses the previous filter chains.
+func (s *Server) Reload(cfg *config.Config, routes *routing.Table, h *plugin.Host) (oldUnused <-chan struct{}, err error) {
+	fc, err := newFilterChains(cfg, h)
+	if err != nil {
+		return nil, fmt.Errorf("smtpd: %w", err)
+	}
+	s.cfg.Store(cfg)
+	s.routes.Store(routes)
+	s.ipRate.SetRate(cfg.Limits.MessagesPerIPPerMinute)
+	s.userRate.SetRate(cfg.Limits.MessagesPerUserPerMinute)
+	return s.swapChains(fc), nil
 }
 
 // Listen opens every listener's socket.
@@ -129,9 +156,9 @@ func (s *Server) Addr(name string) net.Addr {
 
 func (s *Server) newSMTPServer(l *listener) *smtp.Server {
 	srv := smtp.NewServer(&backend{srv: s, l: l})
-	srv.Domain = s.cfg.Hostname
+	srv.Domain = s.config().Hostname
 	srv.LMTP = l.cfg.Kind == config.KindLMTP
-	lim := s.cfg.Limits
+	lim := s.config().Limits
 	srv.ReadTimeout = lim.ReadTimeout
 	srv.WriteTimeout = lim.WriteTimeout
 	srv.MaxLineLength = lim.MaxLineLength
@@ -229,7 +256,7 @@ func (s *Server) accept(l *listener, raw net.Conn) net.Conn {
 		remote = tcp.AddrPort()
 	}
 	ip := remote.Addr().Unmap()
-	lim := s.cfg.Limits
+	lim := s.config().Limits
 
 	s.mu.Lock()
 	var refuse string
@@ -284,7 +311,7 @@ func (s *Server) accept(l *listener, raw net.Conn) net.Conn {
 // trusted reports whether the client may relay without AUTH: it is in
 // trusted_networks or on a local unix socket (whose permissions guard it).
 func (s *Server) trusted(cs *connState) bool {
-	return !cs.remote.IsValid() || s.cfg.Trusted(cs.remote.Addr().Unmap())
+	return !cs.remote.IsValid() || s.config().Trusted(cs.remote.Addr().Unmap())
 }
 
 // connectCheck runs before the greeting. A non-nil reply refuses the connection.

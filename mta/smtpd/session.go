@@ -119,7 +119,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if opts != nil {
 		s.mailOpts = *opts
 	}
-	if max := s.srv.cfg.Limits.MaxMessageBytes; max > 0 && s.mailOpts.Size > max {
+	if max := s.srv.config().Limits.MaxMessageBytes; max > 0 && s.mailOpts.Size > max {
 		return reply(552, [3]int{5, 3, 4}, "Message size exceeds fixed maximum message size")
 	}
 	if from != "" && !validAddress(from) {
@@ -129,7 +129,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return e
 	}
 	s.hasFrom, s.from = true, from
-	s.rcpts, s.perDomain, s.maxBytes = nil, map[string]int{}, s.srv.cfg.Limits.MaxMessageBytes
+	s.rcpts, s.perDomain, s.maxBytes = nil, map[string]int{}, s.srv.config().Limits.MaxMessageBytes
 	s.chain, s.chainDomain, s.discard = nil, "", false
 	if s.chains == nil {
 		// The transaction runs on the chains current now, to its end, even
@@ -156,7 +156,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		return reply(553, [3]int{5, 1, 3}, "Malformed recipient address")
 	}
 	domain := routing.Domain(to)
-	d, local := s.srv.routes.Lookup(domain)
+	d, local := s.srv.routingTable().Lookup(domain)
 	if !local && !s.mayRelay() {
 		// RFC 5321 section 3.6.2: no open relay.
 		return reply(554, [3]int{5, 7, 1}, "Relay access denied for <%s>", to)
@@ -259,7 +259,7 @@ func (s *session) receive(r io.Reader) (string, error) {
 		Auth:     s.authUser() != "",
 		UTF8:     s.mailOpts.UTF8,
 	}
-	stamp := trace.Stamp{Helo: s.conn.Hostname(), ClientIP: s.clientIP(), By: s.srv.cfg.Hostname,
+	stamp := trace.Stamp{Helo: s.conn.Hostname(), ClientIP: s.clientIP(), By: s.srv.config().Hostname,
 		With: with, ID: in.ID, Date: time.Now()}
 	if isTLS {
 		stamp.TLS = tlsSt
@@ -275,7 +275,7 @@ func (s *session) receive(r io.Reader) (string, error) {
 		io.Copy(io.Discard, r)
 		return "", errLocalTempfail
 	}
-	cr := newCheckedReader(r, s.srv.cfg.Limits.MaxHeaderBytes, s.maxBytes)
+	cr := newCheckedReader(r, s.srv.config().Limits.MaxHeaderBytes, s.maxBytes)
 	if _, err := io.Copy(in, cr); err != nil {
 		in.Abort()
 		io.Copy(io.Discard, r)
@@ -372,7 +372,7 @@ func rcptParams(o *smtp.RcptOptions) map[string]string {
 // AuthMechanisms implements smtp.AuthSession. go-smtp offers AUTH only over
 // TLS (or on smtps, which sluice terminates itself).
 func (s *session) AuthMechanisms() []string {
-	if len(s.srv.cfg.Users) == 0 {
+	if len(s.srv.config().Users) == 0 {
 		return nil
 	}
 	return []string{sasl.Plain, sasl.Login}
@@ -422,7 +422,7 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("sluice-dummy-password"), bcrypt.DefaultCost)
 
 func (srv *Server) checkPassword(user, pass string) bool {
-	u, ok := srv.cfg.UserByName(user)
+	u, ok := srv.config().UserByName(user)
 	if !ok {
 		bcrypt.CompareHashAndPassword(dummyHash, []byte(pass))
 		return false

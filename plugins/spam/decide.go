@@ -218,15 +218,39 @@ func bayesName(p float64) string {
 	return "BAYES_99"
 }
 
-// result turns a verdict into the plugin's answer for the recipients.
-func (s *settings) result(v verdict, a Actions, subject string, hadSubject bool) sdk.Result {
-	score := strconv.FormatFloat(v.score, 'f', 1, 64)
+// answer is the plugin's decision for one message, before it becomes an
+// sdk.Result (kept apart so tests can read the header changes).
+type answer struct {
+	action  string // continue, reject, quarantine
+	score   string
+	headers []headerSet
+}
+
+type headerSet struct{ Name, Value string }
+
+func (a answer) sdkResult() sdk.Result {
+	if a.action == "reject" {
+		return sdk.Reject(550, "5.7.1", "Message rejected as spam (score "+a.score+")")
+	}
+	ch := new(sdk.Changes)
+	for _, h := range a.headers {
+		ch.SetHeader(h.Name, h.Value)
+	}
+	if a.action == "quarantine" {
+		return sdk.Quarantine("spam score " + a.score).With(ch)
+	}
+	return sdk.Continue().With(ch)
+}
+
+// result turns a verdict into the answer for the recipients' actions.
+func (s *settings) result(v verdict, a Actions, subject string, hadSubject bool) answer {
+	ans := answer{action: "continue", score: strconv.FormatFloat(v.score, 'f', 1, 64)}
 	if a.Reject != nil && v.score >= *a.Reject {
-		return sdk.Reject(550, "5.7.1", "Message rejected as spam (score "+score+")")
+		ans.action = "reject"
+		return ans
 	}
 	tag := *a.Tag
 	v.spam = v.score >= tag
-	ch := new(sdk.Changes)
 	if *a.Headers {
 		status := "No"
 		if v.spam {
@@ -242,9 +266,10 @@ func (s *settings) result(v verdict, a Actions, subject string, hadSubject bool)
 		if len(names) == 0 {
 			names = []string{"none"}
 		}
-		ch.SetHeader("X-Spam-Score", score).
-			SetHeader("X-Spam-Status", fmt.Sprintf("%s, score=%s required=%.1f tests=%s", status, score, tag, strings.Join(names, ","))).
-			SetHeader("X-Spam-Report", report.String())
+		ans.headers = append(ans.headers,
+			headerSet{"X-Spam-Score", ans.score},
+			headerSet{"X-Spam-Status", fmt.Sprintf("%s, score=%s required=%.1f tests=%s", status, ans.score, tag, strings.Join(names, ","))},
+			headerSet{"X-Spam-Report", report.String()})
 	}
 	subject = strings.Map(func(r rune) rune {
 		if r < 0x20 && r != '\t' || r == 0x7f {
@@ -254,15 +279,15 @@ func (s *settings) result(v verdict, a Actions, subject string, hadSubject bool)
 	}, subject)
 	if v.spam && *a.SubjectTag != "" && !strings.HasPrefix(subject, *a.SubjectTag) && len(subject) < 900 {
 		if hadSubject {
-			ch.SetHeader("Subject", *a.SubjectTag+" "+subject)
+			ans.headers = append(ans.headers, headerSet{"Subject", *a.SubjectTag + " " + subject})
 		} else {
-			ch.SetHeader("Subject", *a.SubjectTag)
+			ans.headers = append(ans.headers, headerSet{"Subject", *a.SubjectTag})
 		}
 	}
 	if a.Quarantine != nil && v.score >= *a.Quarantine {
-		return sdk.Quarantine("spam score " + score).With(ch)
+		ans.action = "quarantine"
 	}
-	return sdk.Continue().With(ch)
+	return ans
 }
 
 func printable(s string) string {

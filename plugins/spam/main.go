@@ -81,5 +81,5 @@ func data(e *sdk.DataEvent) sdk.Result {
 	for i, r := range e.Txn.Recipients {
 		rcpts[i] = r.Addr
 	}
-	return conf.result(v, conf.actionsFor(rcpts), e.Header.Get("Subject"), e.Header.Has("Subject"))
+	return conf.result(v, conf.actionsFor(rcpts), e.Header.Get("Subject"), e.Header.Has("Subject")).sdkResult()
 }

@@ -24,6 +24,20 @@ type msgInfo struct {
 	envFrom  string
 	now      time.Time
 	charsets map[string]bool
+	html     []htmlInfo // scanned on first use
+	scanned  bool
+}
+
+func (m *msgInfo) htmlParts() []htmlInfo {
+	if !m.scanned {
+		m.scanned = true
+		for _, p := range m.doc.Parts {
+			if p.HTML {
+				m.html = append(m.html, scanHTML(p.Text))
+			}
+		}
+	}
+	return m.html
 }
 
 var rules = []rule{
@@ -61,16 +75,16 @@ var rules = []rule{
 		return html && !plain
 	}},
 	{"HTML_LINK_MISMATCH", 2.0, "Link text shows another host than its target", func(m *msgInfo) bool {
-		for _, p := range m.doc.Parts {
-			if p.HTML && linkMismatch(p.Text) {
+		for _, h := range m.htmlParts() {
+			if h.mismatch {
 				return true
 			}
 		}
 		return false
 	}},
 	{"HTML_IMAGE_ONLY", 1.0, "HTML with images and little text", func(m *msgInfo) bool {
-		for _, p := range m.doc.Parts {
-			if p.HTML && strings.Contains(strings.ToLower(p.Text), "<img") && len(strings.Fields(stripTags(p.Text))) < 40 {
+		for _, h := range m.htmlParts() {
+			if h.img && h.words < 40 {
 				return true
 			}
 		}
@@ -171,53 +185,107 @@ func headerCharset(v string) string {
 	return ""
 }
 
-var anchorRe = regexp.MustCompile(`(?is)<a\s[^>]*href\s*=\s*["']?([^"'\s>]+)[^>]*>(.{0,300}?)</a>`)
-var hostInText = regexp.MustCompile(`(?i)^(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})`)
-
-// linkMismatch finds an anchor whose visible text is a URL or host name
-// that differs from the host of its href (the phishing pattern).
-func linkMismatch(html string) bool {
-	if len(html) > 200<<10 {
-		html = html[:200<<10]
-	}
-	for _, m := range anchorRe.FindAllStringSubmatch(html, 200) {
-		text := strings.TrimSpace(stripTags(m[2]))
-		tm := hostInText.FindStringSubmatch(text)
-		if tm == nil {
-			continue
-		}
-		href := strings.ToLower(m[1])
-		i := strings.Index(href, "://")
-		if i < 0 {
-			continue
-		}
-		host := href[i+3:]
-		if j := strings.IndexAny(host, "/?#:"); j >= 0 {
-			host = host[:j]
-		}
-		if j := strings.LastIndexByte(host, '@'); j >= 0 {
-			host = host[j+1:]
-		}
-		if orgDomain(strings.ToLower(tm[1])) != orgDomain(host) {
-			return true
-		}
-	}
-	return false
+// htmlInfo is what one pass over an HTML part finds.
+type htmlInfo struct {
+	words    int  // words of visible text
+	img      bool // an <img> tag
+	mismatch bool // a link whose text names another host than its href
 }
 
-func stripTags(s string) string {
-	var b strings.Builder
-	in := false
-	for _, r := range s {
+// scanHTML reads an HTML part once, in linear time: tags are cut at '>',
+// the text of a link is looked at up to 300 bytes.
+func scanHTML(s string) htmlInfo {
+	var h htmlInfo
+	inWord := false
+	href := ""          // href of the open <a>, "" when none
+	var linkText []byte // visible text of the open <a>
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c != '<' {
+			space := c == ' ' || c == '\t' || c == '\r' || c == '\n'
+			if !space && !inWord {
+				h.words++
+			}
+			inWord = !space
+			if href != "" && len(linkText) < 300 {
+				linkText = append(linkText, c)
+			}
+			i++
+			continue
+		}
+		inWord = false
+		end := strings.IndexByte(s[i:], '>')
+		if end < 0 {
+			break
+		}
+		tag := s[i+1 : i+end]
+		i += end + 1
+		name := tag
+		if j := strings.IndexAny(name, " \t\r\n"); j >= 0 {
+			name = name[:j]
+		}
 		switch {
-		case r == '<':
-			in = true
-			b.WriteByte(' ')
-		case r == '>':
-			in = false
-		case !in:
-			b.WriteRune(r)
+		case strings.EqualFold(name, "img"):
+			h.img = true
+		case strings.EqualFold(name, "a"):
+			href, linkText = attrValue(tag, "href"), linkText[:0]
+		case strings.EqualFold(name, "/a"):
+			if href != "" && !h.mismatch {
+				h.mismatch = linkMismatch(href, string(linkText))
+			}
+			href = ""
 		}
 	}
-	return b.String()
+	return h
+}
+
+// attrValue returns the value of attribute name in a tag's inside.
+func attrValue(tag, name string) string {
+	if len(tag) > 2048 {
+		tag = tag[:2048]
+	}
+	lt := strings.ToLower(tag)
+	i := strings.Index(lt, name+"=")
+	if i < 0 {
+		return ""
+	}
+	v := strings.TrimLeft(tag[i+len(name)+1:], " ")
+	if v == "" {
+		return ""
+	}
+	if q := v[0]; q == '"' || q == '\'' {
+		if j := strings.IndexByte(v[1:], q); j >= 0 {
+			return v[1 : j+1]
+		}
+		return v[1:]
+	}
+	if j := strings.IndexAny(v, " \t\r\n"); j >= 0 {
+		return v[:j]
+	}
+	return v
+}
+
+var hostInText = regexp.MustCompile(`(?i)^(?:https?://)?((?:[a-z0-9-]+\.)+[a-z]{2,})`)
+
+// linkMismatch reports a link whose visible text is a URL or host name
+// of another organisation than the host of its href (the phishing pattern).
+func linkMismatch(href, text string) bool {
+	text = strings.TrimSpace(text)
+	tm := hostInText.FindStringSubmatch(text)
+	if tm == nil {
+		return false
+	}
+	href = strings.ToLower(href)
+	i := strings.Index(href, "://")
+	if i < 0 {
+		return false
+	}
+	host := href[i+3:]
+	if j := strings.IndexAny(host, "/?#:"); j >= 0 {
+		host = host[:j]
+	}
+	if j := strings.LastIndexByte(host, '@'); j >= 0 {
+		host = host[j+1:]
+	}
+	return orgDomain(strings.ToLower(tm[1])) != orgDomain(host)
 }

@@ -2,10 +2,8 @@ package wasmtest
 
 import (
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,37 +27,11 @@ func BuildScript(t testing.TB, script string) string {
 	if p, ok := built[script]; ok {
 		return p
 	}
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Dir(filepath.Join(root, script))
+	root := moduleRoot(t)
 	h := sha256.New()
-	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(h, "%s %d\n", p[len(root):], len(b))
-		h.Write(b)
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cache, err := os.UserCacheDir()
-	if err != nil {
-		cache = os.TempDir()
-	}
-	cache = filepath.Join(cache, "sluice-test-wasm")
-	if err := os.MkdirAll(cache, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	hashFiles(t, h, root, filepath.Dir(filepath.Join(root, script)), true)
 	name := strings.ReplaceAll(filepath.Dir(script), string(filepath.Separator), "-")
-	out := filepath.Join(cache, name+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
+	out := cachePath(t, name, h)
 	if _, err := os.Stat(out); err != nil {
 		tmp := fmt.Sprintf("%s.tmp%d", out, os.Getpid())
 		cmd := exec.Command(filepath.Join(root, script), tmp)

@@ -50,6 +50,7 @@ func main() {
 	work := flag.String("work", "", "working directory (created)")
 	runSA := flag.Bool("sa", false, "also train and score SpamAssassin (spamd, spamc, sa-learn)")
 	out := flag.String("out", "", "also write the results table to this file")
+	pluginConfig := flag.String("config", "{}", "the spam filter's config, as JSON")
 	flag.Parse()
 	if *corpus == "" || *work == "" {
 		flag.Usage()
@@ -80,7 +81,7 @@ func main() {
 	}
 	fmt.Fprintf(&report, "\n| system | spam recall | FP easy ham | FP hard ham | FP all ham | median ms/msg | p99 ms/msg |\n|---|---|---|---|---|---|---|\n")
 
-	row, err := runSluice(samples, *work)
+	row, err := runSluice(samples, *work, *pluginConfig)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func (o *outcome) row(name string) string {
 // runSluice trains the classifier into the filter's kv store with the
 // code `sluice spam train` uses, then scores every test message through
 // the real Wasm plugin in the plugin host, timing each data-stage call.
-func runSluice(samples []sample, work string) (string, error) {
+func runSluice(samples []sample, work, conf string) (string, error) {
 	dataDir := filepath.Join(work, "sluice")
 	os.RemoveAll(dataDir)
 	wasm := filepath.Join(work, "spam.wasm")
@@ -186,7 +187,7 @@ func runSluice(samples []sample, work string) (string, error) {
 
 	ctx := context.Background()
 	host, err := plugin.NewHost(ctx, []config.Filter{{Name: "spam", Wasm: wasm, Stages: []string{"data"},
-		Timeout: 10 * time.Second, MemoryBytes: 256 << 20, ConfigJSON: []byte(`{}`)}},
+		Timeout: 10 * time.Second, MemoryBytes: 256 << 20, ConfigJSON: []byte(conf)}},
 		plugin.HostOptions{DataDir: dataDir, MaxInstances: 1})
 	if err != nil {
 		return "", err

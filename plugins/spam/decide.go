@@ -32,7 +32,7 @@ type Config struct {
 type BayesConfig struct {
 	// Weight: the classifier adds Weight*(2p-1) points for a spam
 	// probability p, so from -Weight (surely ham) to +Weight (surely
-	// spam). Default 6; 0 keeps the default, a negative value turns it off.
+	// spam). Default 10; 0 keeps the default, a negative value turns it off.
 	Weight float64 `json:"weight"`
 	// MinSpam and MinHam: the classifier abstains until it has been
 	// trained on this many messages of each kind (default 20 each).
@@ -76,7 +76,7 @@ func parseSettings(raw []byte) (*settings, error) {
 		}
 	}
 	s := &settings{weights: map[string]float64{}, charsets: map[string]bool{}, params: bayes.DefaultParams,
-		bweight: 6, domains: map[string]Actions{}, maxBody: 256 << 10}
+		bweight: 10, domains: map[string]Actions{}, maxBody: 256 << 10}
 	for _, r := range rules {
 		s.weights[r.name] = r.weight
 	}

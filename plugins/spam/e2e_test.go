@@ -108,7 +108,7 @@ func TestE2ESpam(t *testing.T) {
 		t.Errorf("untrained: %q", m)
 	}
 	if m := bySubject["[SPAM] tagged"]; !strings.Contains(m, "\r\nX-Spam-Status: Yes, score=") || !strings.Contains(m, "tests=BAYES_99") ||
-		!strings.Contains(m, "\r\nX-Spam-Report: Content analysis details:\r\n\t*   6.0 BAYES_99") {
+		!strings.Contains(m, "\r\nX-Spam-Report: Content analysis details:\r\n\t*  10.0 BAYES_99") {
 		t.Errorf("tagged: %q", m)
 	}
 	if m := bySubject["ham"]; !strings.Contains(m, "\r\nX-Spam-Status: No, score=-") || !strings.Contains(m, "\r\nX-Spam-Score: -") {

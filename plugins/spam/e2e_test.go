@@ -35,7 +35,7 @@ func message(r *rand.Rand, words []string, subject string) string {
 
 // trainInto writes a model trained on generated mail into the filter's
 // store, as `sluice spam train` does.
-func trainInto(t *testing.T, dataDir, filter string) {
+func trainInto(t testing.TB, dataDir, filter string) {
 	t.Helper()
 	kv, err := plugin.OpenKV(dataDir, filter)
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"math"
 	"mime"
@@ -21,10 +20,20 @@ var wordDecoder = &mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) 
 
 // Hash is the 64-bit FNV-1a hash under which a token is counted: the store
 // keeps hashes, never the tokens themselves.
-func Hash(tok string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(tok))
-	return h.Sum64()
+func Hash(tok string) uint64 { return fnvMix(fnvOffset, tok) }
+
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// fnvMix continues an FNV-1a hash over s.
+func fnvMix(h uint64, s string) uint64 {
+	for i := 0; i < len(s); i++ {
+		h ^= uint64(s[i])
+		h *= fnvPrime
+	}
+	return h
 }
 
 // Counts are how many trained spam and ham messages held a token.
@@ -43,8 +52,8 @@ type Model struct {
 // NewModel returns an empty model.
 func NewModel() *Model { return &Model{Tokens: map[uint64]Counts{}} }
 
-// Learn counts the distinct tokens of one message.
-func (m *Model) Learn(tokens []string, spam bool) {
+// Learn counts the distinct tokens (hashes, from Tokens) of one message.
+func (m *Model) Learn(tokens []uint64, spam bool) {
 	if m.Tokens == nil {
 		m.Tokens = map[uint64]Counts{}
 	}
@@ -53,8 +62,7 @@ func (m *Model) Learn(tokens []string, spam bool) {
 	} else {
 		m.NHam++
 	}
-	for _, tok := range tokens {
-		h := Hash(tok)
+	for _, h := range tokens {
 		c := m.Tokens[h]
 		if spam {
 			c.Spam++
@@ -94,15 +102,15 @@ func (m *Model) Ready(p Params) bool { return m != nil && m.NSpam >= p.MinSpam &
 // Score returns the spam probability of a token set in [0, 1] (0.5 is
 // "unsure"), with Robinson's smoothed per-token probabilities combined by
 // Fisher's chi-squared method. An untrained model returns 0.5.
-func (m *Model) Score(tokens []string, p Params) float64 {
+func (m *Model) Score(tokens []uint64, p Params) float64 {
 	if !m.Ready(p) {
 		return 0.5
 	}
 	type clue struct{ prob, strength float64 }
 	clues := make([]clue, 0, 64)
 	ns, nh := float64(m.NSpam), float64(m.NHam)
-	for _, tok := range tokens {
-		c, ok := m.lookup(Hash(tok))
+	for _, h := range tokens {
+		c, ok := m.lookup(h)
 		if !ok {
 			continue
 		}

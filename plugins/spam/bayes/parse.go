@@ -263,7 +263,7 @@ func toUTF8(b []byte, charset string) string {
 
 // MessageTokens parses a raw message and returns its tokens, capping the
 // body the way the plugin does (maxBody bytes; 0 for no cap).
-func MessageTokens(raw []byte, maxBody int) []string {
+func MessageTokens(raw []byte, maxBody int) []uint64 {
 	h, b := SplitMessage(raw)
 	if maxBody > 0 && len(b) > maxBody {
 		b = b[:maxBody]

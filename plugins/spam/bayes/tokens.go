@@ -26,16 +26,19 @@ var addrHeaders = map[string]string{"from": "from", "to": "to", "cc": "cc", "rep
 // maxTokens bounds the distinct tokens taken from one message.
 const maxTokens = 3000
 
-// Tokens returns the distinct tokens of a message.
-func Tokens(d *Doc) []string {
-	t := &tokenSet{seen: map[string]bool{}}
+// Tokens returns the hashes (see Hash) of the distinct tokens of a
+// message. Tokens are hashed as they are produced, without building their
+// strings: in the Wasm guest, allocation and garbage collection dominate
+// the cost of tokenizing.
+func Tokens(d *Doc) []uint64 {
+	t := &tokenSet{seen: make([]uint64, setSlots)}
 	for _, f := range d.Header {
 		if skipHeader(f.Name) {
 			continue
 		}
 		name := strings.ToLower(f.Name)
 		if name != "received" {
-			t.add("hdr:" + name)
+			t.add("hdr:", name)
 		}
 		v := Unfold(f.Value)
 		switch {
@@ -48,37 +51,37 @@ func Tokens(d *Doc) []string {
 			t.addresses(addrHeaders[name], decodeWords(v))
 		case name == "content-type":
 			mt := strings.ToLower(strings.TrimSpace(strings.SplitN(v, ";", 2)[0]))
-			t.add("ctype:" + mt)
+			t.add("ctype:", mt)
 			if i := strings.Index(strings.ToLower(v), "charset="); i >= 0 {
 				cs := strings.Trim(strings.SplitN(v[i+8:], ";", 2)[0], "\" ")
-				t.add("charset:" + strings.ToLower(cs))
+				t.add("charset:", strings.ToLower(cs))
 			}
 		case name == "message-id":
 			if i := strings.LastIndexByte(v, '@'); i >= 0 {
-				t.add("msgid-domain:" + strings.ToLower(strings.Trim(v[i+1:], "<> ")))
+				t.add("msgid-domain:", strings.ToLower(strings.Trim(v[i+1:], "<> ")))
 			} else {
 				t.add("msgid:no-at")
 			}
 		case name == "x-mailer" || name == "user-agent":
-			t.add("mailer:" + strings.ToLower(clip(v, 40)))
+			t.add("mailer:", strings.ToLower(clip(v, 40)))
 		case name == "date", name == "mime-version", name == "content-transfer-encoding":
-			t.add(name + ":" + strings.ToLower(clip(v, 30)))
+			t.add(name, ":", strings.ToLower(clip(v, 30)))
 		}
 	}
 	for _, p := range d.Parts {
-		t.add("part:" + p.Type)
+		t.add("part:", p.Type)
 		if p.Charset != "" {
-			t.add("part-charset:" + p.Charset)
+			t.add("part-charset:", p.Charset)
 		}
 		if p.Encoding != "" {
-			t.add("part-cte:" + p.Encoding)
+			t.add("part-cte:", p.Encoding)
 		}
 		if p.Filename != "" {
 			ext := p.Filename
 			if i := strings.LastIndexByte(ext, '.'); i >= 0 {
 				ext = ext[i+1:]
 			}
-			t.add("filename-ext:" + strings.ToLower(clip(ext, 10)))
+			t.add("filename-ext:", strings.ToLower(clip(ext, 10)))
 		}
 		text := p.Text
 		if p.HTML {
@@ -89,17 +92,39 @@ func Tokens(d *Doc) []string {
 	return t.list
 }
 
+// tokenSet collects distinct token hashes. seen is an open-addressing
+// hash set (linear probing; 0 marks a free slot, so hash 0 is stored as 1),
+// cheaper in the guest than a Go map: at most maxTokens entries in
+// setSlots slots keeps it under half full.
 type tokenSet struct {
-	seen map[string]bool
-	list []string
+	seen []uint64
+	list []uint64
 }
 
-func (t *tokenSet) add(tok string) {
-	if len(t.list) >= maxTokens || t.seen[tok] {
+const setSlots = 8192 // a power of two, > 2*maxTokens
+
+// add counts the token made of the concatenation of parts.
+func (t *tokenSet) add(parts ...string) {
+	if len(t.list) >= maxTokens {
 		return
 	}
-	t.seen[tok] = true
-	t.list = append(t.list, tok)
+	h := uint64(fnvOffset)
+	for _, p := range parts {
+		h = fnvMix(h, p)
+	}
+	if h == 0 {
+		h = 1
+	}
+	for i := h & (setSlots - 1); ; i = (i + 1) & (setSlots - 1) {
+		switch t.seen[i] {
+		case h:
+			return
+		case 0:
+			t.seen[i] = h
+			t.list = append(t.list, h)
+			return
+		}
+	}
 }
 
 func clip(s string, n int) string {
@@ -122,21 +147,21 @@ func decodeWords(v string) string {
 }
 
 func (t *tokenSet) words(prefix, s string) {
-	for _, w := range splitWords(s) {
+	eachWord(s, func(w string) {
 		if tok, ok := wordToken(w); ok {
-			t.add(prefix + tok)
+			t.add(prefix, tok)
 		}
-	}
+	})
 }
 
 func (t *tokenSet) addresses(prefix, v string) {
 	for _, w := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '<' || r == '>' || r == '"' }) {
 		w = strings.ToLower(w)
 		if i := strings.LastIndexByte(w, '@'); i >= 0 {
-			t.add(prefix + ":addr:" + clip(w, 60))
-			t.add(prefix + ":domain:" + clip(w[i+1:], 60))
+			t.add(prefix, ":addr:", clip(w, 60))
+			t.add(prefix, ":domain:", clip(w[i+1:], 60))
 		} else if tok, ok := wordToken(w); ok {
-			t.add(prefix + ":name:" + tok)
+			t.add(prefix, ":name:", tok)
 		}
 	}
 }
@@ -147,32 +172,77 @@ func (t *tokenSet) addresses(prefix, v string) {
 // pieces) and long runs summarised by their first character and length.
 func (t *tokenSet) body(s string) {
 	prev := "" // the previous word, for bigram tokens
-	for _, w := range strings.Fields(s) {
+	eachField(s, func(w string) {
+		if len(t.list) >= maxTokens {
+			return
+		}
 		lw := strings.ToLower(w)
 		if i := strings.Index(lw, "://"); i >= 0 && i < 10 {
 			t.url(lw)
-			continue
+			return
 		}
 		if strings.HasPrefix(lw, "www.") {
 			t.url("http://" + lw)
-			continue
+			return
 		}
 		if at := strings.IndexByte(lw, '@'); at > 0 && strings.Contains(lw[at:], ".") {
 			lw = strings.Trim(lw, "<>()[],;:.\"'")
 			if at = strings.IndexByte(lw, '@'); at > 0 {
-				t.add("email-domain:" + clip(lw[at+1:], 60))
-				continue
+				t.add("email-domain:", clip(lw[at+1:], 60))
+				return
 			}
 		}
-		for _, piece := range splitWords(w) {
+		eachWord(lw, func(piece string) {
 			if tok, ok := wordToken(piece); ok {
 				t.add(tok)
 				if prev != "" {
-					t.add("bi:" + prev + " " + tok)
+					t.add("bi:", prev, " ", tok)
 				}
 				prev = tok
 			}
+		})
+	})
+}
+
+// eachField calls fn for each run of non-space bytes, without building a slice.
+func eachField(s string, fn func(string)) {
+	start := -1
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		space := c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'
+		if space {
+			if start >= 0 {
+				fn(s[start:i])
+				start = -1
+			}
+		} else if start < 0 {
+			start = i
 		}
+	}
+	if start >= 0 {
+		fn(s[start:])
+	}
+}
+
+// eachWord calls fn for each piece of s between characters that are not
+// letters, digits or the characters that carry meaning inside spam words
+// ($ ! ' - .).
+func eachWord(s string, fn func(string)) {
+	start := -1
+	for i, r := range s {
+		in := r < utf8.RuneSelf && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '$' || r == '!' || r == '\'' || r == '-' || r == '.') ||
+			r >= utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r))
+		if in {
+			if start < 0 {
+				start = i
+			}
+		} else if start >= 0 {
+			fn(s[start:i])
+			start = -1
+		}
+	}
+	if start >= 0 {
+		fn(s[start:])
 	}
 }
 
@@ -187,11 +257,11 @@ func (t *tokenSet) received(v string) {
 		if strings.Count(w, ".") >= 1 && len(w) < 80 {
 			labels := strings.Split(w, ".")
 			if isNumeric(labels[0]) && len(labels) == 4 {
-				t.add("received:ip:" + strings.Join(labels[:3], "."))
+				t.add("received:ip:", strings.Join(labels[:3], "."))
 				continue
 			}
 			if len(labels) >= 2 {
-				t.add("received:" + strings.Join(labels[len(labels)-2:], "."))
+				t.add("received:", strings.Join(labels[len(labels)-2:], "."))
 			}
 		}
 	}
@@ -199,7 +269,7 @@ func (t *tokenSet) received(v string) {
 
 func (t *tokenSet) url(u string) {
 	i := strings.Index(u, "://")
-	t.add("proto:" + clip(u[:i], 10))
+	t.add("proto:", clip(u[:i], 10))
 	rest := u[i+3:]
 	host := rest
 	if j := strings.IndexAny(rest, "/?#\"'>"); j >= 0 {
@@ -220,11 +290,11 @@ func (t *tokenSet) url(u string) {
 		t.add("url:ip-host")
 	}
 	for k := len(labels) - 2; k >= 0 && k >= len(labels)-4; k-- {
-		t.add("url:" + clip(strings.Join(labels[k:], "."), 60))
+		t.add("url:", clip(strings.Join(labels[k:], "."), 60))
 	}
 	for _, piece := range strings.FieldsFunc(rest, func(r rune) bool { return strings.ContainsRune("/?#&=._-%\"'>", r) }) {
 		if len(piece) > 2 && len(piece) < 20 {
-			t.add("url-path:" + piece)
+			t.add("url-path:", piece)
 		}
 	}
 }
@@ -275,7 +345,7 @@ func (t *tokenSet) html(s string) string {
 			continue
 		}
 		if len(name) < 12 {
-			t.add("html:" + name)
+			t.add("html:", name)
 		}
 		for _, attr := range []string{"href=", "src="} {
 			if j := strings.Index(lt2, attr); j >= 0 {
@@ -295,14 +365,6 @@ func (t *tokenSet) html(s string) string {
 }
 
 var htmlEntities = strings.NewReplacer("&nbsp;", " ", "&amp;", "&", "&lt;", "<", "&gt;", ">", "&quot;", "\"", "&#39;", "'")
-
-// splitWords splits on anything but letters, digits and the characters
-// that carry meaning inside spam words ($ ! ' - .).
-func splitWords(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool {
-		return !(unicode.IsLetter(r) || unicode.IsDigit(r) || r == '$' || r == '!' || r == '\'' || r == '-' || r == '.')
-	})
-}
 
 // wordToken normalises a word: lower case, trailing punctuation dropped
 // (a final ! or $ is kept as a feature), 3 to 20 characters; longer words

@@ -32,8 +32,9 @@ type Config struct {
 	UTF8Headers bool `json:"utf8_headers"`
 	// HTML strips active or remote content from text/html parts.
 	HTML *HTMLConfig `json:"html"`
-	// MaxSize is the largest body rewritten (bytes or "8MiB"); a larger
-	// one passes unchanged, logged. Default 8 MiB: the rewritten body
+	// MaxSize is the largest body rewritten (bytes or "4MiB"); a larger
+	// one passes unchanged, logged. Default 4 MiB, which the default 64 MiB
+	// of filter memory holds; at most 11 MiB, since the rewritten body
 	// travels base64-encoded in a result of at most 16 MiB.
 	MaxSize json.RawMessage `json:"max_size"`
 	// DKIM is what to do with a change that would invalidate a
@@ -79,7 +80,7 @@ func parseConfig(js []byte) (*settings, error) {
 			return nil, err
 		}
 	}
-	s := &settings{fold: true, date: true, messageID: true, maxSize: 8 << 20}
+	s := &settings{fold: true, date: true, messageID: true, maxSize: 4 << 20}
 	switch c.EightBit {
 	case "", "keep":
 	case "encode":

@@ -87,14 +87,15 @@ func encodeContent(dst *bytes.Buffer, cte string, b []byte) {
 }
 
 func encodeBase64(dst *bytes.Buffer, b []byte) {
-	enc := make([]byte, base64.StdEncoding.EncodedLen(len(b)))
-	base64.StdEncoding.Encode(enc, b)
-	dst.Grow(len(enc) + len(enc)/38)
-	for i := 0; i < len(enc); i += 76 {
+	dst.Grow(base64.StdEncoding.EncodedLen(len(b)) * 78 / 76)
+	var line [76]byte
+	for i := 0; i < len(b); i += 57 { // 57 bytes make one 76-character line
 		if i > 0 {
 			dst.WriteString("\r\n")
 		}
-		dst.Write(enc[i:min(i+76, len(enc))])
+		chunk := b[i:min(i+57, len(b))]
+		base64.StdEncoding.Encode(line[:], chunk)
+		dst.Write(line[:base64.StdEncoding.EncodedLen(len(chunk))])
 	}
 }
 

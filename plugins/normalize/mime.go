@@ -40,6 +40,10 @@ var errTooLarge = errors.New("body larger than max_size")
 // at a time besides the output, which is at most limit bytes.
 func rewriteBody(body io.Reader, rootType, rootCTE string, pol bodyPolicy, limit int64) (*bodyResult, error) {
 	rw := &rewriter{in: bufio.NewReaderSize(body, 64<<10), pol: pol, limit: limit}
+	if s, ok := body.(interface{ Size() int64 }); ok {
+		// Room for base64 growth up front, rather than doubling past it.
+		rw.out.Grow(int(min(s.Size()+s.Size()*2/5+4096, limit)))
+	}
 	root := entity{cte: normCTE(rootCTE)}
 	root.mediaType, root.params = parseType(rootType)
 	if isContainer(&root, 0) {
@@ -267,13 +271,10 @@ func (rw *rewriter) entity(e *entity, blank []byte, bounds []string, depth int) 
 	if err := rw.ioErr(); err != nil {
 		return nil, err
 	}
-	out, cte, changed := rw.transform(e, content)
-	if !changed {
-		out = content
-	}
+	data, cte, _ := rw.transform(e, content)
 	rw.writeHeader(e, cte)
 	rw.write(blank)
-	rw.write(out)
+	rw.emit(data, cte)
 	rw.write(sep)
 	return term, nil
 }
@@ -342,16 +343,16 @@ func (rw *rewriter) rootLeaf(e *entity) error {
 	if err := rw.ioErr(); err != nil {
 		return err
 	}
-	out, cte, changed := rw.transform(e, content)
+	data, cte, changed := rw.transform(e, content)
 	if !changed {
 		rw.write(content)
 		return nil
 	}
 	rw.rootCTE = cte
-	rw.write(out)
+	rw.emit(data, cte)
 	// The message must end with a line break; for quoted-printable a soft
 	// one adds nothing to the decoded content.
-	if len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
+	if out := rw.out.Bytes(); len(out) > 0 && !bytes.HasSuffix(out, []byte("\r\n")) {
 		if cte == cteQP || (cte == "" && e.cte == cteQP) {
 			rw.write([]byte("=\r\n"))
 		} else {
@@ -385,11 +386,20 @@ func (rw *rewriter) readContent(bounds []string) (content, sep, term []byte) {
 	}
 }
 
-// transform decides what becomes of a leaf's content: changed reports a
-// new body out; cte, when set, is its new Content-Transfer-Encoding
-// ("" keeps the declared one).
-func (rw *rewriter) transform(e *entity, raw []byte) (out []byte, cte string, changed bool) {
-	data := raw
+// emit writes a leaf's content, encoded in cte unless cte is "".
+func (rw *rewriter) emit(data []byte, cte string) {
+	if cte == "" {
+		rw.write(data)
+		return
+	}
+	encodeContent(&rw.out, cte, data)
+}
+
+// transform decides what becomes of a leaf's content: data to write, and
+// the transfer encoding to write it in ("" writes it as it is, under the
+// declared encoding). changed reports whether that differs from raw.
+func (rw *rewriter) transform(e *entity, raw []byte) (data []byte, cte string, changed bool) {
+	data = raw
 	if rw.pol.html != nil && e.mediaType == "text/html" {
 		dec, err := decodeContent(e.cte, raw)
 		if err != nil {
@@ -414,10 +424,8 @@ func (rw *rewriter) transform(e *entity, raw []byte) (out []byte, cte string, ch
 		if rw.pol.encode8bit && !identity(e.cte) && has8bit(raw) {
 			rw.notes = append(rw.notes, "part declared "+e.cte+" holds 8-bit bytes; left as it is")
 		}
-		return nil, "", false
+		return raw, "", false
 	}
 	rw.changed = true
-	var b bytes.Buffer
-	encodeContent(&b, cte, data)
-	return b.Bytes(), cte, true
+	return data, cte, true
 }

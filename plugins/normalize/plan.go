@@ -176,7 +176,7 @@ func (s *settings) plan(m message, en env) (*edits, []string, error) {
 			notes = append(notes, fmt.Sprintf("body of %d bytes above max_size (%d): not rewritten", m.BodySize, s.maxSize))
 		default:
 			res, err := rewriteBody(m.Body(), m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"),
-				bodyPolicy{encode8bit: s.encode8bit, html: s.html}, s.maxSize)
+				bodyPolicy{encode8bit: s.encode8bit, html: s.html}, maxResultBody)
 			if err == errTooLarge {
 				notes = append(notes, fmt.Sprintf("rewritten body above max_size (%d): not rewritten", s.maxSize))
 				break

@@ -11,6 +11,7 @@ import (
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 	"io"
 	"net"
+	"net/http"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -26,6 +27,7 @@ import (
 	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/mta/deliver"
 	"github.com/sluice-mail/sluice/mta/links"
+	"github.com/sluice-mail/sluice/mta/metrics"
 	"github.com/sluice-mail/sluice/mta/queue"
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/mta/smtpd"
@@ -154,7 +156,10 @@ type Relay struct {
 	// LinksURL is http://ADDR of the links download server, if the extra
 	// HCL has a links block.
 	LinksURL string
-	roots    *x509.CertPool
+	// MetricsURL is http://ADDR/metrics, the relay's and the filters'
+	// metrics, when the extra HCL sets metrics_listen (as serve does).
+	MetricsURL string
+	roots      *x509.CertPool
 }
 
 const (
@@ -222,11 +227,29 @@ user %q { password_hash = %q }
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Metrics only with metrics_listen; a nil *metrics.Relay records nothing.
+	var rm *metrics.Relay
+	var filterMetrics *plugin.Metrics
+	var metricsURL string
+	if cfg.MetricsListen != "" {
+		filterMetrics = plugin.NewMetrics()
+		rm = metrics.New(metrics.Options{Config: cfg, Filters: filterMetrics, Logger: log})
+		ln, err := net.Listen("tcp", cfg.MetricsListen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs := &http.Server{Handler: rm.Handler()}
+		go hs.Serve(ln)
+		t.Cleanup(func() { hs.Close() })
+		metricsURL = "http://" + ln.Addr().String() + "/metrics"
+	}
 	q, err := queue.Open(queue.Options{Dir: filepath.Join(dir, "queue"), Router: routes, Logger: log,
-		RetryMin: cfg.Queue.RetryMin, RetryMax: cfg.Queue.RetryMax})
+		RetryMin: cfg.Queue.RetryMin, RetryMax: cfg.Queue.RetryMax,
+		Observe: rm.QueueObserver(routing.NewSwitch(routes))})
 	if err != nil {
 		t.Fatal(err)
 	}
+	rm.WatchQueue(q)
 	var blobs plugin.BlobStore
 	var linkURL string
 	if lc := cfg.Links; lc != nil {
@@ -245,13 +268,14 @@ user %q { password_hash = %q }
 	var host *plugin.Host
 	if len(cfg.Filters) > 0 {
 		host, err = plugin.NewHost(t.Context(), cfg.Filters, plugin.HostOptions{DataDir: dir, Logger: log, Blobs: blobs,
-			CacheDir: wasmtest.CompileCacheDir()})
+			CacheDir: wasmtest.CompileCacheDir(), Metrics: filterMetrics})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { host.Close(context.Background()) })
 	}
-	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log, Plugins: host})
+	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log, Plugins: host,
+		Metrics: rm.SMTP()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +295,7 @@ user %q { password_hash = %q }
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pem)
-	return &Relay{Cfg: cfg, Server: srv, Queue: q, DataDir: dir, LinksURL: linkURL, roots: roots}
+	return &Relay{Cfg: cfg, Server: srv, Queue: q, DataDir: dir, LinksURL: linkURL, MetricsURL: metricsURL, roots: roots}
 }
 
 // Addr is the address of the named listener.

@@ -41,6 +41,8 @@ type Options struct {
 	Logger hclog.Logger
 	// Plugins runs the domains' filter chains; nil when no filter is configured.
 	Plugins *plugin.Host
+	// Metrics, if set, is told about connections, replies and messages (metrics.go).
+	Metrics Metrics
 }
 
 // Server runs every configured listener.
@@ -59,6 +61,7 @@ type Server struct {
 
 	ipRate, userRate *ratelimit.Limiter
 	disk             diskCheck
+	metrics          Metrics // nil: none recorded
 
 	listeners []*listener
 
@@ -101,6 +104,7 @@ func New(opts Options) (*Server, error) {
 		}
 		s.listeners = append(s.listeners, &listener{cfg: lc})
 	}
+	s.metrics = opts.Metrics
 	return s, nil
 }
 
@@ -177,6 +181,7 @@ func (s *Server) newSMTPServer(l *listener) *smtp.Server {
 	if l.cfg.InsecureAuth {
 		srv.AllowInsecureAuth = true
 	}
+	srv.Backend = s.metered(srv.Backend)
 	return srv
 }
 
@@ -273,6 +278,7 @@ func (s *Server) accept(l *listener, raw net.Conn) net.Conn {
 	}
 	s.mu.Unlock()
 	if refuse != "" {
+		s.metric().ConnectionRefused(l.cfg.Name, refusedLimit(refuse))
 		s.log.Warn("connection refused", "listener", l.cfg.Name, "client_ip", ip.String(), "reason", strings.TrimSpace(refuse[10:]))
 		go func() {
 			raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
@@ -283,7 +289,9 @@ func (s *Server) accept(l *listener, raw net.Conn) net.Conn {
 		}()
 		return nil
 	}
+	s.metric().ConnectionOpened(l.cfg.Name)
 	release := func() {
+		s.metric().ConnectionClosed(l.cfg.Name)
 		s.mu.Lock()
 		s.total--
 		if ip.IsValid() {
@@ -328,6 +336,7 @@ func (s *Server) connectCheck(cs *connState) *connReply {
 	v := fc.session.Connect(context.Background(), ps)
 	s.logVerdict("connect", v, "client_ip", cs.remote.Addr().String())
 	if e := verdictError(v); e != nil {
+		s.metric().Rejected(cs.listener.cfg.Name, StageConnect, e.Code, [3]int(e.EnhancedCode))
 		return &connReply{code: e.Code, enhanced: [3]int(e.EnhancedCode), text: e.Message}
 	}
 	return nil

@@ -15,6 +15,9 @@ var (
 	outbuf []byte // last result, kept alive until the next event
 )
 
+// maxKeptResult bounds the result buffer kept for the next event.
+const maxKeptResult = 64 << 10
+
 //go:wasmexport sluice_abi_version
 func exportABIVersion() int32 { return abi.Version }
 
@@ -37,7 +40,12 @@ func exportOnEvent(ptr, n uint32) uint64 {
 	}
 	in := inbuf
 	inbuf = nil
-	outbuf = dispatch(in)
+	// The host copied the previous result when that call returned, so its
+	// buffer can be reused; one grown by a large result is let go.
+	if cap(outbuf) > maxKeptResult {
+		outbuf = nil
+	}
+	outbuf = dispatch(in, outbuf[:0])
 	p := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(outbuf))))
 	return p<<32 | uint64(len(outbuf))
 }

@@ -2,7 +2,6 @@ package sdk
 
 import (
 	"encoding/json"
-	"strings"
 	"testing"
 
 	"github.com/sluice-mail/sluice/sdk/abi"
@@ -30,24 +29,29 @@ func TestDispatch(t *testing.T) {
 	}
 	for _, tt := range tests {
 		Handle(tt.h)
-		if got := string(dispatch(mailEvent(t))); got != tt.want {
+		if got := string(dispatch(mailEvent(t), nil)); got != tt.want {
 			t.Errorf("%s: got %s, want %s", tt.name, got, tt.want)
 		}
 	}
 	Handle(Handlers{Data: func(e *DataEvent) Result {
 		return Continue().With(new(Changes).AddHeader("X-A", "1").RemoveHeader("X-B").SetSender("").ReplacePart("2", "text/plain", "", []byte("x")))
 	}})
-	got := string(dispatch([]byte(`{"abi":1,"stage":"data","session":{},"message":{"size":1,"header":[],"body_size":0}}`)))
+	got := string(dispatch([]byte(`{"abi":1,"stage":"data","session":{},"message":{"size":1,"header":[],"body_size":0}}`), nil))
 	want := `{"action":"continue","changes":{"headers":[{"op":"add","name":"X-A","value":"1"},{"op":"remove","name":"X-B"}],"sender":"","parts":[{"path":"2","content_type":"text/plain","body":"eA=="}]}}`
 	if got != want {
 		t.Errorf("changes: got %s\nwant %s", got, want)
 	}
-	defer func() {
-		if r := recover(); r == nil || !strings.Contains(r.(string), "no handler") {
-			t.Errorf("missing handler: %v", r)
+	for in, want := range map[string]string{
+		`{"abi":1,"stage":"helo","session":{}}`:  `{"action":"sdk error: no handler for stage helo"}`,
+		`{"abi":1,"stage":"<x>","session":{}}`:   `{"action":"sdk error: unknown stage \"\u003cx\u003e\""}`,
+		`{"abi":1,"stage":"data","session":{}`:   `{"action":"sdk error: malformed event at byte 36: unexpected end after object key:value pair"}`,
+		`{"abi":1,"stage":"data","session":3}`:   `{"action":"sdk error: malformed event at byte 34: cannot decode this value into session"}`,
+		`{"abi":1,"stage":"data","session":{}}x`: `{"action":"sdk error: malformed event at byte 37: invalid character 'x' after the event document"}`,
+	} {
+		if got := string(dispatch([]byte(in), []byte("kept"))); got != "kept"+want {
+			t.Errorf("%s: got %s, want kept%s", in, got, want)
 		}
-	}()
-	dispatch([]byte(`{"abi":1,"stage":"helo","session":{}}`))
+	}
 }
 
 func TestHeaderHelpers(t *testing.T) {
@@ -64,6 +68,6 @@ func BenchmarkDispatchNative(b *testing.B) {
 	Handle(Handlers{Mail: func(*MailEvent) Result { return Continue() }})
 	ev := mailEvent(b)
 	for b.Loop() {
-		dispatch(ev)
+		dispatch(ev, nil)
 	}
 }

@@ -1,0 +1,42 @@
+package plugin
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sluice-mail/sluice/internal/wasmtest"
+)
+
+// TestCheckBuiltinPlugins: every built-in filter in plugins/ conforms to ABI
+// v1 under the standard events of `sluice plugin check`, with the smallest
+// configuration it accepts.
+func TestCheckBuiltinPlugins(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds every built-in plugin")
+	}
+	tests := []struct {
+		name, config string
+	}{
+		{"access", `{}`},
+		{"spam", `{}`},
+		{"virus", `{}`},
+		{"rewrite", `{}`},
+		{"normalize", `{"hostname":"mx.check.test"}`},
+		{"attachlink", `{}`},
+		{"dkim", `{"authserv_id":"mx.check.test"}`},
+		{"spf-dmarc", `{"authserv_id":"mx.check.test"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			wasm := wasmtest.Build(t, "plugins/"+tt.name)
+			rep := Check(context.Background(), wasm, CheckOptions{ConfigJSON: []byte(tt.config)})
+			if !rep.OK() {
+				t.Fatalf("problems:\n%s", strings.Join(rep.Problems, "\n"))
+			}
+			if rep.ABIVersion != 1 || len(rep.Events) == 0 {
+				t.Errorf("version %d, events %v", rep.ABIVersion, rep.Events)
+			}
+		})
+	}
+}

@@ -187,3 +187,35 @@ func parseHeader(t *testing.T, hdr string) header {
 	}
 	return h
 }
+
+// TestRelayUTF8Headers: encoded-words become UTF-8 only in mail that came
+// with SMTPUTF8 (which the relay sends on with SMTPUTF8).
+func TestRelayUTF8Headers(t *testing.T) {
+	wasm := wasmtest.Build(t, "plugins/normalize")
+	sink := relaytest.StartSink(t, false, nil)
+	cfg := fmt.Sprintf("filter \"normalize\" {\n  wasm = %q\n  config = { utf8_headers = true, hostname = \"relay.test\" }\n}\n", wasm) +
+		smtpDomain("utf8.example", sink.Addr, "normalize")
+	r := relaytest.StartRelay(t, cfg)
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	for i, mailCmd := range []string{"MAIL FROM:<a@example.org> SMTPUTF8", "MAIL FROM:<a@example.org>"} {
+		rc.Cmd(mailCmd, 250)
+		rc.Cmd("RCPT TO:<b@utf8.example>", 250)
+		rc.Cmd("DATA", 354)
+		rc.Send(fmt.Sprintf("From: =?iso-8859-1?q?J=F6rg?= <a@example.org>\r\nTo: b@utf8.example\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= %d\r\n"+
+			"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <m%d@example.org>\r\n\r\nhi\r\n.\r\n", i, i))
+		rc.Expect(250)
+	}
+	rc.Cmd("QUIT", 221)
+	for _, m := range sink.WaitMessages(t, 2) {
+		want := []string{"\r\nFrom: Jörg <a@example.org>\r\n", "\r\nSubject: Grüße 0\r\n"} // came with SMTPUTF8
+		if strings.Contains(m.Data, "<m1@example.org>") {
+			want = []string{"\r\nFrom: =?iso-8859-1?q?J=F6rg?= <a@example.org>\r\n", "\r\nSubject: =?utf-8?q?Gr=C3=BC=C3=9Fe?= 1\r\n"}
+		}
+		for _, w := range want {
+			if !strings.Contains(m.Data, w) {
+				t.Errorf("lacks %q:\n%s", w, m.Data)
+			}
+		}
+	}
+}

@@ -16,7 +16,9 @@ trusted_networks = ["127.0.0.0/8", "::1/128"]
 # load (off unless set).
 # pprof_listen = "127.0.0.1:6060"
 
-# The filters' metrics for Prometheus at http://HOST:PORT/metrics (off unless set).
+# Prometheus metrics at http://HOST:PORT/metrics (off unless set): connections,
+# messages received and rejected, deliveries per domain block, queue size and
+# age, delivery latency, and the filters' metrics.
 # metrics_listen = "127.0.0.1:9325"
 
 log {

@@ -8,19 +8,17 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-
-	"github.com/sluice-mail/sluice/plugin"
 )
 
-// serveMetrics serves the filters' metrics at /metrics on addr
-// (metrics_listen) until the returned stop function is called.
-func serveMetrics(addr string, m *plugin.Metrics, log hclog.Logger) (stop func(), err error) {
+// serveMetrics serves h (the relay's and the filters' metrics, mta/metrics)
+// at /metrics on addr (metrics_listen) until the returned stop function is called.
+func serveMetrics(addr string, h http.Handler, log hclog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", m)
+	mux.Handle("GET /metrics", h)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

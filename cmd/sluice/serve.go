@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-mail/sluice/mta/deliver"
 	"github.com/sluice-mail/sluice/mta/dsn"
 	"github.com/sluice-mail/sluice/mta/links"
+	relaymetrics "github.com/sluice-mail/sluice/mta/metrics"
 	"github.com/sluice-mail/sluice/mta/queue"
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/mta/smtpd"
@@ -59,8 +60,10 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	}
 	// One set of filter metrics for the process: it outlives plugin reloads.
 	metrics := plugin.NewMetrics()
+	var relayMetrics *relaymetrics.Relay // nil without metrics_listen: records nothing
 	if cfg.MetricsListen != "" {
-		stop, err := serveMetrics(cfg.MetricsListen, metrics, log.Named("metrics"))
+		relayMetrics = relaymetrics.New(relaymetrics.Options{Config: cfg, Filters: metrics, Logger: log.Named("metrics")})
+		stop, err := serveMetrics(cfg.MetricsListen, relayMetrics.Handler(), log.Named("metrics"))
 		if err != nil {
 			return err
 		}
@@ -99,6 +102,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		RetryMin:                  cfg.Queue.RetryMin,
 		RetryMax:                  cfg.Queue.RetryMax,
 		GiveUpAfter:               cfg.Queue.GiveUpAfter,
+		Observe:                   relayMetrics.QueueObserver(router),
 		// The delivered filter stage (logging) runs once a message is finished.
 		Finished: func(env *queue.Envelope, _ string) {
 			if srv != nil {
@@ -111,6 +115,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
+	relayMetrics.WatchQueue(q)
 	ctl, err := control.Listen(controlSocket(cfg.DataDir), q, log.Named("control"))
 	if err != nil {
 		q.Close()
@@ -140,7 +145,8 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 			return err
 		}
 	}
-	srv, err = smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd"), Plugins: plugins})
+	srv, err = smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log.Named("smtpd"), Plugins: plugins,
+		Metrics: relayMetrics.SMTP()})
 	if err != nil {
 		q.Close()
 		return err

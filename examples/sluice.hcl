@@ -133,6 +133,19 @@ filter "virus" {
   }
 }
 
+# The built-in DKIM filter (plugins/dkim). With the sign grant the host
+# keeps the private keys (made by `sluice dkim keygen`) and signs natively;
+# the plugin sees names ("domain/selector") and public keys only.
+filter "dkim" {
+  wasm         = "plugins/dkim.wasm"
+  stages       = ["data"]
+  grants       = ["dns", "sign"]
+  signing_keys = { "example.com/s2026" = "/etc/sluice/dkim/s2026._domainkey.example.com.pem" }
+  config = {
+    authserv_id = "mx.example.com"
+  }
+}
+
 # Local mail into Maildirs; {data_dir}, {domain} and {local} are replaced.
 domain "localhost" {
   max_message_size = "10MiB"

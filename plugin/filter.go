@@ -51,6 +51,7 @@ type filter struct {
 	grantDNS  bool
 	grantHTTP bool
 	grantBlob bool
+	sign      signGrant     // sign (sign.go)
 	resolver  *net.Resolver // answers the dns grant
 	kv        *kvStore
 
@@ -105,8 +106,14 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			}
 		case "blob":
 			f.grantBlob = true
+		case "sign":
+			sg, err := loadSigningKeys(cfg)
+			if err != nil {
+				return nil, err
+			}
+			f.sign = sg
 		default:
-			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket, blob)", g)
+			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket, blob, sign)", g)
 		}
 	}
 	f.resolver = h.opts.Resolver

@@ -44,7 +44,8 @@ var hostFuncNames = map[string]bool{
 	"log": true, "config_read": true, "body_read": true, "part_read": true,
 	"kv_get": true, "kv_put": true, "kv_delete": true, "dns_lookup": true, "http_call": true,
 	"file_read": true, "socket_call": true,
-	"blob_put": true,
+	"blob_put":  true,
+	"sign_keys": true, "sign": true,
 }
 
 // instantiateHostModule defines the "sluice" import module in rt. Every
@@ -64,6 +65,8 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	b.NewFunctionBuilder().WithFunc(hostFileRead).Export("file_read")
 	b.NewFunctionBuilder().WithFunc(hostSocketCall).Export("socket_call")
 	b.NewFunctionBuilder().WithFunc(hostBlobPut).Export("blob_put")
+	b.NewFunctionBuilder().WithFunc(hostSignKeys).Export("sign_keys")
+	b.NewFunctionBuilder().WithFunc(hostSign).Export("sign")
 	_, err := b.Instantiate(ctx)
 	return err
 }

@@ -219,7 +219,7 @@ func (d *decoder) user(b *hcl.Block) (User, bool) {
 }
 
 var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "files"}, {Name: "socket_endpoint"},
+	{Name: "files"}, {Name: "socket_endpoint"}, {Name: "signing_keys"},
 	{Name: "wasm", Required: true}, {Name: "stages"},
 	{Name: "timeout"}, {Name: "memory"}, {Name: "on_error"},
 	{Name: "grants"}, {Name: "http_endpoint"}, {Name: "resolver"}, {Name: "config"},
@@ -230,7 +230,7 @@ var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 var FilterStages = []string{"connect", "helo", "auth", "mail", "rcpt", "data", "delivered"}
 
 // FilterGrants are the host capabilities an operator can give a filter.
-var FilterGrants = []string{"dns", "http", "files", "socket", "blob"}
+var FilterGrants = []string{"dns", "http", "files", "socket", "blob", "sign"}
 
 // maxWasmMemory is the most a 32-bit Wasm memory can address: 65536 pages of 64KiB.
 const maxWasmMemory = 4 << 30
@@ -267,6 +267,7 @@ func (d *decoder) filter(b *hcl.Block) (Filter, bool) {
 		f.Grants = list
 	}
 	d.filterFiles(a, &f)
+	d.filterSigningKeys(a, &f)
 	if ep := a["http_endpoint"]; d.str(ep, &f.HTTPEndpoint) && f.HTTPEndpoint != "" {
 		u, err := url.Parse(f.HTTPEndpoint)
 		switch {

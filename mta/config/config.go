@@ -210,9 +210,21 @@ type Filter struct {
 	SocketEndpoint string
 	// HTTPEndpoint is the one URL the plugin may call when granted "http".
 	HTTPEndpoint string
+	// SigningKeys are the private keys the host signs with on the plugin's
+	// behalf when granted "sign", sorted by name. The host reads and checks
+	// the files when it starts (and at each reload); the keys never enter
+	// the sandbox.
+	SigningKeys []SigningKey
 	// Resolver is the DNS server (host:port) that answers the "dns" grant's
 	// lookups; "" = the system resolver. A bare IP address in the file gets port 53.
 	Resolver string
+}
+
+// SigningKey is one entry of a filter's signing_keys: a name the plugin
+// uses (the dkim filter wants "domain/selector") and a PEM private key file.
+type SigningKey struct {
+	Name string
+	Path string
 }
 
 // DefaultHostname is used when the file sets none and os.Hostname fails.

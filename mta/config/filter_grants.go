@@ -3,8 +3,10 @@ package config
 import (
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/zclconf/go-cty/cty"
 )
 
 // filterFiles decodes the settings of the "files" and "socket" grants:
@@ -46,4 +48,63 @@ func (d *decoder) filterFiles(a hcl.Attributes, f *Filter) {
 	} else if ga := a["grants"]; ga != nil && contains(f.Grants, "socket") {
 		d.errorf(ga.Expr.Range(), "Missing socket_endpoint", "The \"socket\" grant needs socket_endpoint, the one socket the filter may call.")
 	}
+}
+
+// filterSigningKeys decodes signing_keys, the setting of the "sign" grant:
+// an object mapping key names to PEM private key files (a relative path is
+// relative to the configuration file). Only their shape is checked here;
+// the plugin host reads and validates the keys when it starts.
+func (d *decoder) filterSigningKeys(a hcl.Attributes, f *Filter) {
+	ka := a["signing_keys"]
+	if ka == nil {
+		if ga := a["grants"]; ga != nil && contains(f.Grants, "sign") {
+			d.errorf(ga.Expr.Range(), "Missing signing_keys", "The \"sign\" grant needs signing_keys, such as { \"example.com/sel1\" = \"/etc/sluice/dkim/example.com.sel1.pem\" }.")
+		}
+		return
+	}
+	if !contains(f.Grants, "sign") {
+		d.errorf(ka.Expr.Range(), "Keys without grant", "signing_keys is set but grants does not include \"sign\".")
+	}
+	v, ok := d.value(ka, cty.Map(cty.String))
+	if !ok {
+		return
+	}
+	if v.LengthInt() == 0 {
+		d.errorf(ka.Expr.Range(), "Invalid value", "signing_keys must name at least one key; leave out the \"sign\" grant instead.")
+		return
+	}
+	var keys []SigningKey
+	for it := v.ElementIterator(); it.Next(); { // in lexical order of the names
+		k, p := it.Element()
+		if p.IsNull() || p.AsString() == "" {
+			d.errorf(ka.Expr.Range(), "Invalid value", "signing_keys: %q needs the path of a PEM private key file.", k.AsString())
+			ok = false
+			continue
+		}
+		if !validSigningKeyName(k.AsString()) {
+			d.errorf(ka.Expr.Range(), "Invalid key name", "signing_keys: %q must be 1 to 255 letters, digits, '.', '-', '_', '@' or '/', starting with a letter or digit (the dkim filter wants \"domain/selector\").", k.AsString())
+			ok = false
+			continue
+		}
+		keys = append(keys, SigningKey{Name: k.AsString(), Path: d.path(p.AsString())})
+	}
+	if ok {
+		f.SigningKeys = keys
+	}
+}
+
+func validSigningKeyName(s string) bool {
+	if s == "" || len(s) > 255 || !isAlnum(s[0]) {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !isAlnum(c) && !strings.ContainsRune("._-@/", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }

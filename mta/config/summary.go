@@ -57,9 +57,14 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		p("user %s\tbcrypt", u.Name)
 	}
 	for _, f := range c.Filters {
+		var keys []string
+		for _, k := range f.SigningKeys {
+			keys = append(keys, k.Name+"="+k.Path)
+		}
 		p("filter %s\twasm=%s stages=%s timeout=%s memory=%s on_error=%s grants=%s%s config=%s",
 			f.Name, f.Wasm, strings.Join(f.Stages, ","), f.Timeout, FormatSize(f.MemoryBytes), f.OnError,
-			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint)+prefixed(" resolver=", f.Resolver), f.ConfigJSON)
+			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint)+prefixed(" resolver=", f.Resolver)+
+				prefixed(" signing_keys=", strings.Join(keys, ",")), f.ConfigJSON)
 	}
 	for _, d := range c.Domains {
 		var s strings.Builder

@@ -5,6 +5,7 @@ package main
 
 import (
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -28,11 +29,13 @@ type change struct {
 }
 
 type conf struct {
-	Mode      string             // loop, grow, panic, exit, flood, sandbox, body, kv, dns, http, echo
+	Mode      string             // loop, grow, panic, exit, flood, sandbox, body, kv, dns, http, sign, echo
 	ModeStage string             `json:"mode_stage"` // stage where Mode applies (default data)
 	Verdicts  map[string]verdict // stage -> verdict
 	Changes   []change           // data stage
 	DNSName   string             `json:"dns_name"` // name the dns mode looks up (default localhost)
+	SignKey   string             `json:"sign_key"` // key the sign mode signs with
+	SignData  []byte             `json:"sign_data"`
 }
 
 var cfg conf
@@ -171,6 +174,20 @@ func data(e *sdk.DataEvent) sdk.Result {
 		}
 		recs, err := sdk.LookupDNS("A", name)
 		ch.AddHeader("X-DNS", fmt.Sprintf("%v %v", recs, err))
+	case "sign":
+		keys, err := sdk.SigningKeys()
+		for _, k := range keys {
+			ch.AddHeader("X-Key", fmt.Sprintf("%s %s %d %s", k.Name, k.Algorithm, k.Bits, base64.StdEncoding.EncodeToString(k.PublicKey)))
+		}
+		if err != nil {
+			ch.AddHeader("X-Key", "error: "+err.Error())
+		}
+		sig, err := sdk.Sign(cfg.SignKey, cfg.SignData)
+		if err != nil {
+			ch.AddHeader("X-Sign", "error: "+err.Error())
+		} else {
+			ch.AddHeader("X-Sign", base64.StdEncoding.EncodeToString(sig))
+		}
 	case "http":
 		resp, err := sdk.HTTPCall("POST", "text/plain", []byte("ping"))
 		if err != nil {

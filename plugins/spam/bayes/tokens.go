@@ -3,6 +3,7 @@ package bayes
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -31,7 +32,11 @@ const maxTokens = 3000
 // strings: in the Wasm guest, allocation and garbage collection dominate
 // the cost of tokenizing.
 func Tokens(d *Doc) []uint64 {
-	t := &tokenSet{seen: make([]uint64, setSlots)}
+	t := &tokenSet{seen: setPool.Get().(*[setSlots]uint64)[:]}
+	defer func() {
+		clear(t.seen)
+		setPool.Put((*[setSlots]uint64)(t.seen))
+	}()
 	for _, f := range d.Header {
 		if skipHeader(f.Name) {
 			continue
@@ -102,6 +107,10 @@ type tokenSet struct {
 }
 
 const setSlots = 8192 // a power of two, > 2*maxTokens
+
+// setPool keeps the 64 KiB sets: allocating one per message made the
+// guest's garbage collector run every few messages.
+var setPool = sync.Pool{New: func() any { return new([setSlots]uint64) }}
 
 // add counts the token made of the concatenation of parts.
 func (t *tokenSet) add(parts ...string) {
@@ -370,7 +379,38 @@ var htmlEntities = strings.NewReplacer("&nbsp;", " ", "&amp;", "&", "&lt;", "<",
 // (a final ! or $ is kept as a feature), 3 to 20 characters; longer words
 // become "skip:<first char> <length/10>".
 func wordToken(w string) (string, bool) {
-	w = strings.Trim(w, ".-'")
+	for len(w) > 0 && (w[0] == '.' || w[0] == '-' || w[0] == '\'') {
+		w = w[1:]
+	}
+	for len(w) > 0 && (w[len(w)-1] == '.' || w[len(w)-1] == '-' || w[len(w)-1] == '\'') {
+		w = w[:len(w)-1]
+	}
+	if len(w) < 3 {
+		return "", false
+	}
+	// ASCII fast path (the common case; strings functions are slow in
+	// the Wasm guest, which has no assembly versions of them).
+	ascii, upper := true, false
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+		upper = upper || c >= 'A' && c <= 'Z'
+	}
+	if ascii && len(w) <= 20 {
+		if !upper {
+			return w, true
+		}
+		b := []byte(w)
+		for i, c := range b {
+			if c >= 'A' && c <= 'Z' {
+				b[i] = c + 'a' - 'A'
+			}
+		}
+		return string(b), true
+	}
 	n := utf8.RuneCountInString(w)
 	if n < 3 {
 		return "", false

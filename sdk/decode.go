@@ -161,6 +161,19 @@ func (d *decoder) open() {
 	}
 }
 
+// object consumes the '{' of an object to decode into a struct and
+// returns true, or false for null (which leaves a struct untouched) or an
+// error (check d.err).
+func (d *decoder) object(want string) bool {
+	if p := d.pos; p < len(d.data) && d.data[p] == '{' && d.depth < maxDepth {
+		d.pos, d.depth = p+1, d.depth+1
+		return true
+	}
+	return d.objectSlow(want)
+}
+
+func (d *decoder) objectSlow(want string) bool { return !d.null() && d.objectStart(want) }
+
 // objectStart consumes '{' or fails with a type error.
 func (d *decoder) objectStart(want string) bool {
 	if d.peek() != '{' {
@@ -204,6 +217,52 @@ func (d *decoder) next(first *bool) ([]byte, bool) {
 	}
 	d.pos++
 	return key, true
+}
+
+// field is next followed by index, with a fast path for what the host
+// writes: a plain key of at most 16 bytes right after the ',' (or the '{'),
+// followed by ':'. It reads 16 bytes at once, so it takes few branches.
+func (d *decoder) field(first *bool, fs *fieldSet) (int, bool) {
+	data, p := d.data, d.pos
+	if p < len(data) && data[p] == '}' {
+		d.pos++
+		d.depth--
+		return -1, false
+	}
+	if !*first && p < len(data) && data[p] == ',' {
+		p++
+	} else if !*first {
+		p = -1
+	}
+	if p >= 0 && p+19 <= len(data) && data[p] == '"' {
+		w0 := binary.LittleEndian.Uint64(data[p+1 : p+9])
+		w1 := binary.LittleEndian.Uint64(data[p+9 : p+17])
+		n := 16
+		if m := special(w0); m != 0 {
+			n = bits.TrailingZeros64(m) >> 3
+		} else if m := special(w1); m != 0 {
+			n = 8 + bits.TrailingZeros64(m)>>3
+		}
+		if data[p+1+n] == '"' && data[p+2+n] == ':' {
+			switch {
+			case n < 8:
+				w0 &= 1<<(8*n) - 1
+				w1 = 0
+			case n < 16:
+				w1 &= 1<<(8*(n-8)) - 1
+			}
+			if i := int(fs.slot[hashSlot(w0, w1, n)]) - 1; i >= 0 && fs.w0[i] == w0 && fs.w1[i] == w1 && len(fs.names[i]) == n {
+				d.pos = p + 3 + n
+				*first = false
+				return i, true
+			}
+		}
+	}
+	key, ok := d.next(first)
+	if !ok {
+		return -1, false
+	}
+	return d.index(key, fs), true
 }
 
 // arrayStart consumes '[' or fails with a type error.
@@ -258,14 +317,7 @@ func (d *decoder) rawString() ([]byte, bool) {
 	start := d.pos + 1 // after the opening quote
 	i := start
 	for {
-		for i+8 <= len(data) {
-			m := special(binary.LittleEndian.Uint64(data[i : i+8]))
-			if m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
+		i = plainEnd(data, i)
 		if i >= len(data) {
 			break
 		}
@@ -360,8 +412,9 @@ func (d *decoder) slowString(start, i int) ([]byte, bool) {
 				return nil, false
 			}
 		case c < utf8.RuneSelf:
-			b = append(b, c)
-			i++
+			j := plainEnd(d.data, i+1) // c and the plain bytes after it
+			b = append(b, d.data[i:j]...)
+			i = j
 		default:
 			r, size := utf8.DecodeRune(d.data[i:])
 			b = utf8.AppendRune(b, r)
@@ -601,6 +654,15 @@ func alias(b []byte) string {
 }
 
 func (d *decoder) str(dst *string) {
+	// Fast path: a string without escapes or non-ASCII bytes.
+	data, p := d.data, d.pos
+	if p < len(data) && data[p] == '"' {
+		if i := plainEnd(data, p+1); i < len(data) && data[i] == '"' {
+			d.pos = i + 1
+			*dst = alias(data[p+1 : i])
+			return
+		}
+	}
 	switch d.peek() {
 	case '"':
 		if b, ok := d.rawString(); ok {
@@ -920,15 +982,15 @@ func ptr[T any](d *decoder, dst **T, spare *T, dec func(*decoder, *T)) {
 }
 
 func (d *decoder) event(ev *abi.Event) {
-	if d.null() || !d.objectStart("event") {
+	if !d.object("event") {
 		return
 	}
 	for first := true; ; {
-		key, ok := d.next(&first)
+		i, ok := d.field(&first, eventFields)
 		if !ok {
 			return
 		}
-		switch d.index(key, eventFields) {
+		switch i {
 		case 0:
 			d.int(&ev.ABI)
 		case 1:
@@ -957,15 +1019,15 @@ func (d *decoder) event(ev *abi.Event) {
 }
 
 func (d *decoder) session(s *abi.Session) {
-	if d.null() || !d.objectStart("session") {
+	if !d.object("session") {
 		return
 	}
 	for first := true; ; {
-		key, ok := d.next(&first)
+		i, ok := d.field(&first, sessionFields)
 		if !ok {
 			return
 		}
-		switch d.index(key, sessionFields) {
+		switch i {
 		case 0:
 			d.str(&s.ID)
 		case 1:
@@ -1000,15 +1062,15 @@ func (d *decoder) session(s *abi.Session) {
 }
 
 func (d *decoder) auth(a *abi.Auth) {
-	if d.null() || !d.objectStart("auth") {
+	if !d.object("auth") {
 		return
 	}
 	for first := true; ; {
-		key, ok := d.next(&first)
+		i, ok := d.field(&first, authFields)
 		if !ok {
 			return
 		}
-		switch d.index(key, authFields) {
+		switch i {
 		case 0:
 			d.str(&a.Mechanism)
 		case 1:
@@ -1025,15 +1087,15 @@ func (d *decoder) auth(a *abi.Auth) {
 }
 
 func (d *decoder) txn(t *abi.Txn) {
-	if d.null() || !d.objectStart("txn") {
+	if !d.object("txn") {
 		return
 	}
 	for first := true; ; {
-		key, ok := d.next(&first)
+		i, ok := d.field(&first, txnFields)
 		if !ok {
 			return
 		}
-		switch d.index(key, txnFields) {
+		switch i {
 		case 0:
 			d.str(&t.QueueID)
 		case 1:
@@ -1052,15 +1114,15 @@ func (d *decoder) txn(t *abi.Txn) {
 }
 
 func (d *decoder) recipient(r *abi.Recipient) {
-	if d.null() || !d.objectStart("recipient") {
+	if !d.object("recipient") {
 		return
 	}
 	for first := true; ; {
-		key, ok := d.next(&first)
+		i, ok := d.field(&first, recipientFields)
 		if !ok {
 			return
 		}
-		switch d.index(key, recipientFields) {
+		switch i {
 		case 0:
 			d.str(&r.Addr)
 		case 1:
@@ -1075,15 +1137,15 @@ func (d *decoder) recipient(r *abi.Recipient) {
 }
 
 func (d *decoder) message(m *abi.Message) {
-	if d.null() || !d.objectStart("message") {
+	if !d.object("message") {
 		return
 	}
 	for first := true; ; {
-		key, ok := d.next(&first)
+		i, ok := d.field(&first, messageFields)
 		if !ok {
 			return
 		}
-		switch d.index(key, messageFields) {
+		switch i {
 		case 0:
 			d.int64(&m.Size)
 		case 1:
@@ -1101,16 +1163,78 @@ func (d *decoder) message(m *abi.Message) {
 	}
 }
 
+// Header fields as the host writes them.
+var (
+	hdrName  = binary.LittleEndian.Uint64([]byte(`{"name":`))
+	hdrValue = binary.LittleEndian.Uint64([]byte(`","value`))
+)
+
+// plainEnd returns the index of the first byte from i on that special
+// flags ('"', '\\', a control or non-ASCII byte), or one within the last
+// 7 bytes of data.
+func plainEnd(data []byte, i int) int {
+	// 32 bytes a round: every loop round costs a check in the host.
+	for i+32 <= len(data) {
+		m0 := special(binary.LittleEndian.Uint64(data[i : i+8]))
+		m1 := special(binary.LittleEndian.Uint64(data[i+8 : i+16]))
+		m2 := special(binary.LittleEndian.Uint64(data[i+16 : i+24]))
+		m3 := special(binary.LittleEndian.Uint64(data[i+24 : i+32]))
+		if m0|m1|m2|m3 != 0 {
+			switch {
+			case m0 != 0:
+				return i + bits.TrailingZeros64(m0)>>3
+			case m1 != 0:
+				return i + 8 + bits.TrailingZeros64(m1)>>3
+			case m2 != 0:
+				return i + 16 + bits.TrailingZeros64(m2)>>3
+			}
+			return i + 24 + bits.TrailingZeros64(m3)>>3
+		}
+		i += 32
+	}
+	for i+8 <= len(data) {
+		if m := special(binary.LittleEndian.Uint64(data[i : i+8])); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+		i += 8
+	}
+	return i
+}
+
+// canonicalHeaderField decodes {"name":"N","value":"V"} with plain
+// strings, the usual case, in one go; it returns false, having consumed
+// nothing, for anything else.
+func (d *decoder) canonicalHeaderField(f *abi.HeaderField) bool {
+	data, p := d.data, d.pos
+	if p+9 > len(data) || d.depth >= maxDepth || binary.LittleEndian.Uint64(data[p:p+8]) != hdrName || data[p+8] != '"' {
+		return false
+	}
+	i := plainEnd(data, p+9)
+	if i+11 > len(data) || binary.LittleEndian.Uint64(data[i:i+8]) != hdrValue || data[i+8] != '"' || data[i+9] != ':' || data[i+10] != '"' {
+		return false
+	}
+	j := plainEnd(data, i+11)
+	if j+2 > len(data) || data[j] != '"' || data[j+1] != '}' {
+		return false
+	}
+	f.Name, f.Value = alias(data[p+9:i]), alias(data[i+11:j])
+	d.pos = j + 2
+	return true
+}
+
 func (d *decoder) headerField(f *abi.HeaderField) {
-	if d.null() || !d.objectStart("header field") {
+	if d.canonicalHeaderField(f) {
+		return
+	}
+	if !d.object("header field") {
 		return
 	}
 	for first := true; ; {
-		key, ok := d.next(&first)
+		i, ok := d.field(&first, headerFields)
 		if !ok {
 			return
 		}
-		switch d.index(key, headerFields) {
+		switch i {
 		case 0:
 			d.str(&f.Name)
 		case 1:
@@ -1125,15 +1249,15 @@ func (d *decoder) headerField(f *abi.HeaderField) {
 }
 
 func (d *decoder) part(p *abi.Part) {
-	if d.null() || !d.objectStart("part") {
+	if !d.object("part") {
 		return
 	}
 	for first := true; ; {
-		key, ok := d.next(&first)
+		i, ok := d.field(&first, partFields)
 		if !ok {
 			return
 		}
-		switch d.index(key, partFields) {
+		switch i {
 		case 0:
 			d.str(&p.Path)
 		case 1:
@@ -1160,15 +1284,15 @@ func (d *decoder) part(p *abi.Part) {
 }
 
 func (d *decoder) outcome(o *abi.Outcome) {
-	if d.null() || !d.objectStart("outcome") {
+	if !d.object("outcome") {
 		return
 	}
 	for first := true; ; {
-		key, ok := d.next(&first)
+		i, ok := d.field(&first, outcomeFields)
 		if !ok {
 			return
 		}
-		switch d.index(key, outcomeFields) {
+		switch i {
 		case 0:
 			d.str(&o.Rcpt)
 		case 1:

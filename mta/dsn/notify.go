@@ -2,7 +2,6 @@ package dsn
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -89,7 +88,7 @@ func (s *Sender) send(q *queue.Queue, env *queue.Envelope, msgPath string, rs []
 	if env.From == "" || len(rs) == 0 {
 		return nil
 	}
-	f, err := os.Open(msgPath)
+	f, err := queue.OpenData(msgPath, env.Size)
 	if err != nil {
 		return fmt.Errorf("dsn: %w", err)
 	}

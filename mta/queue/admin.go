@@ -81,13 +81,13 @@ func lockSpool(dir string) (*os.File, error) {
 
 // readHeader returns the header of the message at path (up to the blank
 // line), at most maxShowHeader bytes.
-func readHeader(path string) (string, error) {
+func readHeader(path string, size int64) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	br := bufio.NewReader(io.LimitReader(f, maxShowHeader))
+	br := bufio.NewReader(io.LimitReader(f, min(size, maxShowHeader)))
 	var b strings.Builder
 	for {
 		line, err := br.ReadString('\n')
@@ -161,7 +161,7 @@ func (q *Queue) Show(id string) (*Detail, error) {
 	if finished {
 		return nil, ErrNotFound
 	}
-	h, err := readHeader(q.msgPath(id))
+	h, err := readHeader(q.msgPath(id), env.Size)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -341,10 +341,9 @@ func (q *Queue) Delete(id string, bounce bool) error {
 	m.finished = true
 	m.mu.Unlock()
 	q.log.Info("message deleted by the administrator", "id", id)
-	if err := os.Remove(q.envPath(id)); err != nil {
+	if err := q.removeFiles(id); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
-	os.Remove(q.msgPath(id))
 	syncDir(q.opts.Dir)
 	q.mu.Lock()
 	q.count--
@@ -396,14 +395,13 @@ func (s *Spool) read(id string) (*Envelope, error) {
 	if !validID(id) {
 		return nil, ErrNotFound
 	}
-	b, err := os.ReadFile(s.envPath(id))
+	if _, err := os.Stat(s.msgPath(id)); errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotFound // an ID.env alone is what is left of a finished message
+	}
+	env, err := readEnvelope(s.envPath(id), s.msgPath(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound
 	}
-	if err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
-	}
-	env, err := decodeEnvelope(b)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %s: %w", id, err)
 	}
@@ -424,7 +422,8 @@ func (s *Spool) write(env *Envelope) error {
 	return nil
 }
 
-// ids returns the ids of the committed messages (those with an envelope).
+// ids returns the ids of the spooled messages (those with an ID.msg; read
+// tells a committed one from one still being received).
 func (s *Spool) ids() ([]string, error) {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
@@ -432,7 +431,7 @@ func (s *Spool) ids() ([]string, error) {
 	}
 	var ids []string
 	for _, e := range entries {
-		if id, ok := strings.CutSuffix(e.Name(), ".env"); ok && validID(id) {
+		if id, ok := strings.CutSuffix(e.Name(), ".msg"); ok && validID(id) {
 			ids = append(ids, id)
 		}
 	}
@@ -463,7 +462,7 @@ func (s *Spool) Show(id string) (*Detail, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := readHeader(s.msgPath(id))
+	h, err := readHeader(s.msgPath(id), env.Size)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -551,11 +550,9 @@ func (s *Spool) Delete(id string, bounce bool) error {
 		env.Held = false
 		return s.write(env)
 	}
-	// Envelope first: a .msg without an .env is removed at the next start.
-	if err := os.Remove(s.envPath(id)); err != nil {
+	if err := removeSpooled(s.msgPath(id), s.envPath(id)); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
-	os.Remove(s.msgPath(id))
 	if err := syncDir(s.dir); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}

@@ -54,7 +54,19 @@ func TestGroupCommitConcurrent(t *testing.T) {
 		t.Fatalf("recovered %d messages, want %d", q2.Len(), n)
 	}
 	for _, id := range ids {
-		b, err := os.ReadFile(filepath.Join(dir, id+".msg"))
+		// The data, then the envelope trailer (spoolfile.go).
+		path := filepath.Join(dir, id+".msg")
+		env, err := readTrailer(path)
+		if err != nil {
+			t.Errorf("message %s: %v", id, err)
+			continue
+		}
+		rc, err := OpenData(path, env.Size)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(rc)
+		rc.Close()
 		if err != nil || string(b) != string(benchBody) {
 			t.Errorf("message %s: %d bytes, %v", id, len(b), err)
 		}

@@ -83,7 +83,7 @@ func ShowQuarantined(dir, id string) (*Detail, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := readHeader(s.msgPath(id))
+	h, err := readHeader(s.msgPath(id), env.Size)
 	if err != nil {
 		return nil, fmt.Errorf("quarantine: %w", err)
 	}
@@ -96,10 +96,9 @@ func DeleteQuarantined(dir, id string) error {
 	if _, err := s.read(id); err != nil {
 		return err
 	}
-	if err := os.Remove(s.envPath(id)); err != nil {
+	if err := removeSpooled(s.msgPath(id), s.envPath(id)); err != nil {
 		return fmt.Errorf("quarantine: %w", err)
 	}
-	os.Remove(s.msgPath(id))
 	return syncDir(dir)
 }
 
@@ -118,7 +117,7 @@ func (q *Queue) ReleaseQuarantined(id string) error {
 		os.Remove(in.Path)
 		return fmt.Errorf("quarantine: %w", err)
 	}
-	in.f, in.q = f, q
+	in.f, in.q, in.linked = f, q, true
 	for _, r := range env.Recipients {
 		r.State, r.NextAttempt = StateQueued, time.Time{}
 	}
@@ -165,5 +164,5 @@ func linkQuarantined(qdir, queueDir, id string) (*Envelope, *Incoming, error) {
 		os.Remove(dst)
 		return nil, nil, fmt.Errorf("quarantine: %w", err)
 	}
-	return env, &Incoming{ID: id, Path: dst, n: fi.Size()}, nil
+	return env, &Incoming{ID: id, Path: dst, n: min(fi.Size(), env.Size), linked: true}, nil
 }

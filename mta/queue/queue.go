@@ -1,15 +1,19 @@
 // Package queue is sluice's durable on-disk message queue and its delivery
 // scheduler.
 //
-// A message is two files in one directory: ID.msg (the bytes, with the
-// relay's Received header on top) and ID.env (the JSON envelope). The .msg
-// file is written and fsync'd first, then the envelope atomically
-// (write, fsync, rename, fsync directory). Only then is the message
-// acknowledged with 250. Concurrent commits share these fsyncs (group
-// commit, see commit.go). On start, a .msg without an .env was never
-// acknowledged and is removed; every .env is scheduled again, so a crash at
-// any point (including kill -9) neither loses nor duplicates an accepted message
-// beyond an at-least-once redelivery of an attempt that was cut short.
+// A message is one file, ID.msg: the bytes (with the relay's Received
+// header on top), then the JSON envelope and a trailer with a checksum
+// (spoolfile.go). It is written, fsync'd, and its directory entry made
+// durable by a directory fsync shared with concurrent commits (group
+// commit, see commit.go); only then is the message acknowledged with 250.
+// When a message's state changes after acceptance (a deferred attempt, a
+// hold), its envelope is rewritten atomically to ID.env beside it (write,
+// fsync, rename, fsync directory), which then takes precedence over the
+// trailer. On start, an ID.msg with neither a valid trailer nor an ID.env
+// was never acknowledged and is removed; every other message is scheduled
+// again, so a crash at any point (including kill -9) neither loses nor
+// duplicates an accepted message beyond an at-least-once redelivery of an
+// attempt that was cut short.
 //
 // A message's recipients are grouped by destination (see Router). Each
 // destination has its own FIFO and a concurrency limit, so a slow or broken
@@ -20,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -55,6 +60,8 @@ type Options struct {
 	RetryMin, RetryMax, GiveUpAfter time.Duration
 	// Finished, if set, is called once a message has no pending recipient,
 	// before its files are removed (used for bounces and the delivered hook).
+	// The message data is the first env.Size bytes of the file at msgPath
+	// (an envelope trailer may follow, see spoolfile.go).
 	Finished func(env *Envelope, msgPath string)
 	// Notifier, if set, sends delivery status notifications (mta/dsn).
 	Notifier Notifier
@@ -68,7 +75,8 @@ type Options struct {
 
 // Notifier is told about delivery outcomes that may call for a DSN. It gets
 // the queue (to commit a notification into), a copy of the envelope and the
-// path of the message data, which exists for the duration of the call.
+// path of the message's spool file, which exists for the duration of the
+// call; the message data is its first env.Size bytes (OpenData).
 type Notifier interface {
 	// Finished is called when no recipient is pending, before Options.Finished
 	// and before the files are removed. If it returns an error the message
@@ -180,16 +188,20 @@ func Open(opts Options) (*Queue, error) {
 	return q, nil
 }
 
-// recover removes unacknowledged files and schedules every committed message.
+// recover removes unacknowledged files and the remains of finished
+// messages, and schedules every committed message (see spoolfile.go).
 func (q *Queue) recover() error {
 	entries, err := os.ReadDir(q.opts.Dir)
 	if err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
-	committed := map[string]bool{}
+	hasEnv, hasMsg := map[string]bool{}, map[string]bool{}
 	for _, e := range entries {
-		if id, ok := strings.CutSuffix(e.Name(), ".env"); ok {
-			committed[id] = true
+		name := e.Name()
+		if id, ok := strings.CutSuffix(name, ".env"); ok {
+			hasEnv[id] = true
+		} else if id, ok := strings.CutSuffix(name, ".msg"); ok {
+			hasMsg[id] = true
 		}
 	}
 	var loaded []*Envelope
@@ -199,25 +211,38 @@ func (q *Queue) recover() error {
 		switch {
 		case strings.HasSuffix(name, ".tmp"):
 			os.Remove(path)
-		case strings.HasSuffix(name, ".msg"):
-			if !committed[strings.TrimSuffix(name, ".msg")] {
-				// Never acknowledged: the client was not told 250.
-				q.log.Info("removing unacknowledged message", "file", name)
+		case strings.HasSuffix(name, ".env"):
+			if id := strings.TrimSuffix(name, ".env"); !hasMsg[id] {
+				// Removal unlinks ID.msg first: this is what is left of a
+				// finished (delivered or bounced) message.
+				q.log.Info("removing envelope of a finished message", "file", name)
 				os.Remove(path)
 			}
-		case strings.HasSuffix(name, ".env"):
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return fmt.Errorf("queue: %w", err)
+		case strings.HasSuffix(name, ".msg"):
+			id := strings.TrimSuffix(name, ".msg")
+			var env *Envelope
+			var err error
+			if hasEnv[id] {
+				var b []byte
+				if b, err = os.ReadFile(q.envPath(id)); err != nil {
+					return fmt.Errorf("queue: %w", err)
+				}
+				env, err = decodeEnvelope(b)
+			} else {
+				env, err = readTrailer(path)
+				if errors.Is(err, errNoTrailer) {
+					// Never acknowledged: the client was not told 250.
+					q.log.Info("removing unacknowledged message", "file", name)
+					os.Remove(path)
+					continue
+				}
 			}
-			env, err := decodeEnvelope(b)
-			if err != nil {
-				// Keep the file for the operator; never delete mail we cannot read.
-				q.log.Error("unreadable envelope left in place", "file", name, "error", err)
-				continue
+			if err == nil && env.ID != id {
+				err = fmt.Errorf("envelope names message %q", env.ID)
 			}
-			if _, err := os.Stat(q.msgPath(env.ID)); err != nil {
-				q.log.Error("envelope without message data left in place", "id", env.ID, "error", err)
+			if err != nil {
+				// Keep the files for the operator; never delete mail we cannot read.
+				q.log.Error("unreadable envelope left in place", "id", id, "error", err)
 				continue
 			}
 			loaded = append(loaded, env)
@@ -258,13 +283,17 @@ type Incoming struct {
 	f    *os.File
 	q    *Queue
 	n    int64
+	crc  uint32 // CRC-32C of the n bytes written, for the trailer
+	// linked: the data was not written through this Incoming (a hard link
+	// from the quarantine), so Commit writes ID.env instead of a trailer.
+	linked bool
 }
 
 // NewMessage creates the data file for a message being received.
 func (q *Queue) NewMessage() (*Incoming, error) {
 	id := newID()
 	path := q.msgPath(id)
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -274,6 +303,7 @@ func (q *Queue) NewMessage() (*Incoming, error) {
 func (in *Incoming) Write(p []byte) (int, error) {
 	n, err := in.f.Write(p)
 	in.n += int64(n)
+	in.crc = crc32.Update(in.crc, crcTable, p[:n])
 	return n, err
 }
 
@@ -287,11 +317,12 @@ func (in *Incoming) ReadAt(p []byte, off int64) (int, error) { return in.f.ReadA
 // changed the message). The new bytes are written to a new file that
 // atomically replaces the old one at Commit.
 func (in *Incoming) Replace(r io.Reader) error {
-	tmp, err := os.OpenFile(in.Path+".new.tmp", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	tmp, err := openFile(in.Path+".new.tmp", os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}
-	n, err := io.Copy(tmp, r)
+	h := crc32.New(crcTable)
+	n, err := io.Copy(io.MultiWriter(tmp, h), r)
 	if err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
@@ -303,7 +334,7 @@ func (in *Incoming) Replace(r io.Reader) error {
 		return err
 	}
 	in.f.Close()
-	in.f, in.n = tmp, n
+	in.f, in.n, in.crc = tmp, n, h.Sum32()
 	return nil
 }
 
@@ -318,7 +349,7 @@ func (in *Incoming) Abort() {
 
 // Commit makes the message durable and schedules its delivery. When it
 // returns nil, the data and the envelope are on disk (file and directory
-// fsync'd) and the client may be told 250.
+// fsync'd, see commit.go) and the client may be told 250.
 func (q *Queue) Commit(in *Incoming, env *Envelope) error {
 	if in.f == nil {
 		return errors.New("queue: commit of an aborted message")
@@ -337,15 +368,18 @@ func (q *Queue) Commit(in *Incoming, env *Envelope) error {
 		in.Abort()
 		return err
 	}
-	// The data file is fsync'd and closed in the same round as the
-	// envelope, before the envelope gets its name (commit.go).
 	data := in.f
 	in.f = nil
 	b, err := encodeEnvelope(env)
-	if err == nil {
-		err = q.writeEnvelope(q.envPath(env.ID), b, data)
-	} else {
+	switch {
+	case err != nil:
 		data.Close()
+	case in.linked:
+		// Data this Incoming did not write (no CRC): the envelope goes
+		// to ID.env, after the data file is fsync'd (commit.go).
+		err = q.writeEnvelope(q.envPath(env.ID), b, data)
+	default:
+		err = q.commitTrailer(data, in.n, in.crc, b)
 	}
 	if err != nil {
 		os.Remove(in.Path)
@@ -548,7 +582,7 @@ func (q *Queue) attempt(j *job) {
 	}
 	msg := &deliver.Message{
 		ID: env.ID, From: env.From, UTF8: env.UTF8, EightBit: env.EightBit, Size: env.Size,
-		Open: func() (io.ReadCloser, error) { return os.Open(q.msgPath(env.ID)) },
+		Open: func() (io.ReadCloser, error) { return OpenData(q.msgPath(env.ID), env.Size) },
 	}
 	m.mu.Unlock()
 
@@ -696,17 +730,32 @@ func (q *Queue) finishIfDone(m *message) (removed bool) {
 	if q.opts.Finished != nil {
 		q.opts.Finished(env, q.msgPath(env.ID))
 	}
-	// Envelope first: a .msg left alone is removed at the next start.
-	if err := os.Remove(q.envPath(env.ID)); err != nil {
-		q.log.Error("cannot remove finished envelope", "id", env.ID, "error", err)
+	if err := q.removeFiles(env.ID); err != nil {
+		q.log.Error("cannot remove finished message", "id", env.ID, "error", err)
 		return false
 	}
-	os.Remove(q.msgPath(env.ID))
 	q.mu.Lock()
 	q.count--
 	delete(q.msgs, env.ID)
 	q.mu.Unlock()
 	return true
+}
+
+// removeFiles removes a message from the spool: ID.msg first, since it is
+// what makes a message exist (a crash before the unlink is durable leaves
+// the message queued, to be attempted again: at least once, never lost),
+// then the ID.env a state change may have left beside it, which recovery
+// would remove anyway once ID.msg is gone.
+func (q *Queue) removeFiles(id string) error {
+	return removeSpooled(q.msgPath(id), q.envPath(id))
+}
+
+func removeSpooled(msgPath, envPath string) error {
+	if err := os.Remove(msgPath); err != nil {
+		return err
+	}
+	os.Remove(envPath) // usually absent; if left behind, recovery removes it
+	return nil
 }
 
 // Close stops delivering and waits for attempts in flight to return (they

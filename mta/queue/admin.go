@@ -339,9 +339,10 @@ func (q *Queue) Delete(id string, bounce bool) error {
 		return nil
 	}
 	m.finished = true
+	hasEnv := m.hasEnv
 	m.mu.Unlock()
 	q.log.Info("message deleted by the administrator", "id", id)
-	if err := q.removeFiles(id); err != nil {
+	if err := q.removeFiles(id, hasEnv); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
 	syncDir(q.opts.Dir)

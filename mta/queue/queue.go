@@ -31,6 +31,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -113,9 +114,11 @@ type Queue struct {
 
 // message is a queued message in memory: its envelope, guarded by mu.
 type message struct {
-	mu       sync.Mutex // guards env, finished and owner, and serialises envelope writes
+	mu       sync.Mutex // guards env, finished, hasEnv and owner, and serialises envelope writes
 	env      *Envelope
 	finished bool
+	// hasEnv: an ID.env may exist beside ID.msg (written, or being written).
+	hasEnv bool
 	// owner maps each queued recipient to the job that holds it (parked,
 	// ready or in flight), so that Hold, Release and Delete never create a
 	// second job for a recipient.
@@ -251,7 +254,7 @@ func (q *Queue) recover() error {
 	sort.Slice(loaded, func(i, j int) bool { return loaded[i].Created.Before(loaded[j].Created) })
 	for _, env := range loaded {
 		q.count++
-		m := &message{env: env}
+		m := &message{env: env, hasEnv: hasEnv[env.ID]}
 		q.track(m)
 		if !env.Pending() {
 			// Finishing may queue a bounce; not before the queue is running.
@@ -389,7 +392,7 @@ func (q *Queue) Commit(in *Incoming, env *Envelope) error {
 	q.mu.Lock()
 	q.count++
 	q.mu.Unlock()
-	q.schedule(&message{env: env}, env.Recipients)
+	q.schedule(&message{env: env, hasEnv: in.linked}, env.Recipients)
 	return nil
 }
 
@@ -694,6 +697,7 @@ func (q *Queue) persist(m *message) {
 	b, err := encodeEnvelope(m.env)
 	id := m.env.ID
 	if err == nil {
+		m.hasEnv = true
 		err = q.writeEnvelope(q.envPath(id), b, nil)
 	}
 	if err != nil {
@@ -708,6 +712,7 @@ func (q *Queue) finishIfDone(m *message) (removed bool) {
 	done := !m.finished && !m.env.Pending()
 	m.finished = m.finished || done
 	env := m.env.Clone()
+	hasEnv := m.hasEnv
 	m.mu.Unlock()
 	if !done {
 		return false
@@ -730,7 +735,7 @@ func (q *Queue) finishIfDone(m *message) (removed bool) {
 	if q.opts.Finished != nil {
 		q.opts.Finished(env, q.msgPath(env.ID))
 	}
-	if err := q.removeFiles(env.ID); err != nil {
+	if err := q.removeFiles(env.ID, hasEnv); err != nil {
 		q.log.Error("cannot remove finished message", "id", env.ID, "error", err)
 		return false
 	}
@@ -745,16 +750,24 @@ func (q *Queue) finishIfDone(m *message) (removed bool) {
 // what makes a message exist (a crash before the unlink is durable leaves
 // the message queued, to be attempted again: at least once, never lost),
 // then the ID.env a state change may have left beside it, which recovery
-// would remove anyway once ID.msg is gone.
-func (q *Queue) removeFiles(id string) error {
-	return removeSpooled(q.msgPath(id), q.envPath(id))
+// would remove anyway once ID.msg is gone. Most messages never had an
+// ID.env (hasEnv false): not even a failing unlink of it, which would
+// take the directory's lock like any other, is spent on them.
+func (q *Queue) removeFiles(id string, hasEnv bool) error {
+	if err := os.Remove(q.msgPath(id)); err != nil {
+		return err
+	}
+	if hasEnv {
+		syscall.Unlink(q.envPath(id)) // if left behind, recovery removes it
+	}
+	return nil
 }
 
 func removeSpooled(msgPath, envPath string) error {
 	if err := os.Remove(msgPath); err != nil {
 		return err
 	}
-	os.Remove(envPath) // usually absent; if left behind, recovery removes it
+	syscall.Unlink(envPath) // perhaps absent; if left behind, recovery removes it
 	return nil
 }
 

@@ -13,13 +13,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
 const dkimUsage = `usage: sluice dkim keygen -domain DOMAIN -selector SELECTOR [-type rsa|ed25519] [-bits N] [-out FILE]
   Writes a new DKIM private key (PEM, PKCS#8, mode 0600; never overwrites)
   to FILE (default SELECTOR._domainkey.DOMAIN.pem) and prints the DNS TXT
-  record to publish and the key entry for the dkim filter's config.
+  record to publish, the signing_keys entry for the dkim filter (the "sign"
+  grant: the relay holds the key) and the key entry for its config.
 `
 
 func dkimCommand(args []string, stdout, stderr io.Writer) int {
@@ -74,7 +76,12 @@ func dkimCommand(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	fmt.Fprintf(stdout, "; private key written to %s\n; publish this DNS record:\n%s._domainkey.%s. IN TXT %s\n\n", *out, s, d, zoneStrings(record))
-	fmt.Fprintf(stdout, "# and add this key to the dkim filter's config (keys = [ ... ]):\n{\n  domain   = %q\n  selector = %q\n  key      = <<-EOT\n    %s  EOT\n}\n",
+	abs, err := filepath.Abs(*out)
+	if err != nil {
+		abs = *out
+	}
+	fmt.Fprintf(stdout, "# let the relay hold the key (grants = [\"dns\", \"sign\"]) with, in the dkim filter block:\nsigning_keys = { %q = %q }\n\n", d+"/"+s, abs)
+	fmt.Fprintf(stdout, "# or add this key to the dkim filter's config (keys = [ ... ]):\n{\n  domain   = %q\n  selector = %q\n  key      = <<-EOT\n    %s  EOT\n}\n",
 		d, s, strings.ReplaceAll(string(pemText), "\n", "\n    "))
 	return 0
 }

@@ -19,7 +19,8 @@ import (
 
 // TestDKIMKeygen: the printed TXT record publishes the written key (a
 // message signed with the key verifies against the record), and the
-// printed config entry parses as HCL into the PEM the filter reads.
+// printed signing_keys line and config entry parse as HCL into the file
+// the host reads and the PEM the filter reads.
 func TestDKIMKeygen(t *testing.T) {
 	for _, typ := range []string{"rsa", "ed25519"} {
 		t.Run(typ, func(t *testing.T) {
@@ -40,6 +41,15 @@ func TestDKIMKeygen(t *testing.T) {
 			}
 			record := strings.Join(regexp.MustCompile(`"([^"]*)"`).FindAllString(m[1], -1), "")
 			record = strings.ReplaceAll(record, `"`, "")
+
+			// The signing_keys line, pasted into a filter block with the
+			// sign grant, names the key file as domain/selector.
+			line := regexp.MustCompile(`(?m)^signing_keys = .*$`).FindString(stdout.String())
+			sk, diags := config.Parse([]byte("listener \"smtp\" { address = \"127.0.0.1:2525\" }\ndomain \"localhost\" {\n  deliver \"maildir\" {}\n}\n"+
+				"filter \"dkim\" {\n  wasm = \"dkim.wasm\"\n  grants = [\"dns\", \"sign\"]\n  "+line+"\n}\n"), "t.hcl", dir)
+			if diags.HasErrors() || len(sk.Filters[0].SigningKeys) != 1 || sk.Filters[0].SigningKeys[0] != (config.SigningKey{Name: "example.com/s2026", Path: out}) {
+				t.Errorf("signing_keys line %q: %v %+v", line, diags, sk)
+			}
 
 			// The config entry, pasted into a filter block, gives back the key.
 			entry := stdout.String()[strings.Index(stdout.String(), "{\n"):]

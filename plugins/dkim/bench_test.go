@@ -5,6 +5,8 @@ import (
 	"crypto"
 	"encoding/json"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,28 +21,41 @@ var benchMessage = "From: Alice <alice@example.com>\r\nTo: bob@remote.test\r\nSu
 	strings.Repeat("A line of body text for the benchmark, about seventy bytes long.\r\n", 60)
 
 // BenchmarkDataStage measures the dkim filter's data stage per message in
-// the real plugin host (Wasm, warm instances): signing with each key type
-// and verifying one signature against a loopback DNS stub.
+// the real plugin host (Wasm, warm instances): signing with each key type,
+// inside Wasm (a key in the config) and in the host (-host: the "sign"
+// grant), and verifying one signature against a loopback DNS stub.
 func BenchmarkDataStage(b *testing.B) {
 	txt := map[string]string{"rsa1._domainkey.example.com": txtRecord(b, rsaKey), "ed1._domainkey.example.com": txtRecord(b, edKey)}
 	resolver := startDNS(b, txt)
 	for _, bc := range []struct {
 		name, selector string
 		key            crypto.Signer
-		sign           bool
+		sign, host     bool // host: the key is in signing_keys (the "sign" grant), not in the config
 	}{
-		{"sign-rsa2048", "rsa1", rsaKey, true},
-		{"sign-ed25519", "ed1", edKey, true},
-		{"verify-rsa2048", "rsa1", rsaKey, false},
-		{"verify-ed25519", "ed1", edKey, false},
+		{"sign-rsa2048", "rsa1", rsaKey, true, false},
+		{"sign-rsa2048-host", "rsa1", rsaKey, true, true},
+		{"sign-ed25519", "ed1", edKey, true, false},
+		{"sign-ed25519-host", "ed1", edKey, true, true},
+		{"verify-rsa2048", "rsa1", rsaKey, false, false},
+		{"verify-ed25519", "ed1", edKey, false, false},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			pemKey := pemOf(b, bc.key)
 			conf, _ := json.Marshal(map[string]any{"authserv_id": "relay.test",
 				"keys": []map[string]string{{"domain": "example.com", "selector": bc.selector, "key": pemKey}}})
-			h, err := plugin.NewHost(context.Background(), []mtaconfig.Filter{{Name: "dkim", Wasm: wasmtest.Build(b, "plugins/dkim"),
+			f := mtaconfig.Filter{Name: "dkim", Wasm: wasmtest.Build(b, "plugins/dkim"),
 				Stages: []string{"data"}, Grants: []string{"dns"}, Resolver: resolver, ConfigJSON: conf,
-				Timeout: 10e9, MemoryBytes: 64 << 20, OnError: "tempfail"}}, plugin.HostOptions{})
+				Timeout: 10e9, MemoryBytes: 64 << 20, OnError: "tempfail"}
+			if bc.host {
+				path := filepath.Join(b.TempDir(), "key.pem")
+				if err := os.WriteFile(path, []byte(pemKey), 0o600); err != nil {
+					b.Fatal(err)
+				}
+				f.ConfigJSON = []byte(`{"authserv_id": "relay.test"}`)
+				f.Grants = []string{"dns", "sign"}
+				f.SigningKeys = []mtaconfig.SigningKey{{Name: "example.com/" + bc.selector, Path: path}}
+			}
+			h, err := plugin.NewHost(context.Background(), []mtaconfig.Filter{f}, plugin.HostOptions{})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"net"
 	"os"
@@ -117,9 +119,24 @@ func TestEndToEnd(t *testing.T) {
 	if err := os.WriteFile(pyKey, []byte(pemOf(t, rsaKey)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Keys the host holds (the "sign" grant): a PKCS#1 RSA file for
+	// example.com, which also has a key in the config (the host's wins),
+	// and a PKCS#8 Ed25519 file for hosted.example.
+	hostRSA := filepath.Join(t.TempDir(), "hrsa.pem")
+	pkcs1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)})
+	if err := os.WriteFile(hostRSA, pkcs1, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hostEd := filepath.Join(t.TempDir(), "hed.pem")
+	if err := os.WriteFile(hostEd, []byte(pemOf(t, edKey)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	txt := map[string]string{
 		"rsa1._domainkey.example.com":    txtRecord(t, rsaKey),
+		"hrsa._domainkey.example.com":    txtRecord(t, rsaKey),
+		"rsa1._domainkey.cfg.example":    txtRecord(t, rsaKey),
 		"ed1._domainkey.ed.example":      txtRecord(t, edKey),
+		"hed._domainkey.hosted.example":  txtRecord(t, edKey),
 		pySel + "._domainkey.py.example": txtRecord(t, rsaKey),
 	}
 	resolver := startDNS(t, txt)
@@ -127,12 +144,14 @@ func TestEndToEnd(t *testing.T) {
 		"authserv_id": "relay.test",
 		"keys": []map[string]string{
 			{"domain": "example.com", "selector": "rsa1", "key": pemOf(t, rsaKey)},
+			{"domain": "cfg.example", "selector": "rsa1", "key": pemOf(t, rsaKey)},
 			{"domain": "ed.example", "selector": "ed1", "key": pemOf(t, edKey)},
 		},
 	})
 	sink := relaytest.StartSink(t, false, nil)
-	r := relaytest.StartRelay(t, fmt.Sprintf("filter \"dkim\" {\n  wasm = %q\n  stages = [\"data\"]\n  grants = [\"dns\"]\n  resolver = %q\n  timeout = \"10s\"\n  config = %s\n}\n",
-		wasmtest.Build(t, "plugins/dkim"), resolver, conf)+sinkDomain("remote.test", sink))
+	r := relaytest.StartRelay(t, fmt.Sprintf("filter \"dkim\" {\n  wasm = %q\n  stages = [\"data\"]\n  grants = [\"dns\", \"sign\"]\n"+
+		"  signing_keys = { \"example.com/hrsa\" = %q, \"hosted.example/hed\" = %q }\n  resolver = %q\n  timeout = \"10s\"\n  config = %s\n}\n",
+		wasmtest.Build(t, "plugins/dkim"), hostRSA, hostEd, resolver, conf)+sinkDomain("remote.test", sink))
 
 	outbound := func(from string) string {
 		return "From: Alice <" + from + ">\r\nTo: bob@remote.test\r\nSubject: hello\r\n  from sluice\r\n" +
@@ -141,16 +160,19 @@ func TestEndToEnd(t *testing.T) {
 			"\r\nHi Bob,\r\n\r\n.dotted line  \r\nbye\r\n\r\n"
 	}
 	n := 0
-	for _, tt := range []struct{ name, from, algo string }{
-		{"rsa", "alice@example.com", "rsa-sha256"},
-		{"ed25519", "alice@ed.example", "ed25519-sha256"},
+	for _, tt := range []struct{ name, from, algo, selector string }{
+		{"rsa with the host's key", "alice@example.com", "rsa-sha256", "hrsa"},
+		{"ed25519 with the host's key", "alice@hosted.example", "ed25519-sha256", "hed"},
+		{"rsa with a config key", "alice@cfg.example", "rsa-sha256", "rsa1"},
+		{"ed25519 with a config key", "alice@ed.example", "ed25519-sha256", "ed1"},
 	} {
 		t.Run("relay signs "+tt.name, func(t *testing.T) {
 			send(t, r.Addr("smtp-insecure-auth"), true, tt.from, "bob@remote.test", outbound(tt.from))
 			n++
 			got := lastMessage(t, sink, n)
-			if !strings.HasPrefix(got, "DKIM-Signature: ") || !strings.Contains(got, tt.algo) {
-				t.Fatalf("not signed on top:\n%s", got)
+			flat := strings.NewReplacer("\r\n", "", " ", "", "\t", "").Replace(got)
+			if !strings.HasPrefix(got, "DKIM-Signature: ") || !strings.Contains(flat, "a="+tt.algo+";") || !strings.Contains(flat, "s="+tt.selector+";") {
+				t.Fatalf("not signed on top with a=%s s=%s:\n%s", tt.algo, tt.selector, got)
 			}
 			if strings.Contains(got, "Authentication-Results: relay.test") {
 				t.Errorf("forged Authentication-Results kept:\n%s", got)

@@ -4,7 +4,9 @@
 // in an Authentication-Results header field (RFC 8601).
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o dkim.wasm ./plugins/dkim
-// It needs the "dns" grant to verify. See README.md for its configuration.
+// It needs the "dns" grant to verify, and signs with the keys of the "sign"
+// grant (signing_keys named "domain/selector", held and used by the host)
+// or of its config. See README.md for its configuration.
 package main
 
 import (
@@ -33,6 +35,16 @@ func load() (*settings, error) {
 			return nil, err
 		}
 		cached, cachedErr = parseConfig(raw)
+		if cachedErr == nil {
+			// Keys the host holds (the "sign" grant) sign natively; they
+			// win over keys in the config for the same domain.
+			var host []signingKey
+			host, cachedErr = hostKeys(sdk.SigningKeys, sdk.Sign)
+			cached.withHostKeys(host)
+		}
+		if cachedErr != nil {
+			cached = nil
+		}
 	}
 	return cached, cachedErr
 }

@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -29,11 +30,36 @@ const (
 )
 
 // Config returns the filter's `config = {...}` block as JSON ("{}" or empty when none).
-func Config() ([]byte, error) { return hostConfig() }
+func Config() ([]byte, error) {
+	b, err := config()
+	return bytes.Clone(b), err
+}
 
-// ConfigJSON decodes the filter's config into v. An absent config leaves v untouched.
-func ConfigJSON(v any) error {
+// configBytes is the config once read: it never changes during an
+// instance's life (ABI.md section 4), so it is read from the host once.
+var configBytes []byte
+
+func config() ([]byte, error) {
+	if configBytes != nil {
+		return configBytes, nil
+	}
 	b, err := hostConfig()
+	if err != nil {
+		return nil, err
+	}
+	if b == nil {
+		b = []byte{}
+	}
+	configBytes = b
+	return b, nil
+}
+
+// ConfigJSON decodes the filter's config into v. An absent config leaves v
+// untouched. It decodes with encoding/json, which is slow inside the guest
+// (hundreds of microseconds for a small config): call it once, from init, rather
+// than in every handler call.
+func ConfigJSON(v any) error {
+	b, err := config()
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,9 @@
 package sdk
 
 import (
+	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/sluice-mail/sluice/sdk/abi"
@@ -70,4 +72,38 @@ func BenchmarkDispatchNative(b *testing.B) {
 	for b.Loop() {
 		dispatch(ev, nil)
 	}
+}
+
+// FuzzDispatch: whatever the event, dispatch answers a valid JSON result
+// and never panics (only a handler's own panic traps).
+func FuzzDispatch(f *testing.F) {
+	for _, in := range fullEvents(f) {
+		f.Add(in)
+	}
+	for _, h := range hostile {
+		f.Add([]byte(h))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		Handle(Handlers{
+			Connect: func(e *ConnectEvent) Result { return Reject(550, "5.7.1", e.Session.Helo) },
+			Auth:    func(e *AuthEvent) Result { return Continue() },
+			Mail:    func(e *MailEvent) Result { return Tempfail(451, "", e.Txn.From) },
+			Rcpt:    func(e *RcptEvent) Result { return Continue() },
+			Data: func(e *DataEvent) Result {
+				return Continue().With(new(Changes).AddHeader("X", e.Header.Get("Subject")))
+			},
+			Delivered: func(e *DeliveredEvent) {},
+		})
+		out := dispatch(in, nil)
+		var r abi.Result
+		dec := json.NewDecoder(bytes.NewReader(out))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil || dec.More() {
+			t.Fatalf("%q: result %s: %v", in, out, err)
+		}
+		var ev abi.Event
+		if json.Unmarshal(in, &ev) != nil && !strings.HasPrefix(r.Action, errorAction) {
+			t.Fatalf("%q: malformed event answered %s", in, out)
+		}
+	})
 }

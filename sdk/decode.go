@@ -68,19 +68,19 @@ type decoder struct {
 	fold  [32]byte // scratch for case-folded keys
 }
 
-// DecodeError describes why an event document could not be decoded.
-type DecodeError struct {
+// decodeError says why an event document could not be decoded.
+type decodeError struct {
 	Offset int64
 	Msg    string
 }
 
-func (e *DecodeError) Error() string {
+func (e *decodeError) Error() string {
 	return fmt.Sprintf("malformed event at byte %d: %s", e.Offset, e.Msg)
 }
 
 func (d *decoder) fail(msg string) {
 	if d.err == nil {
-		d.err = &DecodeError{Offset: int64(d.pos), Msg: msg}
+		d.err = &decodeError{Offset: int64(d.pos), Msg: msg}
 	}
 }
 

@@ -167,8 +167,8 @@ func (p *proc) checkOutput() {
 	}
 }
 
-// waitListening polls until addr accepts connections, failing early if the
-// process exits.
+// waitListening polls until addr accepts connections and the process has
+// logged that it listens there, failing early if the process exits.
 func (p *proc) waitListening(addr string) {
 	p.t.Helper()
 	end := time.Now().Add(deadline)
@@ -178,10 +178,14 @@ func (p *proc) waitListening(addr string) {
 			p.t.Fatalf("sluice exited before listening on %s: %v\n%s", addr, p.err, p.out.String())
 		default:
 		}
+		// Our own process must say it listens there: on a shared machine
+		// another program may hold the port for a moment.
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
-			return
+			if strings.Contains(p.out.String(), "address="+addr) {
+				return
+			}
 		}
 		if time.Now().After(end) {
 			p.t.Fatalf("sluice is not listening on %s: %v\n%s", addr, err, p.out.String())

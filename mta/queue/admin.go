@@ -339,10 +339,10 @@ func (q *Queue) Delete(id string, bounce bool) error {
 		return nil
 	}
 	m.finished = true
-	hasEnv := m.hasEnv
+	hasEnv, size := m.hasEnv, m.size
 	m.mu.Unlock()
 	q.log.Info("message deleted by the administrator", "id", id)
-	if err := q.removeFiles(id, hasEnv); err != nil {
+	if err := q.removeFiles(id, hasEnv, size); err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
 	syncDir(q.opts.Dir)
@@ -399,7 +399,7 @@ func (s *Spool) read(id string) (*Envelope, error) {
 	if _, err := os.Stat(s.msgPath(id)); errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound // an ID.env alone is what is left of a finished message
 	}
-	env, err := readEnvelope(s.envPath(id), s.msgPath(id))
+	env, err := readEnvelope(s.envPath(id), s.msgPath(id), id)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, ErrNotFound
 	}

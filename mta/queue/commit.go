@@ -118,16 +118,21 @@ func syncClose(f *os.File) error {
 }
 
 // commitTrailer appends the envelope b and the trailer to the data file
-// (dataLen bytes, CRC-32C crc), fsyncs and closes it (step 1), then joins
-// the next directory fsync (step 2).
-func (q *Queue) commitTrailer(data *os.File, dataLen int64, crc uint32, b []byte) error {
+// (dataLen bytes, CRC-32C crc), cuts off what a recycled file of oldSize
+// bytes held beyond them, fsyncs and closes it (step 1), then joins the
+// next directory fsync (step 2). It returns the file's size.
+func (q *Queue) commitTrailer(data *os.File, dataLen int64, crc uint32, b []byte, oldSize int64) (int64, error) {
 	buf := make([]byte, 0, len(b)+trailerLen)
 	buf = appendTrailer(buf, dataLen, crc, b)
+	size := dataLen + int64(len(buf))
 	_, err := data.WriteAt(buf, dataLen)
-	if err = errors.Join(err, syncClose(data)); err != nil {
-		return err
+	if err == nil && (oldSize < 0 || oldSize > size) {
+		err = data.Truncate(size)
 	}
-	return q.commits.syncDir(q.opts.Dir)
+	if err = errors.Join(err, syncClose(data)); err != nil {
+		return 0, err
+	}
+	return size, q.commits.syncDir(q.opts.Dir)
 }
 
 // writeEnvelope writes b to path durably (temporary file, fsync, rename,

@@ -56,7 +56,7 @@ func TestGroupCommitConcurrent(t *testing.T) {
 	for _, id := range ids {
 		// The data, then the envelope trailer (spoolfile.go).
 		path := filepath.Join(dir, id+".msg")
-		env, err := readTrailer(path)
+		env, err := readTrailer(path, id)
 		if err != nil {
 			t.Errorf("message %s: %v", id, err)
 			continue

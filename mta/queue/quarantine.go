@@ -28,7 +28,11 @@ func (q *Queue) Quarantine(in *Incoming, env *Envelope) error {
 	if env.Created.IsZero() {
 		env.Created = time.Now()
 	}
-	if err := in.f.Sync(); err != nil {
+	var err error
+	if in.oldSize != 0 {
+		err = in.f.Truncate(in.n) // a recycled file: drop its previous message's tail
+	}
+	if err = errors.Join(err, in.f.Sync()); err != nil {
 		in.Abort()
 		return fmt.Errorf("quarantine: %w", err)
 	}

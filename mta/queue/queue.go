@@ -95,6 +95,7 @@ type Queue struct {
 	log  hclog.Logger
 
 	commits committer // group commit of envelopes (commit.go)
+	pool    filePool  // spool files for reuse (recycle.go)
 
 	mu       sync.Mutex
 	dests    map[string]*destination
@@ -119,6 +120,7 @@ type message struct {
 	finished bool
 	// hasEnv: an ID.env may exist beside ID.msg (written, or being written).
 	hasEnv bool
+	size   int64 // of ID.msg, for its reuse (recycle.go); -1: unknown
 	// owner maps each queued recipient to the job that holds it (parked,
 	// ready or in flight), so that Hold, Release and Delete never create a
 	// second job for a recipient.
@@ -214,6 +216,11 @@ func (q *Queue) recover() error {
 		switch {
 		case strings.HasSuffix(name, ".tmp"):
 			os.Remove(path)
+		case strings.HasSuffix(name, ".free"):
+			// A spool file kept for reuse (recycle.go): no queued mail.
+			if !q.pool.put(freeFile{path, -1}) {
+				os.Remove(path)
+			}
 		case strings.HasSuffix(name, ".env"):
 			if id := strings.TrimSuffix(name, ".env"); !hasMsg[id] {
 				// Removal unlinks ID.msg first: this is what is left of a
@@ -232,7 +239,7 @@ func (q *Queue) recover() error {
 				}
 				env, err = decodeEnvelope(b)
 			} else {
-				env, err = readTrailer(path)
+				env, err = readTrailer(path, id)
 				if errors.Is(err, errNoTrailer) {
 					// Never acknowledged: the client was not told 250.
 					q.log.Info("removing unacknowledged message", "file", name)
@@ -254,7 +261,7 @@ func (q *Queue) recover() error {
 	sort.Slice(loaded, func(i, j int) bool { return loaded[i].Created.Before(loaded[j].Created) })
 	for _, env := range loaded {
 		q.count++
-		m := &message{env: env, hasEnv: hasEnv[env.ID]}
+		m := &message{env: env, hasEnv: hasEnv[env.ID], size: -1}
 		q.track(m)
 		if !env.Pending() {
 			// Finishing may queue a bounce; not before the queue is running.
@@ -290,12 +297,18 @@ type Incoming struct {
 	// linked: the data was not written through this Incoming (a hard link
 	// from the quarantine), so Commit writes ID.env instead of a trailer.
 	linked bool
+	// oldSize is the size of a recycled file before it was written over
+	// (-1: unknown, 0: a new file): Commit cuts what is left beyond the message.
+	oldSize int64
 }
 
 // NewMessage creates the data file for a message being received.
 func (q *Queue) NewMessage() (*Incoming, error) {
 	id := newID()
 	path := q.msgPath(id)
+	if f, size, ok := q.reuse(path); ok { // recycle.go
+		return &Incoming{ID: id, Path: path, f: f, q: q, oldSize: size}, nil
+	}
 	f, err := openFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
@@ -337,7 +350,7 @@ func (in *Incoming) Replace(r io.Reader) error {
 		return err
 	}
 	in.f.Close()
-	in.f, in.n, in.crc = tmp, n, h.Sum32()
+	in.f, in.n, in.crc, in.oldSize = tmp, n, h.Sum32(), 0
 	return nil
 }
 
@@ -373,6 +386,7 @@ func (q *Queue) Commit(in *Incoming, env *Envelope) error {
 	}
 	data := in.f
 	in.f = nil
+	size := int64(-1) // of the spool file, once committed
 	b, err := encodeEnvelope(env)
 	switch {
 	case err != nil:
@@ -382,7 +396,7 @@ func (q *Queue) Commit(in *Incoming, env *Envelope) error {
 		// to ID.env, after the data file is fsync'd (commit.go).
 		err = q.writeEnvelope(q.envPath(env.ID), b, data)
 	default:
-		err = q.commitTrailer(data, in.n, in.crc, b)
+		size, err = q.commitTrailer(data, in.n, in.crc, b, in.oldSize)
 	}
 	if err != nil {
 		os.Remove(in.Path)
@@ -392,7 +406,7 @@ func (q *Queue) Commit(in *Incoming, env *Envelope) error {
 	q.mu.Lock()
 	q.count++
 	q.mu.Unlock()
-	q.schedule(&message{env: env, hasEnv: in.linked}, env.Recipients)
+	q.schedule(&message{env: env, hasEnv: in.linked, size: size}, env.Recipients)
 	return nil
 }
 
@@ -712,7 +726,7 @@ func (q *Queue) finishIfDone(m *message) (removed bool) {
 	done := !m.finished && !m.env.Pending()
 	m.finished = m.finished || done
 	env := m.env.Clone()
-	hasEnv := m.hasEnv
+	hasEnv, size := m.hasEnv, m.size
 	m.mu.Unlock()
 	if !done {
 		return false
@@ -735,7 +749,7 @@ func (q *Queue) finishIfDone(m *message) (removed bool) {
 	if q.opts.Finished != nil {
 		q.opts.Finished(env, q.msgPath(env.ID))
 	}
-	if err := q.removeFiles(env.ID, hasEnv); err != nil {
+	if err := q.removeFiles(env.ID, hasEnv, size); err != nil {
 		q.log.Error("cannot remove finished message", "id", env.ID, "error", err)
 		return false
 	}
@@ -752,9 +766,10 @@ func (q *Queue) finishIfDone(m *message) (removed bool) {
 // then the ID.env a state change may have left beside it, which recovery
 // would remove anyway once ID.msg is gone. Most messages never had an
 // ID.env (hasEnv false): not even a failing unlink of it, which would
-// take the directory's lock like any other, is spent on them.
-func (q *Queue) removeFiles(id string, hasEnv bool) error {
-	if err := os.Remove(q.msgPath(id)); err != nil {
+// take the directory's lock like any other, is spent on them. ID.msg is
+// kept for reuse (recycle.go), which for existence is the same as unlinking.
+func (q *Queue) removeFiles(id string, hasEnv bool, size int64) error {
+	if err := q.retire(q.msgPath(id), size); err != nil {
 		return err
 	}
 	if hasEnv {
@@ -782,6 +797,7 @@ func (q *Queue) Close() {
 		<-q.stopped
 	}
 	q.inflight.Wait()
+	q.pool.drain()
 	q.mu.Lock()
 	if q.lock != nil {
 		q.lock.Close() // releases the flock

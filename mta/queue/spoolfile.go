@@ -61,9 +61,11 @@ func appendTrailer(dst []byte, dataLen int64, crc uint32, env []byte) []byte {
 var errNoTrailer = errors.New("no valid envelope trailer")
 
 // readTrailer returns the envelope committed in the trailer of the spool
-// file at path, after checking the CRC over every byte of the file: a
-// file cut short or torn by a crash during its commit gives errNoTrailer.
-func readTrailer(path string) (*Envelope, error) {
+// file at path for message id, after checking the CRC over every byte of
+// the file: a file cut short or torn by a crash during its commit gives
+// errNoTrailer, and so does a recycled file still holding the trailer of
+// its previous message (recycle.go).
+func readTrailer(path, id string) (*Envelope, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -109,6 +111,9 @@ func readTrailer(path string) (*Envelope, error) {
 	if err != nil {
 		return nil, fmt.Errorf("envelope trailer: %w", err)
 	}
+	if env.ID != id {
+		return nil, errNoTrailer // the previous message of a recycled file
+	}
 	if env.Size != dataLen {
 		return nil, fmt.Errorf("envelope trailer: size %d, data %d bytes", env.Size, dataLen)
 	}
@@ -118,7 +123,7 @@ func readTrailer(path string) (*Envelope, error) {
 // readEnvelope returns the current envelope of message id in dir: ID.env
 // when it exists, otherwise the trailer of ID.msg. A message with neither
 // gives an error satisfying errors.Is(err, os.ErrNotExist).
-func readEnvelope(envPath, msgPath string) (*Envelope, error) {
+func readEnvelope(envPath, msgPath, id string) (*Envelope, error) {
 	b, err := os.ReadFile(envPath)
 	if err == nil {
 		return decodeEnvelope(b)
@@ -126,7 +131,7 @@ func readEnvelope(envPath, msgPath string) (*Envelope, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	env, err := readTrailer(msgPath)
+	env, err := readTrailer(msgPath, id)
 	if errors.Is(err, errNoTrailer) {
 		return nil, fmt.Errorf("%w (uncommitted)", os.ErrNotExist)
 	}

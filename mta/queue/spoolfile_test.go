@@ -3,6 +3,7 @@ package queue
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sluice-mail/sluice/mta/deliver"
@@ -39,19 +40,24 @@ func TestSpoolFileCrashStates(t *testing.T) {
 	b, _ = os.ReadFile(path(cut, ".msg"))
 	os.WriteFile(path(cut, ".msg"), b[:len(b)-5], 0o600)
 	// Removal got as far as unlinking ID.msg.
-	env, err := readTrailer(path(finished, ".msg"))
+	env, err := readTrailer(path(finished, ".msg"), finished)
 	if err != nil {
 		t.Fatal(err)
 	}
 	os.Remove(path(finished, ".msg"))
 	os.WriteFile(path(finished, ".env"), mustEncode(t, env), 0o600)
 	// A deferred attempt rewrote the envelope to ID.env.
-	env, err = readTrailer(path(deferred, ".msg"))
+	env, err = readTrailer(path(deferred, ".msg"), deferred)
 	if err != nil {
 		t.Fatal(err)
 	}
 	env.Recipients[0].Attempts = 3
 	os.WriteFile(path(deferred, ".env"), mustEncode(t, env), 0o600)
+	// A recycled file renamed to a new message's name while it still held
+	// its previous message, valid trailer included (recycle.go).
+	stale := newID()
+	b, _ = os.ReadFile(path(committed, ".msg"))
+	os.WriteFile(path(stale, ".msg"), b, 0o600)
 	// A message spooled by an earlier version: data only, then ID.env.
 	legacy := newID()
 	os.WriteFile(path(legacy, ".msg"), []byte("legacy\r\n"), 0o600)
@@ -69,7 +75,7 @@ func TestSpoolFileCrashStates(t *testing.T) {
 	if err != nil || d.Envelope.Recipients[0].Attempts != 3 {
 		t.Fatalf("deferred message: %v %+v", err, d)
 	}
-	for _, gone := range []string{torn + ".msg", cut + ".msg", finished + ".env"} {
+	for _, gone := range []string{torn + ".msg", cut + ".msg", finished + ".env", stale + ".msg"} {
 		if _, err := os.Stat(filepath.Join(dir, gone)); !os.IsNotExist(err) {
 			t.Errorf("%s left in place: %v", gone, err)
 		}
@@ -90,7 +96,50 @@ func TestSpoolFileCrashStates(t *testing.T) {
 	if f := files(t, dir); len(f) != 0 {
 		t.Errorf("files left: %v", f)
 	}
-	_ = committed
+}
+
+// TestRecycledSpoolFile: a finished message's file is reused for the next
+// one, which may be shorter; the new message's trailer ends the file, so
+// it survives a restart and is delivered byte for byte.
+func TestRecycledSpoolFile(t *testing.T) {
+	dir := t.TempDir()
+	tr := newScripted()
+	q, err := Open(Options{Dir: dir, Router: domainRouter{"a.example": tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Start()
+	long := strings.Repeat("a long first message\r\n", 500)
+	enqueue(t, q, long, "a@a.example")
+	waitFor(t, "first delivery", func() bool { return q.Len() == 0 })
+	if free, _ := filepath.Glob(filepath.Join(dir, "*.free")); len(free) != 1 {
+		t.Fatalf("spool files kept for reuse: %v", free)
+	}
+	tr.block = make(chan struct{}) // the next message stays queued
+	id := enqueue(t, q, "short\r\n", "b@a.example")
+	if free, _ := filepath.Glob(filepath.Join(dir, "*.free")); len(free) != 0 {
+		t.Fatalf("the spool file was not reused: %v", free)
+	}
+	env, err := readTrailer(filepath.Join(dir, id+".msg"), id)
+	if err != nil || env.Size != 7 {
+		t.Fatalf("trailer of the reused file: %v %+v", err, env)
+	}
+	q.Close()
+	tr.block = nil
+
+	q2, err := Open(Options{Dir: dir, Router: domainRouter{"a.example": tr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2.Start()
+	defer q2.Close()
+	waitFor(t, "delivery after restart", func() bool { return q2.Len() == 0 })
+	if got, _ := tr.get("b@a.example"); got != "short\r\n" {
+		t.Errorf("delivered %q", got)
+	}
+	if got, _ := tr.get("a@a.example"); got != long {
+		t.Errorf("first message delivered as %d bytes", len(got))
+	}
 }
 
 // TestDeferredKeepsDataIntact: after a deferred attempt the message has

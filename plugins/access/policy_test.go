@@ -303,3 +303,18 @@ func TestBucketBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestDNSBLAtRcpt(t *testing.T) {
+	p := mustPolicy(t, `{"dnsbl": {"stage": "rcpt", "lists": [{"zone": "bl.example"}]},
+	  "allow": {"recipients": ["postmaster@example.com"]}}`)
+	e := testEnv(&clock{time.Unix(1e9, 0)}, map[string][]string{"7.2.0.192.bl.example.": {"127.0.0.2"}})
+	if r := p.connect(e, sess("192.0.2.7")); r.Action != "continue" {
+		t.Errorf("connect with the rcpt stage: %+v", r)
+	}
+	if r := p.rcpt(e, sess("192.0.2.7"), "a@x.example", "u@example.com"); r.Code != 550 || r.Enhanced != "5.7.1" || !strings.Contains(r.Text, "bl.example") {
+		t.Errorf("listed client at rcpt: %+v", r)
+	}
+	if r := p.rcpt(e, sess("192.0.2.7"), "a@x.example", "postmaster@example.com"); r.Action != "continue" {
+		t.Errorf("allowed recipient: %+v", r)
+	}
+}

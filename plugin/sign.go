@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/tetratelabs/wazero/api"
 
@@ -35,7 +37,8 @@ func loadSigningKeys(cfg config.Filter) (signGrant, error) {
 	}
 	g := signGrant{keys: map[string]crypto.Signer{}}
 	var list abi.SigningKeys
-	for _, k := range cfg.SigningKeys {
+	sorted := slices.SortedFunc(slices.Values(cfg.SigningKeys), func(a, b config.SigningKey) int { return strings.Compare(a.Name, b.Name) })
+	for _, k := range sorted {
 		if _, dup := g.keys[k.Name]; dup {
 			return signGrant{}, fmt.Errorf("signing key %q listed twice", k.Name)
 		}

@@ -55,10 +55,10 @@ func TestSignGrant(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
-	keys := []config.SigningKey{
+	keys := []config.SigningKey{ // sign_keys lists them sorted by name
+		{Name: "example.org/rsa8", Path: writeKey(t, rsaKey, false)},
 		{Name: "example.com/ed1", Path: writeKey(t, edKey, false)},
 		{Name: "example.com/rsa1", Path: writeKey(t, rsaKey, true)},
-		{Name: "example.org/rsa8", Path: writeKey(t, rsaKey, false)},
 	}
 	digest := sha256.Sum256([]byte("message"))
 	h := newTestHost(t,
@@ -100,7 +100,7 @@ func TestSignGrant(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if pubs[keys[i].Name], err = x509.ParsePKIXPublicKey(der); err != nil {
+		if pubs[strings.Fields(want)[0]], err = x509.ParsePKIXPublicKey(der); err != nil {
 			t.Fatal(err)
 		}
 	}

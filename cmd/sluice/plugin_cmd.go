@@ -45,6 +45,7 @@ type pluginVerdict struct {
 // it failed (the verdict then carries the on_error reason), 2 on bad usage.
 //
 //	sluice plugin test FILE.wasm -stage data -msg FILE.eml [-from ADDR] [-rcpt ADDR]... [-config JSON|@FILE]
+//	                   [-grant G]... [-http-endpoint URL] [-signing-key NAME=FILE]...
 func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("sluice plugin test", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -53,7 +54,9 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	from := fs.String("from", "sender@example.org", "envelope sender (empty for <>)")
 	var rcpts, grants stringList
 	fs.Var(&rcpts, "rcpt", "envelope recipient (repeatable; the last one is the RCPT of the rcpt stage)")
-	fs.Var(&grants, "grant", "capability to grant: dns, http (repeatable)")
+	var signingKeys stringList
+	fs.Var(&grants, "grant", "capability to grant: dns, http, sign (repeatable)")
+	fs.Var(&signingKeys, "signing-key", "NAME=FILE: a PEM private key for the sign grant, as in signing_keys (repeatable)")
 	conf := fs.String("config", "", "filter config as JSON, or @FILE")
 	helo := fs.String("helo", "client.example", "HELO/EHLO name")
 	ip := fs.String("ip", "192.0.2.1", "client IP address")
@@ -106,6 +109,16 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
+	var keys []config.SigningKey
+	for _, kv := range signingKeys {
+		name, path, ok := strings.Cut(kv, "=")
+		if !ok || name == "" || path == "" {
+			fmt.Fprintf(stderr, "sluice plugin test: -signing-key %q: want NAME=FILE\n", kv)
+			return 2
+		}
+		keys = append(keys, config.SigningKey{Name: name, Path: path})
+	}
+
 	dataDir, err := os.MkdirTemp("", "sluice-plugin-test-")
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)
@@ -116,7 +129,7 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
 	host, err := plugin.NewHost(ctx, []config.Filter{{
 		Name: name, Wasm: file, Stages: []string{*stage}, Timeout: *timeout, MemoryBytes: *memory,
-		ConfigJSON: cfgJSON, Grants: grants, HTTPEndpoint: *endpoint,
+		ConfigJSON: cfgJSON, Grants: grants, HTTPEndpoint: *endpoint, SigningKeys: keys,
 	}}, plugin.HostOptions{DataDir: dataDir, CacheDir: plugin.UserCacheDir(), Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: stderr})})
 	if err != nil {
 		fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -76,6 +77,10 @@ func TestPluginTestCommand(t *testing.T) {
 	conf := filepath.Join(dir, "conf.json")
 	os.WriteFile(conf, []byte(`{"domains":["example.com"],"reject":["spam@bad.example"]}`), 0o644)
 	out := filepath.Join(dir, "out.eml")
+	key := filepath.Join(dir, "key.pem")
+	if code := run([]string{"dkim", "keygen", "-domain", "example.com", "-selector", "s1", "-type", "ed25519", "-out", key}, nil, io.Discard, io.Discard); code != 0 {
+		t.Fatalf("keygen: exit %d", code)
+	}
 
 	tests := []struct {
 		name     string
@@ -95,6 +100,10 @@ func TestPluginTestCommand(t *testing.T) {
 		{"no message", []string{wasm, "-stage", "data"}, 2, nil},
 		{"no file", []string{"-stage", "data"}, 2, nil},
 		{"bad config", []string{wasm, "-stage", "mail", "-config", "{"}, 2, nil},
+		{"signing key granted", []string{wasm, "-stage", "mail", "-from", "ok@example.com", "-config", "@" + conf, "-grant", "sign", "-signing-key", "example.com/s1=" + key}, 0,
+			[]string{`"action": "continue"`}},
+		{"bad signing key", []string{wasm, "-stage", "mail", "-grant", "sign", "-signing-key", "example.com/s1=" + eml}, 1, nil},
+		{"signing key without file", []string{wasm, "-stage", "mail", "-grant", "sign", "-signing-key", "example.com/s1"}, 2, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

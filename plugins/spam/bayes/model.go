@@ -247,6 +247,11 @@ func ReadMeta(s Store, notFound func(error) bool) (Meta, error) {
 // Load reads the model that meta describes, in the sorted read-only form.
 func Load(s Store, meta Meta) (*Model, error) {
 	m := &Model{NSpam: meta.NSpam, NHam: meta.NHam}
+	if meta.Tokens > 0 && meta.Tokens <= MaxTokens {
+		// Sized once: growing by append would briefly need twice the memory.
+		m.hashes = make([]uint64, 0, meta.Tokens)
+		m.counts = make([]Counts, 0, meta.Tokens)
+	}
 	var prev uint64
 	for i := 0; i < meta.Shards; i++ {
 		b, err := s.Get(ShardKey(meta.Gen, i))

@@ -107,7 +107,7 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 		case "blob":
 			f.grantBlob = true
 		case "sign":
-			sg, err := loadSigningKeys(cfg)
+			sg, err := loadSigningKeys(cfg, f.log)
 			if err != nil {
 				return nil, err
 			}

@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero/api"
 
 	"github.com/sluice-mail/sluice/mta/config"
@@ -31,7 +32,8 @@ type signGrant struct {
 }
 
 // loadSigningKeys reads and checks every key of the filter's signing_keys.
-func loadSigningKeys(cfg config.Filter) (signGrant, error) {
+// A key file anyone may read is used but warned about.
+func loadSigningKeys(cfg config.Filter, log hclog.Logger) (signGrant, error) {
 	if len(cfg.SigningKeys) == 0 {
 		return signGrant{}, errors.New(`grant "sign" needs signing_keys`)
 	}
@@ -48,6 +50,9 @@ func loadSigningKeys(cfg config.Filter) (signGrant, error) {
 		signer, info, err := readSigningKey(k.Path)
 		if err != nil {
 			return signGrant{}, fmt.Errorf("signing key %q (%s): %w", k.Name, k.Path, err)
+		}
+		if st, err := os.Stat(k.Path); err == nil && st.Mode().Perm()&0o004 != 0 {
+			log.Warn("signing key file is readable by every user: chmod o-r it", "key", k.Name, "path", k.Path, "mode", st.Mode().Perm().String())
 		}
 		info.Name = k.Name
 		g.keys[k.Name] = signer

@@ -60,6 +60,9 @@ func TestSignGrant(t *testing.T) {
 		{Name: "example.com/ed1", Path: writeKey(t, edKey, false)},
 		{Name: "example.com/rsa1", Path: writeKey(t, rsaKey, true)},
 	}
+	if err := os.Chmod(keys[1].Path, 0o644); err != nil { // warned about, still used
+		t.Fatal(err)
+	}
 	digest := sha256.Sum256([]byte("message"))
 	h := newTestHost(t,
 		signFilter(t, "rsa", "example.com/rsa1", digest[:], keys...),
@@ -86,6 +89,9 @@ func TestSignGrant(t *testing.T) {
 		return keys, sig
 	}
 
+	if logs := h.logs.String(); strings.Count(logs, "signing key file is readable by every user") != 5 || !strings.Contains(logs, keys[1].Path) {
+		t.Errorf("want one warning per filter granted the key about %s:\n%s", keys[1].Path, logs)
+	}
 	list, sig := run("rsa")
 	if len(list) != 3 {
 		t.Fatalf("sign_keys: %q", list)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 )
@@ -30,7 +31,8 @@ func TestCheckBuiltinPlugins(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			wasm := wasmtest.Build(t, "plugins/"+tt.name)
-			rep := Check(context.Background(), wasm, CheckOptions{ConfigJSON: []byte(tt.config)})
+			// A generous per-event timeout: CI machines are slow under -race.
+			rep := Check(context.Background(), wasm, CheckOptions{ConfigJSON: []byte(tt.config), Timeout: 60 * time.Second})
 			if !rep.OK() {
 				t.Fatalf("problems:\n%s", strings.Join(rep.Problems, "\n"))
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 )
@@ -29,7 +30,8 @@ func TestCheckGoodPlugins(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rep := Check(context.Background(), tt.wasm(t), CheckOptions{ConfigJSON: []byte(tt.config)})
+			// A generous per-event timeout: CI machines are slow under -race.
+			rep := Check(context.Background(), tt.wasm(t), CheckOptions{ConfigJSON: []byte(tt.config), Timeout: 60 * time.Second})
 			if !rep.OK() {
 				t.Fatalf("problems:\n%s", strings.Join(rep.Problems, "\n"))
 			}

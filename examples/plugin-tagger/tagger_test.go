@@ -18,7 +18,7 @@ func TestTaggerInLiveRelay(t *testing.T) {
 	r := relaytest.StartRelay(t, fmt.Sprintf(`
 filter "tagger" {
   wasm     = %q
-  timeout  = "2s"
+  timeout  = "30s"
   memory   = "64MiB"
   on_error = "tempfail"
   config = {

@@ -38,7 +38,7 @@ func startRelay(t *testing.T) (*relaytest.Relay, *relaytest.Sink) {
 	r := relaytest.StartRelay(t, fmt.Sprintf(`
 filter "rules" {
   wasm = %q
-  timeout = "2s"
+  timeout = "30s"
   config = %s
 }
 domain "sink.test" {

@@ -22,7 +22,13 @@ func behaveFilter(t *testing.T, name string, conf map[string]any, extra string) 
 		t.Fatal(err)
 	}
 	// JSON is valid HCL expression syntax for objects.
-	return fmt.Sprintf("filter %q {\n  wasm = %q\n  timeout = \"500ms\"\n  memory = \"64MiB\"\n%s\n  config = %s\n}\n", name, wasm, extra, js)
+	// A generous timeout, so a slow CI machine never trips it; the looping
+	// filter sets its own short one.
+	timeout := "30s"
+	if conf["mode"] == "loop" {
+		timeout = "500ms"
+	}
+	return fmt.Sprintf("filter %q {\n  wasm = %q\n  timeout = %q\n  memory = \"64MiB\"\n%s\n  config = %s\n}\n", name, wasm, timeout, extra, js)
 }
 
 func sinkDomain(name string, s *relaytest.Sink, filters ...string) string {

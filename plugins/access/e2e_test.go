@@ -33,7 +33,7 @@ func startAccess(t *testing.T, confs map[string]map[string]any, domains []string
 		fmt.Fprintf(&hcl, `
 filter %[1]q {
   wasm = %[2]q
-  timeout = "5s"
+  timeout = "30s"
   grants = %[3]s
   config = %[4]s
 }

@@ -57,6 +57,7 @@ func (h hop) local() bool {
 type session struct {
 	c      *smtp.Client
 	raw    net.Conn // closed to abort any blocked I/O
+	wire   net.Conn // what c writes to (plain or TLS): message bodies go there directly (body.go)
 	hop    hop
 	tls    bool
 	utf8   bool // the server offers SMTPUTF8
@@ -146,13 +147,13 @@ func (d *dialer) greet(ctx context.Context, conn net.Conn, h hop, mode config.TL
 	s := &session{hop: h}
 	var err error
 	if mode == config.TLSNone {
-		s.c = d.newClient(conn, h)
+		s.c, s.wire = d.newClient(conn, h), conn
 		if err := s.c.Hello(d.opts.Hostname); err != nil {
 			s.c.Close()
 			return nil, fmt.Errorf("greeting from %s: %w", h, err)
 		}
 	} else {
-		s.c, s.tls, err = d.startTLS(ctx, conn, h, mode)
+		s.c, s.tls, s.wire, err = d.startTLS(ctx, conn, h, mode)
 		if err != nil {
 			return nil, err
 		}
@@ -171,7 +172,7 @@ func (d *dialer) greet(ctx context.Context, conn net.Conn, h hop, mode config.TL
 // offers STARTTLS after an EHLO with a fixed name and fails outright when the
 // extension is missing. The greeted (TLS or plain) connection is then handed
 // to go-smtp with a replayed greeting.
-func (d *dialer) startTLS(ctx context.Context, conn net.Conn, h hop, mode config.TLSMode) (*smtp.Client, bool, error) {
+func (d *dialer) startTLS(ctx context.Context, conn net.Conn, h hop, mode config.TLSMode) (*smtp.Client, bool, net.Conn, error) {
 	conn.SetDeadline(time.Now().Add(d.opts.CommandTimeout))
 	defer conn.SetDeadline(time.Time{})
 	br := bufio.NewReader(&lineLimitReader{r: conn, max: 2000})
@@ -180,17 +181,17 @@ func (d *dialer) startTLS(ctx context.Context, conn net.Conn, h hop, mode config
 		*textproto.Writer
 	}{textproto.NewReader(br), textproto.NewWriter(bufio.NewWriter(conn))}
 	if _, _, err := tp.ReadResponse(220); err != nil {
-		return nil, false, fmt.Errorf("greeting from %s: %w", h, toSMTPError(err))
+		return nil, false, nil, fmt.Errorf("greeting from %s: %w", h, toSMTPError(err))
 	}
 	offered := false
 	if err := tp.PrintfLine("EHLO %s", d.opts.Hostname); err != nil {
-		return nil, false, fmt.Errorf("EHLO to %s: %w", h, err)
+		return nil, false, nil, fmt.Errorf("EHLO to %s: %w", h, err)
 	}
 	_, msg, err := tp.ReadResponse(250)
 	if err != nil {
 		var pe *textproto.Error
 		if !errors.As(err, &pe) || pe.Code/100 != 5 {
-			return nil, false, fmt.Errorf("EHLO to %s: %w", h, toSMTPError(err))
+			return nil, false, nil, fmt.Errorf("EHLO to %s: %w", h, toSMTPError(err))
 		}
 		// A server without EHLO has no STARTTLS either; go-smtp falls back to HELO.
 	} else {
@@ -202,31 +203,32 @@ func (d *dialer) startTLS(ctx context.Context, conn net.Conn, h hop, mode config
 	}
 	if offered {
 		if err := tp.PrintfLine("STARTTLS"); err != nil {
-			return nil, false, fmt.Errorf("STARTTLS to %s: %w", h, err)
+			return nil, false, nil, fmt.Errorf("STARTTLS to %s: %w", h, err)
 		}
 		_, _, err := tp.ReadResponse(220)
 		if err != nil {
 			var pe *textproto.Error
 			if !errors.As(err, &pe) || mode != config.TLSOpportunistic {
-				return nil, false, fmt.Errorf("STARTTLS to %s: %w", h, toSMTPError(err))
+				return nil, false, nil, fmt.Errorf("STARTTLS to %s: %w", h, toSMTPError(err))
 			}
 			offered = false // refused with a reply: the session goes on in plaintext
 		} else if br.Buffered() > 0 {
 			// Anything sent before the handshake could be injected by an
 			// attacker and must not be read as coming over TLS.
-			return nil, false, fmt.Errorf("STARTTLS to %s: data received before TLS handshake", h)
+			return nil, false, nil, fmt.Errorf("STARTTLS to %s: data received before TLS handshake", h)
 		}
 	}
 	if !offered {
 		if mode != config.TLSOpportunistic {
-			return nil, false, localErr(451, "4.7.10", "TLS is required but %s does not offer STARTTLS", h)
+			return nil, false, nil, localErr(451, "4.7.10", "TLS is required but %s does not offer STARTTLS", h)
 		}
-		c := d.newClient(&greetedConn{Conn: conn}, h)
+		gc := &greetedConn{Conn: conn}
+		c := d.newClient(gc, h)
 		if err := c.Hello(d.opts.Hostname); err != nil {
 			c.Close()
-			return nil, false, fmt.Errorf("EHLO to %s: %w", h, err)
+			return nil, false, nil, fmt.Errorf("EHLO to %s: %w", h, err)
 		}
-		return c, false, nil
+		return c, false, gc, nil
 	}
 	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: d.opts.RootCAs}
 	if ip := net.ParseIP(h.serverName); ip == nil {
@@ -244,16 +246,17 @@ func (d *dialer) startTLS(ctx context.Context, conn net.Conn, h hop, mode config
 	defer cancel()
 	if err := tc.HandshakeContext(hctx); err != nil {
 		if mode == config.TLSOpportunistic {
-			return nil, false, &tlsHandshakeError{err}
+			return nil, false, nil, &tlsHandshakeError{err}
 		}
-		return nil, false, fmt.Errorf("TLS with %s: %w", h, err)
+		return nil, false, nil, fmt.Errorf("TLS with %s: %w", h, err)
 	}
-	c := d.newClient(&greetedConn{Conn: tc}, h)
+	gc := &greetedConn{Conn: tc}
+	c := d.newClient(gc, h)
 	if err := c.Hello(d.opts.Hostname); err != nil {
 		c.Close()
-		return nil, false, fmt.Errorf("EHLO to %s over TLS: %w", h, err)
+		return nil, false, nil, fmt.Errorf("EHLO to %s over TLS: %w", h, err)
 	}
-	return c, true, nil
+	return c, true, gc, nil
 }
 
 // auth authenticates with AUTH PLAIN (RFC 4954), never sending the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"sync"
 
 	"github.com/emersion/go-smtp"
 	"github.com/hashicorp/go-hclog"
@@ -177,10 +176,7 @@ func transact(ctx context.Context, s *session, msg *Message, rcpts []string) ([]
 		return out, txHealthy
 	}
 	src := &readErrReader{r: body}
-	buf := copyBufs.Get().(*[]byte)
-	_, err = io.CopyBuffer(w, src, *buf)
-	copyBufs.Put(buf)
-	if err != nil {
+	if err := sendBody(s.wire, w, src); err != nil {
 		// The dot must not be sent after a short body: the only way to abort
 		// DATA is to drop the connection.
 		if src.err != nil {
@@ -248,10 +244,6 @@ func closesSession(err error) bool {
 	var se *smtp.SMTPError
 	return errors.As(err, &se) && se.Code == 421
 }
-
-// copyBufs recycles the buffers that stream bodies into DATA, which would
-// otherwise be most of the garbage a delivery makes.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // readErrReader remembers a failure of the spool, to tell it from a
 // failure of the peer.

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"io"
 
 	"github.com/emersion/go-smtp"
@@ -57,32 +58,76 @@ func (c *checkedReader) scan(b []byte) {
 		c.err = errTooLarge
 		return
 	}
-	for _, ch := range b {
-		switch {
-		case ch == '\n' && !c.prevCR:
-			c.err = errBareLF
+	// The header, byte by byte: it is short, and its end and size matter.
+	for c.inHeader && len(b) > 0 {
+		ch := b[0]
+		b = b[1:]
+		if !c.lineEnd(ch) {
 			return
-		case ch != '\n' && c.prevCR:
+		}
+		c.headerLen++
+		if ch == '\n' {
+			// A line that was just "\r\n" ends the header.
+			if c.lineStart {
+				c.inHeader = false
+			}
+			c.lineStart = true
+		} else if ch != '\r' {
+			c.lineStart = false
+		}
+		if c.maxHeader > 0 && c.headerLen > c.maxHeader {
+			c.err = errHeaderTooLarge
+			return
+		}
+	}
+	if len(b) > 0 {
+		c.scanBody(b)
+	}
+}
+
+// lineEnd checks ch against the CRLF rule and records whether it was a CR.
+func (c *checkedReader) lineEnd(ch byte) bool {
+	if ch == '\n' && !c.prevCR || ch != '\n' && c.prevCR {
+		c.err = errBareLF
+		return false
+	}
+	c.prevCR = ch == '\r'
+	return true
+}
+
+// scanBody checks the CRLF rule on the body a line at a time: every CR
+// must be followed by LF and every LF preceded by CR. It looks for the
+// bytes with IndexByte instead of looking at each byte in turn.
+func (c *checkedReader) scanBody(b []byte) {
+	if c.prevCR {
+		if b[0] != '\n' {
 			c.err = errBareLF
 			return
 		}
-		c.prevCR = ch == '\r'
-		if c.inHeader {
-			c.headerLen++
-			if ch == '\n' {
-				// A line that was just "\r\n" ends the header.
-				if c.lineStart {
-					c.inHeader = false
-				}
-				c.lineStart = true
-			} else if ch != '\r' {
-				c.lineStart = false
+		c.prevCR = false
+		b = b[1:]
+	}
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\r')
+		if i < 0 {
+			if bytes.IndexByte(b, '\n') >= 0 {
+				c.err = errBareLF
 			}
-			if c.maxHeader > 0 && c.headerLen > c.maxHeader {
-				c.err = errHeaderTooLarge
-				return
-			}
+			return
 		}
+		if bytes.IndexByte(b[:i], '\n') >= 0 {
+			c.err = errBareLF
+			return
+		}
+		if i+1 == len(b) {
+			c.prevCR = true
+			return
+		}
+		if b[i+1] != '\n' {
+			c.err = errBareLF
+			return
+		}
+		b = b[i+2:]
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 )
 
 // Spool files are recycled instead of unlinked and created again. A
@@ -26,6 +27,10 @@ import (
 // before the fsync, so its trailer ends the file. .free files hold no mail
 // that is still queued; recovery adopts them into the pool and Close
 // removes the pool.
+
+// The renames are syscall.Rename: os.Rename first stats the new name to
+// refuse a directory there, one more path lookup per rename for names that
+// are never directories.
 
 // maxFree bounds the spool files kept for reuse.
 const maxFree = 256
@@ -85,7 +90,7 @@ func (p *filePool) drain() {
 func (q *Queue) retire(msgPath string, size int64) error {
 	if !q.pool.full() {
 		free := filepath.Join(q.opts.Dir, newID()+".free")
-		if err := os.Rename(msgPath, free); err == nil {
+		if err := syscall.Rename(msgPath, free); err == nil {
 			if !q.pool.put(freeFile{free, size}) {
 				os.Remove(free)
 			}
@@ -103,7 +108,7 @@ func (q *Queue) reuse(path string) (f *os.File, size int64, ok bool) {
 		if !ok {
 			return nil, 0, false
 		}
-		if err := os.Rename(ff.path, path); err != nil {
+		if err := syscall.Rename(ff.path, path); err != nil {
 			os.Remove(ff.path)
 			continue
 		}

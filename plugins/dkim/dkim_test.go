@@ -213,22 +213,6 @@ func TestVerifyInbound(t *testing.T) {
 	}
 }
 
-func TestForgedAuthResults(t *testing.T) {
-	text := "Authentication-Results: other.example; dkim=pass\r\n" +
-		"Authentication-Results: RELAY.test; dkim=pass header.d=bank.example\r\n" +
-		"Authentication-Results: (sneaky) relay.test 1; spf=pass\r\n" +
-		"Authentication-Results: relay.test.evil; spf=pass\r\n" +
-		"Authentication-Results: relay.test\r\n" +
-		"Authentication-Results: ((nested) (x)) relay.test;garbage(((\r\n" +
-		"Authentication-Results: (unterminated relay.test;\r\n" +
-		msg
-	h, _ := header(t, text)
-	got := forgedAuthResults(h, "relay.test")
-	if want := []int{2, 3, 5, 6}; len(got) != len(want) || got[0] != 2 || got[1] != 3 || got[2] != 5 || got[3] != 6 {
-		t.Errorf("forged ranks %v, want %v", got, want)
-	}
-}
-
 func TestConfigErrors(t *testing.T) {
 	bad := []string{
 		`{"authserv_id": "a b"}`,

@@ -12,6 +12,7 @@ package main
 import (
 	"io"
 
+	"github.com/sluice-mail/sluice/plugins/internal/authmail"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -21,32 +22,21 @@ func init() {
 	sdk.Handle(sdk.Handlers{Data: data})
 }
 
-// cached is the parsed configuration; it never changes during an
-// instance's life, and parsing RSA keys is too costly to repeat per message.
-var (
-	cached    *settings
-	cachedErr error
-)
+// cached is the parsed configuration, keys included.
+var cached authmail.Config[settings]
 
 func load() (*settings, error) {
-	if cached == nil && cachedErr == nil {
-		raw, err := sdk.Config()
+	return cached.Load(func(raw []byte) (*settings, error) {
+		s, err := parseConfig(raw)
 		if err != nil {
 			return nil, err
 		}
-		cached, cachedErr = parseConfig(raw)
-		if cachedErr == nil {
-			// Keys the host holds (the "sign" grant) sign natively; they
-			// win over keys in the config for the same domain.
-			var host []signingKey
-			host, cachedErr = hostKeys(sdk.SigningKeys, sdk.Sign)
-			cached.withHostKeys(host)
-		}
-		if cachedErr != nil {
-			cached = nil
-		}
-	}
-	return cached, cachedErr
+		// Keys the host holds (the "sign" grant) sign natively; they win
+		// over keys in the config for the same domain.
+		host, err := hostKeys(sdk.SigningKeys, sdk.Sign)
+		s.withHostKeys(host)
+		return s, err
+	})
 }
 
 func data(e *sdk.DataEvent) sdk.Result {
@@ -75,12 +65,7 @@ func (o outcome) result() sdk.Result {
 		return sdk.Continue()
 	}
 	ch := new(sdk.Changes)
-	for _, n := range o.removeAR {
-		ch.RemoveHeaderAt("Authentication-Results", n)
-	}
-	if o.authResults != "" {
-		ch.PrependHeader("Authentication-Results", o.authResults)
-	}
+	authmail.ApplyAuthResults(ch, o.removeAR, o.authResults)
 	if o.signature != "" {
 		ch.PrependHeader("DKIM-Signature", o.signature)
 	}
@@ -92,11 +77,11 @@ func (o outcome) result() sdk.Result {
 func decide(s *settings, sess sdk.Session, h sdk.Header, body io.Reader, lookup func(string) ([]string, error)) (outcome, error) {
 	var o outcome
 	if s.authservID != "" {
-		o.removeAR = forgedAuthResults(h, s.authservID)
+		o.removeAR = authmail.ForgedAuthResults(h, s.authservID)
 	}
 	if sess.AuthUser != "" || sess.Trusted {
 		// Our own users' mail: sign it, never judge it.
-		if k, ok := s.keyFor(fromDomain(h)); ok {
+		if k, ok := s.keyFor(authmail.FromDomain(h)); ok {
 			sig, err := sign(k, s.headers, h, body)
 			if err != nil {
 				return o, err
@@ -104,7 +89,7 @@ func decide(s *settings, sess sdk.Session, h sdk.Header, body io.Reader, lookup 
 			o.signature = sig
 		}
 	} else if s.verify && s.authservID != "" {
-		o.authResults = authResults(s.authservID, verifyMessage(h, body, lookup, s.maxSignatures))
+		o.authResults = authmail.FormatAuthResults(s.authservID, verifyMessage(h, body, lookup, s.maxSignatures))
 	}
 	return o, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-msgauth/dkim"
 
+	"github.com/sluice-mail/sluice/plugins/internal/authmail"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -41,7 +42,7 @@ func sign(k signingKey, headerNames []string, h sdk.Header, body io.Reader) (str
 	if err != nil {
 		return "", err
 	}
-	if _, err := io.Copy(s, messageReader(h, body)); err != nil {
+	if _, err := io.Copy(s, authmail.MessageReader(h, body)); err != nil {
 		s.Close()
 		return "", err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-msgauth/dmarc"
 	"golang.org/x/net/publicsuffix"
 
+	"github.com/sluice-mail/sluice/plugins/internal/authmail"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -86,7 +87,7 @@ type outcome struct {
 // check runs SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489).
 // sample(pct) reports whether a message falls in a policy's pct= share.
 func check(s *settings, in input, r resolver, sample func(pct int) bool) outcome {
-	o := outcome{removeAR: forgedAuthResults(in.header, s.authservID)}
+	o := outcome{removeAR: authmail.ForgedAuthResults(in.header, s.authservID)}
 
 	// SPF of MAIL FROM, or of the HELO identity for the null sender (section 2.4).
 	sender := in.from
@@ -107,13 +108,13 @@ func check(s *settings, in input, r resolver, sample func(pct int) bool) outcome
 	}
 	spfDomain := strings.ToLower(sdk.AddressDomain(sender))
 
-	dkims := verifyDKIM(in.header, in.body, r.TXT, s.maxSignatures)
+	dkims := authmail.VerifyDKIM(in.header, in.body, r.TXT, s.maxSignatures, reason)
 	results := []authres.Result{spfRes}
 	for _, d := range dkims {
 		results = append(results, d)
 	}
 
-	fromDom := fromDomain(in.header)
+	fromDom := authmail.FromDomain(in.header)
 	if fromDom != "" {
 		dr, act := evalDMARC(s, r, fromDom, spfRes.Value == authres.ResultPass, spfDomain, dkims, sample)
 		results = append(results, dr)
@@ -121,7 +122,7 @@ func check(s *settings, in input, r resolver, sample func(pct int) bool) outcome
 			o.action, o.domain = act, fromDom
 		}
 	}
-	o.authResults = authResults(s.authservID, results)
+	o.authResults = authmail.FormatAuthResults(s.authservID, results)
 	return o
 }
 

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/sluice-mail/sluice/plugins/internal/authmail"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -21,11 +22,8 @@ var hostResolver = resolver{lookup: sdk.LookupDNS}
 
 func (r resolver) query(typ, name string) ([]string, error) {
 	recs, err := r.lookup(typ, strings.TrimSuffix(name, "."))
-	if errors.Is(err, sdk.ErrNotFound) {
-		return nil, &net.DNSError{Err: "no such record", Name: name, IsNotFound: true}
-	}
-	if err != nil {
-		return nil, &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true}
+	if err := authmail.DNSError(name, err); err != nil {
+		return nil, err
 	}
 	return recs, nil
 }

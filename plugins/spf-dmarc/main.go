@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 
+	"github.com/sluice-mail/sluice/plugins/internal/authmail"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -24,21 +25,9 @@ func init() {
 	sdk.Handle(sdk.Handlers{Data: data})
 }
 
-var (
-	cached    *settings
-	cachedErr error
-)
+var cached authmail.Config[settings]
 
-func load() (*settings, error) {
-	if cached == nil && cachedErr == nil {
-		raw, err := sdk.Config()
-		if err != nil {
-			return nil, err
-		}
-		cached, cachedErr = parseConfig(raw)
-	}
-	return cached, cachedErr
-}
+func load() (*settings, error) { return cached.Load(parseConfig) }
 
 func data(e *sdk.DataEvent) sdk.Result {
 	s, err := load()
@@ -47,7 +36,7 @@ func data(e *sdk.DataEvent) sdk.Result {
 	}
 	if e.Session.AuthUser != "" || e.Session.Trusted {
 		// Our own users' mail is signed, not judged; forged results still go.
-		return changes(outcome{removeAR: forgedAuthResults(e.Header, s.authservID)}, sdk.Continue())
+		return changes(outcome{removeAR: authmail.ForgedAuthResults(e.Header, s.authservID)}, sdk.Continue())
 	}
 	in := input{clientIP: net.ParseIP(e.Session.ClientIP), helo: e.Session.Helo, from: e.Txn.From, header: e.Header, body: e.Body()}
 	o := check(s, in, hostResolver, func(pct int) bool { return rand.IntN(100) < pct })
@@ -62,12 +51,7 @@ func data(e *sdk.DataEvent) sdk.Result {
 
 func changes(o outcome, r sdk.Result) sdk.Result {
 	ch := new(sdk.Changes)
-	for _, n := range o.removeAR {
-		ch.RemoveHeaderAt("Authentication-Results", n)
-	}
-	if o.authResults != "" {
-		ch.PrependHeader("Authentication-Results", o.authResults)
-	}
+	authmail.ApplyAuthResults(ch, o.removeAR, o.authResults)
 	if len(o.removeAR) == 0 && o.authResults == "" {
 		return r
 	}

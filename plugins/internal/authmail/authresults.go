@@ -1,4 +1,4 @@
-package main
+package authmail
 
 import (
 	"strings"
@@ -8,18 +8,18 @@ import (
 	"github.com/sluice-mail/sluice/sdk"
 )
 
-// authResults formats an Authentication-Results value (RFC 8601), folded
-// before each result so that lines stay short.
-func authResults(authservID string, results []authres.Result) string {
+// FormatAuthResults formats an Authentication-Results value (RFC 8601),
+// folded before each result so that lines stay short.
+func FormatAuthResults(authservID string, results []authres.Result) string {
 	v := authres.Format(authservID, results)
 	return strings.ReplaceAll(v, "; ", ";\r\n\t")
 }
 
-// forgedAuthResults returns the 1-based ranks, among the message's
+// ForgedAuthResults returns the 1-based ranks, among the message's
 // Authentication-Results fields, of those that claim authservID: this relay
 // is the only one that may write them, so those that arrive with the message
 // are forged and must go (RFC 8601 section 5).
-func forgedAuthResults(h sdk.Header, authservID string) []int {
+func ForgedAuthResults(h sdk.Header, authservID string) []int {
 	var ranks []int
 	n := 0
 	for _, f := range h {
@@ -32,6 +32,18 @@ func forgedAuthResults(h sdk.Header, authservID string) []int {
 		}
 	}
 	return ranks
+}
+
+// ApplyAuthResults adds to ch the removal of the forged fields (ranks from
+// ForgedAuthResults) and, unless it is "", the new Authentication-Results
+// value on top.
+func ApplyAuthResults(ch *sdk.Changes, forged []int, value string) {
+	for _, n := range forged {
+		ch.RemoveHeaderAt("Authentication-Results", n)
+	}
+	if value != "" {
+		ch.PrependHeader("Authentication-Results", value)
+	}
 }
 
 // authservIDOf is the authserv-id an Authentication-Results value starts

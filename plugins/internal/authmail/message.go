@@ -1,4 +1,4 @@
-package main
+package authmail
 
 import (
 	"io"
@@ -8,12 +8,12 @@ import (
 	"github.com/sluice-mail/sluice/sdk"
 )
 
-// messageReader rebuilds the message from the event's header fields and
+// MessageReader rebuilds the message from the event's header fields and
 // the body. The host gives each value without the whitespace after the
 // colon, so a field is written back as "Name: value"; relaxed header
 // canonicalization (RFC 6376 section 3.4.2) ignores that whitespace, and
-// so does every signature this filter makes. The body is byte-exact.
-func messageReader(h sdk.Header, body io.Reader) io.Reader {
+// so does every signature the dkim filter makes. The body is byte-exact.
+func MessageReader(h sdk.Header, body io.Reader) io.Reader {
 	var b strings.Builder
 	for _, f := range h {
 		b.WriteString(f.Name)
@@ -25,10 +25,10 @@ func messageReader(h sdk.Header, body io.Reader) io.Reader {
 	return io.MultiReader(strings.NewReader(b.String()), body)
 }
 
-// fromDomain is the domain of the message's single From address
+// FromDomain is the domain of the message's single From address
 // (RFC 5322.From), "" when there is not exactly one From field with
 // exactly one parsable address.
-func fromDomain(h sdk.Header) string {
+func FromDomain(h sdk.Header) string {
 	vs := h.Values("From")
 	if len(vs) != 1 {
 		return ""

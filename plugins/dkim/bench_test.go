@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-mail/sluice/internal/dnstest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 	mtaconfig "github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
@@ -26,7 +27,7 @@ var benchMessage = "From: Alice <alice@example.com>\r\nTo: bob@remote.test\r\nSu
 // grant), and verifying one signature against a loopback DNS stub.
 func BenchmarkDataStage(b *testing.B) {
 	txt := map[string]string{"rsa1._domainkey.example.com": txtRecord(b, rsaKey), "ed1._domainkey.example.com": txtRecord(b, edKey)}
-	resolver := startDNS(b, txt)
+	resolver := dnstest.TXT(b, txt)
 	for _, bc := range []struct {
 		name, selector string
 		key            crypto.Signer

@@ -7,49 +7,16 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
-
+	"github.com/sluice-mail/sluice/internal/dnstest"
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 )
-
-// startDNS serves TXT records on a loopback UDP port and returns its
-// address; every other name is NXDOMAIN.
-func startDNS(t testing.TB, txt map[string]string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		name := strings.TrimSuffix(strings.ToLower(q.Question[0].Name), ".")
-		v, ok := txt[name]
-		switch {
-		case !ok:
-			m.Rcode = dns.RcodeNameError
-		case q.Question[0].Qtype == dns.TypeTXT:
-			// Long keys are split into 255-byte strings, as real zones do.
-			var parts []string
-			for len(v) > 255 {
-				parts, v = append(parts, v[:255]), v[255:]
-			}
-			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: append(parts, v)})
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
 
 // dkimpy runs the independent signer/verifier; it skips the test when
 // python3-dkim is missing, except in CI, which installs it.
@@ -139,7 +106,7 @@ func TestEndToEnd(t *testing.T) {
 		"hed._domainkey.hosted.example":  txtRecord(t, edKey),
 		pySel + "._domainkey.py.example": txtRecord(t, rsaKey),
 	}
-	resolver := startDNS(t, txt)
+	resolver := dnstest.TXT(t, txt)
 	conf, _ := json.Marshal(map[string]any{
 		"authserv_id": "relay.test",
 		"keys": []map[string]string{

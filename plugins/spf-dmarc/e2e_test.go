@@ -3,43 +3,15 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/miekg/dns"
-
+	"github.com/sluice-mail/sluice/internal/dnstest"
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 )
-
-// startDNS serves TXT records on a loopback UDP port; other names and
-// types get an empty answer (NXDOMAIN when the name has no record at all).
-func startDNS(t *testing.T, txt map[string]string) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
-		m := new(dns.Msg)
-		m.SetReply(q)
-		name := strings.TrimSuffix(strings.ToLower(q.Question[0].Name), ".")
-		v, ok := txt[name]
-		switch {
-		case !ok:
-			m.Rcode = dns.RcodeNameError
-		case q.Question[0].Qtype == dns.TypeTXT:
-			m.Answer = append(m.Answer, &dns.TXT{Hdr: dns.RR_Header{Name: q.Question[0].Name, Rrtype: dns.TypeTXT, Class: dns.ClassINET, Ttl: 60}, Txt: []string{v}})
-		}
-		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return pc.LocalAddr().String()
-}
 
 // TestEndToEnd sends unsigned mail from 127.0.0.1 through a live relay
 // running spf-dmarc against a DNS stub, one sender domain per case.
@@ -77,7 +49,7 @@ domain "remote.test" {
     tls = "none"
   }
 }
-`, wasmtest.Build(t, "plugins/spf-dmarc"), startDNS(t, txt), conf, sink.Addr))
+`, wasmtest.Build(t, "plugins/spf-dmarc"), dnstest.TXT(t, txt), conf, sink.Addr))
 
 	delivered := 0
 	for _, tt := range []struct {

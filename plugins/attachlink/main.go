@@ -9,10 +9,7 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"os"
-
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -23,17 +20,7 @@ var conf *settings
 
 func init() {
 	sdk.Handle(sdk.Handlers{Data: data})
-	js, err := sdk.Config()
-	if errors.Is(err, sdk.ErrNotInSandbox) {
-		return
-	}
-	if err == nil {
-		conf, err = parseConfig(js)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "attachlink: invalid configuration: %v\n", err)
-		panic("attachlink: invalid configuration: " + err.Error())
-	}
+	conf = pluginconf.AtInit("attachlink", parseConfig)
 }
 
 func data(e *sdk.DataEvent) sdk.Result {

@@ -13,6 +13,7 @@ import (
 	"io"
 
 	"github.com/sluice-mail/sluice/plugins/internal/authmail"
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -23,7 +24,7 @@ func init() {
 }
 
 // cached is the parsed configuration, keys included.
-var cached authmail.Config[settings]
+var cached pluginconf.Lazy[settings]
 
 func load() (*settings, error) {
 	return cached.Load(func(raw []byte) (*settings, error) {

@@ -13,12 +13,10 @@ package main
 
 import (
 	"crypto/rand"
-	"errors"
-	"fmt"
 	"io"
-	"os"
 	"time"
 
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -29,17 +27,7 @@ var conf *settings
 
 func init() {
 	sdk.Handle(sdk.Handlers{Data: data})
-	js, err := sdk.Config()
-	if errors.Is(err, sdk.ErrNotInSandbox) {
-		return // host-side tests
-	}
-	if err == nil {
-		conf, err = parseConfig(js)
-	}
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "normalize: invalid configuration: %v\n", err)
-		panic("normalize: invalid configuration: " + err.Error())
-	}
+	conf = pluginconf.AtInit("normalize", parseConfig)
 }
 
 func data(e *sdk.DataEvent) sdk.Result {

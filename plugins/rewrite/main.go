@@ -13,10 +13,7 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-	"os"
-
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -28,19 +25,7 @@ var rewriter *Rewriter
 
 func init() {
 	sdk.Handle(sdk.Handlers{Data: data})
-	js, err := sdk.Config()
-	if errors.Is(err, sdk.ErrNotInSandbox) {
-		return // host-side tests
-	}
-	if err == nil {
-		rewriter, err = Parse(js)
-	}
-	if err != nil {
-		// Refuse to load: the relay reports the failed initialisation
-		// with the filter's name, and this line is in its log.
-		fmt.Fprintf(os.Stderr, "rewrite: invalid configuration: %v\n", err)
-		panic("rewrite: invalid configuration: " + err.Error())
-	}
+	rewriter = pluginconf.AtInit("rewrite", Parse)
 }
 
 func data(e *sdk.DataEvent) sdk.Result {

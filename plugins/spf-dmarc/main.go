@@ -16,6 +16,7 @@ import (
 	"net"
 
 	"github.com/sluice-mail/sluice/plugins/internal/authmail"
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -25,7 +26,7 @@ func init() {
 	sdk.Handle(sdk.Handlers{Data: data})
 }
 
-var cached authmail.Config[settings]
+var cached pluginconf.Lazy[settings]
 
 func load() (*settings, error) { return cached.Load(parseConfig) }
 

@@ -3,7 +3,6 @@ package plugin
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
+	"github.com/sluice-mail/sluice/internal/base64lax"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -103,28 +103,9 @@ func hostBlobPut(ctx context.Context, m api.Module, rp, rn, dp, dn, buf, capacit
 func decodeTransfer(enc string, r io.Reader) io.Reader {
 	switch strings.ToLower(strings.TrimSpace(enc)) {
 	case "base64":
-		return base64.NewDecoder(base64.StdEncoding, &b64Filter{r: r})
+		return base64lax.NewDecoder(r)
 	case "quoted-printable":
 		return quotedprintable.NewReader(r)
 	}
 	return r
-}
-
-// b64Filter keeps only base64 alphabet bytes and padding.
-type b64Filter struct{ r io.Reader }
-
-func (f *b64Filter) Read(p []byte) (int, error) {
-	for {
-		n, err := f.r.Read(p)
-		j := 0
-		for _, c := range p[:n] {
-			if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=' {
-				p[j] = c
-				j++
-			}
-		}
-		if j > 0 || err != nil {
-			return j, err
-		}
-	}
 }

@@ -11,12 +11,13 @@ package bayes
 
 import (
 	"bytes"
-	"encoding/base64"
 	"io"
 	"mime"
 	"mime/quotedprintable"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/sluice-mail/sluice/internal/base64lax"
 )
 
 // Field is one header field: its name and its raw (possibly folded) value.
@@ -215,32 +216,12 @@ func decodeTransfer(body []byte, enc string, limit int) []byte {
 	var r io.Reader = bytes.NewReader(body)
 	switch enc {
 	case "base64":
-		r = base64.NewDecoder(base64.StdEncoding, &skipSpace{r: r})
+		r = base64lax.NewDecoder(r)
 	case "quoted-printable":
 		r = quotedprintable.NewReader(r)
 	}
 	out, _ := io.ReadAll(io.LimitReader(r, int64(limit)))
 	return out
-}
-
-// skipSpace drops what base64 bodies carry between groups (and garbage
-// bytes that are not base64), so that a sloppy encoder does not hide text.
-type skipSpace struct{ r io.Reader }
-
-func (s *skipSpace) Read(p []byte) (int, error) {
-	for {
-		n, err := s.r.Read(p)
-		j := 0
-		for _, c := range p[:n] {
-			if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=' {
-				p[j] = c
-				j++
-			}
-		}
-		if j > 0 || err != nil {
-			return j, err
-		}
-	}
 }
 
 // toUTF8 converts the single-byte Western charsets to UTF-8; text in other

@@ -326,8 +326,22 @@ func (in *Incoming) Write(p []byte) (int, error) {
 // Size is the number of bytes written so far.
 func (in *Incoming) Size() int64 { return in.n }
 
-// ReadAt reads the data written so far (for filters that inspect the body).
-func (in *Incoming) ReadAt(p []byte, off int64) (int, error) { return in.f.ReadAt(p, off) }
+// ReadAt reads the data written so far (for filters that inspect the body),
+// never beyond it: a recycled spool file may still hold an older message
+// past that point (recycle.go).
+func (in *Incoming) ReadAt(p []byte, off int64) (int, error) {
+	if off >= in.n {
+		return 0, io.EOF
+	}
+	if rest := in.n - off; int64(len(p)) > rest {
+		n, err := in.f.ReadAt(p[:rest], off)
+		if err == nil {
+			err = io.EOF
+		}
+		return n, err
+	}
+	return in.f.ReadAt(p, off)
+}
 
 // Replace swaps the message data for the contents of r (used when a filter
 // changed the message). The new bytes are written to a new file that

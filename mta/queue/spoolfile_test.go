@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,6 +116,18 @@ func TestRecycledSpoolFile(t *testing.T) {
 	if free, _ := filepath.Glob(filepath.Join(dir, "*.free")); len(free) != 1 {
 		t.Fatalf("spool files kept for reuse: %v", free)
 	}
+	// Before its commit, the reused file shows only the new message.
+	in, err := q.NewMessage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(in, "short\r\n")
+	if b, err := io.ReadAll(io.NewSectionReader(in, 0, 1<<20)); err != nil || string(b) != "short\r\n" {
+		t.Fatalf("ReadAt on a reused file: %q, %v", b, err)
+	}
+	in.Abort()
+	enqueue(t, q, long, "a@a.example") // recycles the file once more
+	waitFor(t, "second delivery", func() bool { return q.Len() == 0 })
 	tr.block = make(chan struct{}) // the next message stays queued
 	id := enqueue(t, q, "short\r\n", "b@a.example")
 	if free, _ := filepath.Glob(filepath.Join(dir, "*.free")); len(free) != 0 {

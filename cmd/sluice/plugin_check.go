@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,30 +27,12 @@ func pluginCheckCommand(args []string, stdout, stderr io.Writer) int {
 	memory := fs.Int64("memory", plugin.DefaultMemoryBytes, "memory limit in bytes")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	verbose := fs.Bool("v", false, "show the plugin's own log lines")
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	file, ok := pluginFileArg(fs, args, "usage: sluice plugin check FILE.wasm [-config JSON|@FILE] [-json] [-v]", stderr)
+	if !ok {
 		return 2
 	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if fs.NArg() > 0 || file == "" {
-		fmt.Fprintln(stderr, "usage: sluice plugin check FILE.wasm [-config JSON|@FILE] [-json] [-v]")
-		return 2
-	}
-	cfgJSON := []byte(*conf)
-	if strings.HasPrefix(*conf, "@") {
-		b, err := os.ReadFile((*conf)[1:])
-		if err != nil {
-			fmt.Fprintf(stderr, "sluice plugin check: %v\n", err)
-			return 2
-		}
-		cfgJSON = b
-	}
-	if strings.TrimSpace(string(cfgJSON)) != "" && !json.Valid(cfgJSON) {
-		fmt.Fprintln(stderr, "sluice plugin check: -config is not valid JSON")
+	cfgJSON, ok := pluginConfigFlag("sluice plugin check", *conf, stderr)
+	if !ok {
 		return 2
 	}
 	log := hclog.NewNullLogger()

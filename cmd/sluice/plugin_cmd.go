@@ -66,30 +66,12 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	endpoint := fs.String("http-endpoint", "", "URL for the http grant")
 	out := fs.String("out", "", "write the rewritten message to this file")
 
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	if err := fs.Parse(args); err != nil {
+	file, ok := pluginFileArg(fs, args, "usage: sluice plugin test FILE.wasm -stage STAGE -msg FILE.eml [-from ADDR] [-rcpt ADDR]... [-config JSON|@FILE]", stderr)
+	if !ok {
 		return 2
 	}
-	if file == "" && fs.NArg() == 1 {
-		file = fs.Arg(0)
-	} else if fs.NArg() > 0 || file == "" {
-		fmt.Fprintln(stderr, "usage: sluice plugin test FILE.wasm -stage STAGE -msg FILE.eml [-from ADDR] [-rcpt ADDR]... [-config JSON|@FILE]")
-		return 2
-	}
-	cfgJSON := []byte(*conf)
-	if strings.HasPrefix(*conf, "@") {
-		b, err := os.ReadFile((*conf)[1:])
-		if err != nil {
-			fmt.Fprintf(stderr, "sluice plugin test: %v\n", err)
-			return 2
-		}
-		cfgJSON = b
-	}
-	if len(bytes.TrimSpace(cfgJSON)) > 0 && !json.Valid(cfgJSON) {
-		fmt.Fprintln(stderr, "sluice plugin test: -config is not valid JSON")
+	cfgJSON, ok := pluginConfigFlag("sluice plugin test", *conf, stderr)
+	if !ok {
 		return 2
 	}
 	addr, err := netip.ParseAddr(*ip)

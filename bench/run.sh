@@ -3,13 +3,14 @@
 # (../../shared/bench, see its README.md) and print sluice's ratio to the
 # better of the two per configuration.
 #
-#   bench/run.sh [--quick] [--pprof 127.0.0.1:6060] [--peers "limit postfix haraka custom"]
+#   bench/run.sh [--quick] [--pprof 127.0.0.1:6060] [--filters N] [--peers "limit postfix haraka custom"]
 #                [any other option of the shared run.sh, e.g. --reps 5 --per-session "1 10"]
 #
 # Defaults: sizes 4 KB (5000 messages) and 100 KB (1000), 10 and 50
 # sessions, one message per session (as issue 10 states; --per-session 10
 # gives the earlier tables), 3 repetitions. --quick: 500 messages,
-# one repetition. Results: $BENCH_RESULTS (default /var/lib/mtabench/results)/sluice-DATE/.
+# one repetition. --filters N: a chain of N pass-through Wasm plugins
+# (plugin/testdata/pass, mail and data stages) on every message. Results: $BENCH_RESULTS (default /var/lib/mtabench/results)/sluice-DATE/.
 set -eu
 HERE="$(cd "$(dirname "$0")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
@@ -20,12 +21,14 @@ STATE="${BENCH_STATE:-/var/lib/mtabench}"
 PEERS="limit postfix haraka custom"
 PPROF=""
 QUICK=""
+FILTERS=0
 PASS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --peers) PEERS="$2"; shift 2;;
     --pprof) PPROF="$2"; shift 2;;
     --quick) QUICK=1; shift;;
+    --filters) FILTERS="$2"; shift 2;;
     -h|--help) sed -n '2,12p' "$0"; exit 0;;
     *) PASS+=("$1"); shift;;
   esac
@@ -47,6 +50,15 @@ echo "sluice: $(cd "$ROOT" && git rev-parse --short HEAD) $(cd "$ROOT" && git st
 CONF="$OUT/sluice.hcl"
 sed "s|^data_dir = .*|data_dir = \"$STATE/sluice\"|" "$HERE/sluice.hcl" > "$CONF"
 [ -n "$PPROF" ] && echo "pprof_listen = \"$PPROF\"" >> "$CONF"
+if [ "$FILTERS" -gt 0 ]; then
+  (cd "$ROOT" && GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o "$OUT/pass.wasm" ./plugin/testdata/pass)
+  names=""
+  for i in $(seq 1 "$FILTERS"); do
+    printf 'filter "pass%d" {\n  wasm = "%s"\n}\n' "$i" "$OUT/pass.wasm" >> "$CONF"
+    names="$names\"pass$i\", "
+  done
+  sed -i "s|^domain \"\*\" {|domain \"*\" {\n  filters = [${names%, }]|" "$CONF"
+fi
 "$BIN" check-config "$CONF" >/dev/null
 # Mail left from an earlier, interrupted run would be delivered again and counted.
 rm -rf "$STATE/sluice/queue"

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -381,4 +382,32 @@ func (rc *Conn) Send(s string) {
 	if _, err := io.WriteString(rc.C, s); err != nil {
 		rc.t.Fatal(err)
 	}
+}
+
+// Blast sends n copies of body from `from` to rcpt through addr over
+// `clients` concurrent SMTP connections, each reused for many messages, and
+// returns when every 250 has come back (benchmarks wait at the sink after).
+func Blast(t testing.TB, addr, from, rcpt, body string, clients, n int) {
+	t.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := smtp.Dial(addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			for next.Add(1) <= int64(n) {
+				if err := c.SendMail(from, []string{rcpt}, strings.NewReader(body)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

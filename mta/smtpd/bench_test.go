@@ -5,12 +5,8 @@ import (
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 )
 
 // BenchmarkRelay4KB measures accept-to-delivered throughput: 10 clients send
@@ -41,31 +37,10 @@ func benchRelay(b *testing.B, filters int) {
 		strings.Join(names, ", "), s.Addr)
 	r := relaytest.StartRelay(b, conf)
 	body := "Subject: bench\r\n\r\n" + strings.Repeat(strings.Repeat("x", 78)+"\r\n", 4096/80)
-	const clients = 10
-	var next atomic.Int64
 	b.ReportAllocs()
 	b.ResetTimer()
 	start := time.Now()
-	var wg sync.WaitGroup
-	for range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := smtp.Dial(r.Addr("smtp"))
-			if err != nil {
-				b.Error(err)
-				return
-			}
-			defer c.Close()
-			for next.Add(1) <= int64(b.N) {
-				if err := c.SendMail("bench@example.com", []string{"rcpt@sink.test"}, strings.NewReader(body)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
+	relaytest.Blast(b, r.Addr("smtp"), "bench@example.com", "rcpt@sink.test", body, 10, b.N)
 	s.WaitMessages(b, b.N)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")

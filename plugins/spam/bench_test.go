@@ -5,12 +5,8 @@ import (
 	"fmt"
 	"math/rand"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/sluice-mail/sluice/internal/relaytest"
 
@@ -79,30 +75,9 @@ func BenchmarkRelaySpam(b *testing.B) {
 			for len(body) < 4096 {
 				body = strings.Replace(body, "\r\n\r\n", "\r\n\r\n"+strings.Join(hamWords, " ")+"\r\n", 1)
 			}
-			const clients = 10
-			var next atomic.Int64
 			b.ResetTimer()
 			start := time.Now()
-			var wg sync.WaitGroup
-			for range clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					c, err := smtp.Dial(r.Addr("smtp"))
-					if err != nil {
-						b.Error(err)
-						return
-					}
-					defer c.Close()
-					for next.Add(1) <= int64(b.N) {
-						if err := c.SendMail("sender@example.org", []string{"u@sink.test"}, strings.NewReader(body)); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			relaytest.Blast(b, r.Addr("smtp"), "sender@example.org", "u@sink.test", body, 10, b.N)
 			s.WaitMessages(b, b.N)
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")

@@ -176,14 +176,28 @@ var passwordHash = func() string {
 	return string(h)
 }()
 
+// handedOut remembers the ports FreeAddr returned: the kernel may offer a
+// port again once its probe listener closes, and two listeners of one test
+// relay must never get the same one.
+var handedOut sync.Map
+
+// FreeAddr returns a loopback address nothing listened on a moment ago and
+// that no earlier call in this process returned.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		if _, dup := handedOut.LoadOrStore(addr, true); !dup {
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("relaytest: no fresh loopback port after 100 tries")
+	return ""
 }
 
 // StartRelay runs sluice with the given extra HCL (domains, limits) and four

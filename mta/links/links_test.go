@@ -152,7 +152,7 @@ func TestTTLAndLimit(t *testing.T) {
 		t.Errorf("oversize: %v", err)
 	}
 	c.add(2 * time.Minute)
-	if _, _, err := s.Get(info.Token); err != ErrNotFound {
+	if _, _, err := s.Get(context.Background(), info.Token); err != ErrNotFound {
 		t.Errorf("expired: %v", err)
 	}
 }
@@ -170,10 +170,10 @@ func TestSweep(t *testing.T) {
 	if n, err := s.Sweep(); n != 1 || err != nil {
 		t.Errorf("sweep removed %d, %v", n, err)
 	}
-	if _, _, err := s.Get(short.Token); err != ErrNotFound {
+	if _, _, err := s.Get(context.Background(), short.Token); err != ErrNotFound {
 		t.Error("short-lived object survived")
 	}
-	if f, _, err := s.Get(long.Token); err != nil {
+	if f, _, err := s.Get(context.Background(), long.Token); err != nil {
 		t.Error("live object removed")
 	} else {
 		f.Close()

@@ -33,7 +33,7 @@ func (s *Store) Handler() http.Handler {
 			notFound(w)
 			return
 		}
-		f, m, err := s.Get(token)
+		f, m, err := s.Get(r.Context(), token)
 		if err != nil {
 			notFound(w)
 			return

@@ -1,15 +1,18 @@
 // Package links keeps the objects that filters granted "blob" hand over
-// (attachments taken out of messages by plugins/attachlink) in a local
-// directory and serves them over HTTP at unguessable, expiring links.
+// (attachments taken out of messages by plugins/attachlink) and serves them
+// over HTTP at unguessable, expiring links.
 //
-// Each object is two files named by the SHA-256 of its token, so a listing
-// of the directory does not reveal any link: ID.data (the bytes) and
-// ID.json (name, type, size, digest, expiry), written in that order, each
-// through a temporary file, fsync and rename. An object exists when its
-// .json does. Expired objects are removed when asked for and by Sweep.
+// Each object is two blobs named by the SHA-256 of its token, so a listing
+// does not reveal any link: ID.data (the bytes) and ID.json (name, type,
+// size, digest, expiry), written in that order, each all or nothing. An
+// object exists when its .json does. Expired objects are removed when asked
+// for and by Sweep. The blobs live in a local directory (each written
+// through a temporary file, fsync and rename) or, with Options.S3, in an
+// S3-compatible bucket as objects PREFIX+ID.data and PREFIX+ID.json.
 package links
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -21,7 +24,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -49,17 +51,22 @@ func (tooLargeError) TooLarge() bool { return true }
 
 // Options configure a Store.
 type Options struct {
-	Dir     string        // created if missing
+	Dir     string        // created if missing; unused with S3
+	S3      *S3           // keep the objects in an S3 bucket instead of Dir
 	BaseURL string        // links are BaseURL + "/d/" + token + "/" + name
 	TTL     time.Duration // lifetime of an object, and the most a caller may ask for
 	MaxSize int64         // largest object; 0 = no limit
 	Now     func() time.Time
 }
 
-// Store is a directory of expiring objects.
+// Store is a collection of expiring objects.
 type Store struct {
 	opts Options
+	b    backend
 	mu   sync.Mutex // serialises Sweep with itself
+	// expires caches, for Sweep, the expiry of the objects it has read
+	// (by ID), so that a bucket's metadata is read once, not every minute.
+	expires map[string]time.Time
 }
 
 // Meta describes a stored object.
@@ -72,7 +79,8 @@ type Meta struct {
 	Expires     time.Time `json:"expires"`
 }
 
-// Open creates the directory if needed.
+// Open creates the directory if needed; with S3, it checks that the
+// bucket can be reached and exists.
 func Open(opts Options) (*Store, error) {
 	if opts.TTL <= 0 {
 		return nil, errors.New("links: ttl must be positive")
@@ -81,10 +89,20 @@ func Open(opts Options) (*Store, error) {
 		opts.Now = time.Now
 	}
 	opts.BaseURL = strings.TrimRight(opts.BaseURL, "/")
-	if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
-		return nil, err
+	var b backend
+	if opts.S3 != nil {
+		sb, err := openS3(*opts.S3, opts.MaxSize)
+		if err != nil {
+			return nil, err
+		}
+		b = sb
+	} else {
+		if err := os.MkdirAll(opts.Dir, 0o700); err != nil {
+			return nil, err
+		}
+		b = dirBackend{opts.Dir}
 	}
-	return &Store{opts: opts}, nil
+	return &Store{opts: opts, b: b}, nil
 }
 
 // NewToken returns a fresh random token.
@@ -116,42 +134,63 @@ func id(token string) string {
 	return hex.EncodeToString(h[:])
 }
 
-func (s *Store) paths(token string) (data, meta string) {
-	base := filepath.Join(s.opts.Dir, id(token))
-	return base + ".data", base + ".json"
-}
+// maxMeta bounds the size of an ID.json.
+const maxMeta = 64 << 10
 
 // Put stores r's bytes under a new token. ttl ≤ 0, or above the store's
-// TTL, means the store's TTL.
+// TTL, means the store's TTL. An object above the size limit is refused
+// (ErrTooLarge) as soon as its bytes pass the limit.
 func (s *Store) Put(ctx context.Context, r io.Reader, filename, contentType string, ttl time.Duration) (abi.BlobInfo, error) {
 	if ttl <= 0 || ttl > s.opts.TTL {
 		ttl = s.opts.TTL
 	}
 	token := NewToken()
-	dataPath, metaPath := s.paths(token)
+	base := id(token)
 	h := sha256.New()
-	var src io.Reader = io.TeeReader(ctxReader{ctx, r}, h)
-	if s.opts.MaxSize > 0 {
-		src = io.LimitReader(src, s.opts.MaxSize+1)
+	src := &limitReader{r: ctxReader{ctx, r}, max: s.opts.MaxSize}
+	err := s.b.write(ctx, base+".data", io.TeeReader(src, h), -1)
+	if src.over {
+		s.b.remove(ctx, base+".data")
+		return abi.BlobInfo{}, ErrTooLarge
 	}
-	n, err := writeFileSync(dataPath, src)
 	if err != nil {
 		return abi.BlobInfo{}, err
 	}
-	if s.opts.MaxSize > 0 && n > s.opts.MaxSize {
-		os.Remove(dataPath)
-		return abi.BlobInfo{}, ErrTooLarge
-	}
 	now := s.opts.Now()
-	m := Meta{Filename: filename, ContentType: contentType, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)),
+	m := Meta{Filename: filename, ContentType: contentType, Size: src.n, SHA256: hex.EncodeToString(h.Sum(nil)),
 		Created: now.UTC(), Expires: now.Add(ttl).UTC().Truncate(time.Second)}
 	js, _ := json.Marshal(m)
-	if _, err := writeFileSync(metaPath, strings.NewReader(string(js))); err != nil {
-		os.Remove(dataPath)
+	if err := s.b.write(ctx, base+".json", bytes.NewReader(js), int64(len(js))); err != nil {
+		s.b.remove(ctx, base+".data")
 		return abi.BlobInfo{}, err
 	}
-	return abi.BlobInfo{Token: token, URL: s.URL(token, filename), Size: n, SHA256: m.SHA256,
+	return abi.BlobInfo{Token: token, URL: s.URL(token, filename), Size: m.Size, SHA256: m.SHA256,
 		Expires: m.Expires.Format(time.RFC3339)}, nil
+}
+
+// limitReader reads r until more than max bytes (0: no limit) have come,
+// then fails with ErrTooLarge and sets over.
+type limitReader struct {
+	r    io.Reader
+	max  int64
+	n    int64
+	over bool
+}
+
+func (l *limitReader) Read(p []byte) (int, error) {
+	if l.over {
+		return 0, ErrTooLarge
+	}
+	if room := l.max - l.n + 1; l.max > 0 && int64(len(p)) > room {
+		p = p[:room]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.max > 0 && l.n > l.max {
+		l.over = true
+		return 0, ErrTooLarge
+	}
+	return n, err
 }
 
 // URL is the download link of token; the file name is only decoration.
@@ -185,39 +224,45 @@ func urlName(name string) string {
 
 // Get opens the object of token. An unknown, malformed or expired token
 // gives ErrNotFound; an expired object is removed.
-func (s *Store) Get(token string) (*os.File, Meta, error) {
+func (s *Store) Get(ctx context.Context, token string) (io.ReadSeekCloser, Meta, error) {
 	token, ok := ParseToken(token)
 	if !ok {
 		return nil, Meta{}, ErrNotFound
 	}
-	dataPath, metaPath := s.paths(token)
-	m, err := readMeta(metaPath)
+	base := id(token)
+	m, err := s.readMeta(ctx, base)
 	if err != nil {
 		return nil, Meta{}, ErrNotFound
 	}
 	if !s.opts.Now().Before(m.Expires) {
-		os.Remove(metaPath)
-		os.Remove(dataPath)
+		s.b.remove(ctx, base+".json")
+		s.b.remove(ctx, base+".data")
 		return nil, Meta{}, ErrNotFound
 	}
-	f, err := os.Open(dataPath)
+	f, err := s.b.open(ctx, base+".data")
 	if err != nil {
 		return nil, Meta{}, ErrNotFound
 	}
 	return f, m, nil
 }
 
-func readMeta(path string) (Meta, error) {
+func (s *Store) readMeta(ctx context.Context, base string) (Meta, error) {
 	var m Meta
-	b, err := os.ReadFile(path)
+	b, err := s.b.read(ctx, base+".json", maxMeta)
 	if err != nil {
 		return m, err
 	}
-	if len(b) > 64<<10 {
-		return m, errors.New("links: metadata too large")
+	if len(b) > maxMeta {
+		return m, fmt.Errorf("%w: more than %d bytes", errBadMeta, maxMeta)
 	}
-	return m, json.Unmarshal(b, &m)
+	if err := json.Unmarshal(b, &m); err != nil {
+		return m, fmt.Errorf("%w: %v", errBadMeta, err)
+	}
+	return m, nil
 }
+
+// errBadMeta is an ID.json that was read but is not valid metadata.
+var errBadMeta = errors.New("links: malformed metadata")
 
 // orphanAge is how old a .data without .json (a Put cut short) or a
 // temporary file must be before Sweep removes it.
@@ -228,78 +273,57 @@ const orphanAge = time.Hour
 func (s *Store) Sweep() (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ents, err := os.ReadDir(s.opts.Dir)
+	ctx := context.Background()
+	ents, err := s.b.list(ctx)
 	if err != nil {
 		return 0, err
 	}
 	now := s.opts.Now()
+	old := func(e entry) bool { return now.Sub(e.modTime) > orphanAge }
 	have := map[string]bool{}
+	expires := map[string]time.Time{}
 	removed := 0
 	for _, e := range ents {
-		name := e.Name()
-		if base, ok := strings.CutSuffix(name, ".json"); ok {
-			p := filepath.Join(s.opts.Dir, name)
-			m, err := readMeta(p)
-			if err == nil && now.Before(m.Expires) {
+		base, ok := strings.CutSuffix(e.name, ".json")
+		if !ok {
+			continue
+		}
+		exp, known := s.expires[base]
+		if !known {
+			m, err := s.readMeta(ctx, base)
+			switch {
+			case err == nil:
+				exp, known = m.Expires, true
+			case errors.Is(err, fs.ErrNotExist): // removed since the listing: remove its data too
+			case errors.Is(err, errBadMeta) && old(e): // damaged for long: remove
+			default: // maybe being written, or the store failing: keep
 				have[base] = true
 				continue
 			}
-			if err != nil && !errors.Is(err, fs.ErrNotExist) && !old(e, now) {
-				have[base] = true // unreadable but young: maybe being written
-				continue
-			}
-			os.Remove(p)
-			os.Remove(filepath.Join(s.opts.Dir, base+".data"))
-			removed++
 		}
-	}
-	for _, e := range ents {
-		name := e.Name()
-		base, isData := strings.CutSuffix(name, ".data")
-		if isData && have[base] || !isData && !strings.HasSuffix(name, ".tmp") {
+		if known && now.Before(exp) {
+			have[base] = true
+			expires[base] = exp
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(s.opts.Dir, base+".json")); isData && err == nil {
-			continue // completed after the listing
+		s.b.remove(ctx, e.name)
+		s.b.remove(ctx, base+".data")
+		removed++
+	}
+	s.expires = expires
+	for _, e := range ents {
+		base, isData := strings.CutSuffix(e.name, ".data")
+		if isData && have[base] || !isData && !strings.HasSuffix(e.name, ".tmp") || !old(e) {
+			continue
 		}
-		if old(e, now) {
-			os.Remove(filepath.Join(s.opts.Dir, name))
+		if isData {
+			if _, err := s.b.read(ctx, base+".json", maxMeta); !errors.Is(err, fs.ErrNotExist) {
+				continue // completed after the listing, or cannot tell
+			}
 		}
+		s.b.remove(ctx, e.name)
 	}
 	return removed, nil
-}
-
-func old(e fs.DirEntry, now time.Time) bool {
-	info, err := e.Info()
-	return err == nil && now.Sub(info.ModTime()) > orphanAge
-}
-
-// writeFileSync writes r to path through a temporary file, fsync and rename.
-func writeFileSync(path string, r io.Reader) (int64, error) {
-	tmp := fmt.Sprintf("%s.%s.tmp", path, NewToken()[:8])
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	n, err := io.Copy(f, r)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return n, err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return n, nil
 }
 
 // ctxReader stops a copy when its context ends.

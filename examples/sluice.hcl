@@ -98,6 +98,17 @@ user "alice" {
 #   dir             = "./sluice-data/links"       # default: data_dir/links
 #   ttl             = "168h"                      # how long a link works
 #   max_object_size = "100MiB"
+#   # Or keep the objects in an S3-compatible bucket shared by several
+#   # relays (instead of dir):
+#   # s3 {
+#   #   endpoint       = "s3.eu-west-3.amazonaws.com" # host[:port], no scheme
+#   #   bucket         = "example-mail-links"
+#   #   region         = "eu-west-3"                  # default: asked of the server
+#   #   prefix         = "links/"
+#   #   access_key     = "AKIA..."
+#   #   secret_key_env = "SLUICE_S3_SECRET"           # or secret_key = "..."
+#   #   tls            = true                         # false: plain http
+#   # }
 # }
 
 # A WebAssembly filter. Its config object reaches the plugin as JSON.

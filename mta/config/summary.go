@@ -41,7 +41,15 @@ func (c *Config) WriteSummary(w io.Writer) error {
 	p("queue\tconcurrency_per_destination=%d retry_min=%s retry_max=%s give_up_after=%s",
 		q.ConcurrencyPerDestination, q.RetryMin, q.RetryMax, q.GiveUpAfter)
 	if k := c.Links; k != nil {
-		p("links\tlisten=%s base_url=%s dir=%s ttl=%s max_object_size=%s", k.Listen, k.BaseURL, k.Dir, k.TTL, FormatSize(k.MaxObjectBytes))
+		store := "dir=" + k.Dir
+		if s := k.S3; s != nil {
+			scheme := "http"
+			if s.TLS {
+				scheme = "https"
+			}
+			store = fmt.Sprintf("s3=%s://%s/%s/%s region=%s access_key=%s", scheme, s.Endpoint, s.Bucket, s.Prefix, s.Region, s.AccessKey)
+		}
+		p("links\tlisten=%s base_url=%s %s ttl=%s max_object_size=%s", k.Listen, k.BaseURL, store, k.TTL, FormatSize(k.MaxObjectBytes))
 	}
 	for _, l := range c.Listeners {
 		tls := "starttls"

@@ -183,7 +183,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 
 // startLinks opens the links store and starts its download server.
 func startLinks(lc *config.Links, log hclog.Logger) (*links.Store, *links.Server, error) {
-	store, err := links.Open(links.Options{Dir: lc.Dir, BaseURL: lc.BaseURL, TTL: lc.TTL, MaxSize: lc.MaxObjectBytes})
+	store, err := links.Open(links.OptionsFor(lc))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -196,6 +196,10 @@ func startLinks(lc *config.Links, log hclog.Logger) (*links.Store, *links.Server
 			log.Error("link server stopped", "error", err)
 		}
 	}()
-	log.Info("link server listening", "address", srv.Addr().String(), "base_url", lc.BaseURL)
+	where := lc.Dir
+	if s := lc.S3; s != nil {
+		where = "s3 " + s.Endpoint + " bucket " + s.Bucket + " prefix " + s.Prefix
+	}
+	log.Info("link server listening", "address", srv.Addr().String(), "base_url", lc.BaseURL, "store", where)
 	return store, srv, nil
 }

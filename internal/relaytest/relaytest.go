@@ -268,7 +268,7 @@ user %q { password_hash = %q }
 	var blobs plugin.BlobStore
 	var linkURL string
 	if lc := cfg.Links; lc != nil {
-		store, err := links.Open(links.Options{Dir: lc.Dir, BaseURL: lc.BaseURL, TTL: lc.TTL, MaxSize: lc.MaxObjectBytes})
+		store, err := links.Open(links.OptionsFor(lc))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sluice-mail/sluice/internal/relaytest"
+	"github.com/sluice-mail/sluice/internal/s3test"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 	"github.com/sluice-mail/sluice/sdk"
 )
@@ -54,10 +55,37 @@ func send(t *testing.T, r *relaytest.Relay, rcpt string, header sdk.Header, body
 // right headers, a range request works, and a link past its ttl gives the
 // same 404 as an unknown token and its files are gone.
 func TestRelayAttachmentLink(t *testing.T) {
+	linksDir := t.TempDir()
+	testAttachmentLink(t, fmt.Sprintf("dir = %q", linksDir), func() int {
+		files, _ := filepath.Glob(filepath.Join(linksDir, "*.data"))
+		return len(files)
+	})
+}
+
+// TestRelayAttachmentLinkS3 is TestRelayAttachmentLink with the links
+// kept in an S3 bucket: a gofakes3 server on loopback, spoken to over
+// HTTP by minio-go as a real store would be.
+func TestRelayAttachmentLinkS3(t *testing.T) {
+	srv := s3test.Start(t, "mail-links")
+	storage := fmt.Sprintf("s3 {\n    endpoint = %q\n    bucket = %q\n    prefix = \"relay-1/\"\n"+
+		"    access_key = %q\n    secret_key = %q\n    tls = false\n  }", srv.Endpoint, srv.Bucket, s3test.AccessKey, s3test.SecretKey)
+	testAttachmentLink(t, storage, func() int {
+		n := 0
+		for _, k := range srv.Keys(t) {
+			if strings.HasPrefix(k, "relay-1/") && strings.HasSuffix(k, ".data") {
+				n++
+			}
+		}
+		return n
+	})
+}
+
+// testAttachmentLink runs the relay with storage (the links block's dir
+// or s3 setting); objects counts the objects stored.
+func testAttachmentLink(t *testing.T, storage string, objects func() int) {
 	wasm := wasmtest.Build(t, "plugins/attachlink")
 	sink := relaytest.StartSink(t, false, nil)
-	linksDir := t.TempDir()
-	cfg := fmt.Sprintf("links {\n  listen = %q\n  dir = %q\n  ttl = \"24h\"\n}\n", relaytest.FreeAddr(t), linksDir) +
+	cfg := fmt.Sprintf("links {\n  listen = %q\n  %s\n  ttl = \"24h\"\n}\n", relaytest.FreeAddr(t), storage) +
 		filterBlock("attachlink", wasm, `{"max_size": "1MiB"}`) +
 		filterBlock("attachlink-short", wasm, `{"max_size": "1MiB", "ttl": "1s"}`) +
 		domainBlock("example.org", sink.Addr, "attachlink") +
@@ -145,9 +173,8 @@ func TestRelayAttachmentLink(t *testing.T) {
 			t.Fatal("link with a 1s ttl still served after 30s")
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(linksDir, "*.data"))
-	if len(files) != 1 { // the 24h object only: the expired one was removed
-		t.Errorf("links dir holds %d objects, want 1", len(files))
+	if n := objects(); n != 1 { // the 24h object only: the expired one was removed
+		t.Errorf("links store holds %d objects, want 1", n)
 	}
 }
 

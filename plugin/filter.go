@@ -19,6 +19,7 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/plugin/interrupt"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -66,6 +67,17 @@ type instance struct {
 	mem     api.Memory
 	alloc   api.Function
 	onEvent api.Function
+	stop    api.MutableGlobal // interrupt.StopExport: non-zero stops the running call
+}
+
+// guarded runs call with the instance's interrupt armed: when ctx is done
+// (the filter's timeout, or the caller gave up) the guest traps within
+// microseconds. interrupted reports that the interrupt fired, in which
+// case the instance must be discarded even if call returned in time.
+func (inst *instance) guarded(ctx context.Context, call func() error) (err error, interrupted bool) {
+	disarm := context.AfterFunc(ctx, func() { inst.stop.Set(1) })
+	err = call()
+	return err, !disarm()
 }
 
 func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error) {
@@ -128,9 +140,10 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 	if err != nil {
 		return nil, err
 	}
+	// Calls are interrupted by the checks plugin/interrupt inserts, not by
+	// wazero's WithCloseOnContextDone, which costs a Go plugin 4-5x.
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(h.cache).
-		WithCloseOnContextDone(true).
 		WithMemoryLimitPages(uint32(pages))
 	f.rt = wazero.NewRuntimeWithConfig(ctx, rc)
 	if err := f.setup(ctx, wasm); err != nil {
@@ -155,6 +168,10 @@ func (f *filter) setup(ctx context.Context, wasm []byte) error {
 	}
 	if err := instantiateHostModule(ctx, f.rt); err != nil {
 		return err
+	}
+	wasm, err := interrupt.Instrument(wasm)
+	if err != nil {
+		return fmt.Errorf("compile %s: %w", f.cfg.Wasm, err)
 	}
 	mod, err := f.rt.CompileModule(ctx, wasm)
 	if err != nil {
@@ -182,7 +199,7 @@ func (f *filter) setup(ctx context.Context, wasm []byte) error {
 	}
 	ictx, cancel := context.WithTimeout(context.WithValue(ctx, stateKey{}, &callState{f: f}), initTimeout)
 	defer cancel()
-	version, err := call0(ictx, inst.mod, abi.ExportABIVersion)
+	version, err := inst.call0(ictx, abi.ExportABIVersion)
 	if err != nil {
 		f.discard(inst)
 		return fmt.Errorf("%s: %s", abi.ExportABIVersion, f.describe(err, inst))
@@ -191,7 +208,7 @@ func (f *filter) setup(ctx context.Context, wasm []byte) error {
 		f.discard(inst)
 		return fmt.Errorf("plugin speaks ABI version %d; this sluice supports version %s", int32(version), joinInts(SupportedABIVersions))
 	}
-	declared, err := call0(ictx, inst.mod, abi.ExportStages)
+	declared, err := inst.call0(ictx, abi.ExportStages)
 	if err != nil {
 		f.discard(inst)
 		return fmt.Errorf("%s: %s", abi.ExportStages, f.describe(err, inst))
@@ -288,13 +305,27 @@ func checkModule(mod wazero.CompiledModule) error {
 	return nil
 }
 
-func call0(ctx context.Context, m api.Module, name string) (uint64, error) {
-	res, err := m.ExportedFunction(name).Call(ctx)
+// call0 calls a niladic export that answers one number.
+func (inst *instance) call0(ctx context.Context, name string) (uint64, error) {
+	var res []uint64
+	err, interrupted := inst.guarded(ctx, func() (err error) {
+		res, err = inst.mod.ExportedFunction(name).Call(ctx)
+		return err
+	})
+	if interrupted {
+		return 0, interruptedError{ctx.Err()}
+	}
 	if err != nil {
 		return 0, err
 	}
 	return res[0], nil
 }
+
+// interruptedError is a call stopped by the instance's interrupt, because
+// of cause (the context's error).
+type interruptedError struct{ cause error }
+
+func (e interruptedError) Error() string { return "interrupted: " + e.cause.Error() }
 
 // instantiate creates a sandboxed instance: no file system, no sockets, no
 // environment or arguments, real clocks and randomness (wazero's are fake
@@ -307,15 +338,24 @@ func (f *filter) instantiate(ctx context.Context) (*instance, error) {
 		WithStartFunctions().
 		WithStdout(&lineWriter{sink: f.logs, stream: "stdout"}).
 		WithStderr(&lineWriter{sink: f.logs, stream: "stderr"}).
-		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithSysWalltime().WithSysNanotime().WithNanosleep(f.nanosleep).
 		WithRandSource(rand.Reader)
 	m, err := f.rt.InstantiateModule(ctx, f.mod, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}
-	inst := &instance{mod: m, mem: m.Memory(), alloc: m.ExportedFunction(abi.ExportAlloc), onEvent: m.ExportedFunction(abi.ExportOnEvent)}
+	stop, _ := m.ExportedGlobal(interrupt.StopExport).(api.MutableGlobal)
+	if stop == nil { // Instrument adds it: cannot happen
+		m.Close(context.Background())
+		return nil, fmt.Errorf("instantiate: no %s global", interrupt.StopExport)
+	}
+	inst := &instance{mod: m, mem: m.Memory(), alloc: m.ExportedFunction(abi.ExportAlloc), onEvent: m.ExportedFunction(abi.ExportOnEvent), stop: stop}
 	if init := m.ExportedFunction(abi.ExportInitialize); init != nil {
-		if _, err := init.Call(ctx); err != nil {
+		err, interrupted := inst.guarded(ctx, func() error { _, err := init.Call(ctx); return err })
+		if interrupted {
+			err = interruptedError{ctx.Err()}
+		}
+		if err != nil {
 			reason := f.describe(err, inst)
 			m.Close(context.Background())
 			return nil, fmt.Errorf("%s: %s", abi.ExportInitialize, reason)
@@ -364,13 +404,24 @@ func (f *filter) call(ctx context.Context, st *callState, event []byte) ([]byte,
 	}
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, stateKey{}, st), f.timeout)
 	defer cancel()
-	out, err := inst.run(ctx, event)
+	var out []byte
+	err, interrupted := inst.guarded(ctx, func() (err error) {
+		out, err = inst.run(ctx, event)
+		return err
+	})
+	if interrupted && err != nil {
+		err = interruptedError{ctx.Err()}
+	}
 	if err != nil {
 		reason := f.describe(err, inst)
 		f.discard(inst)
 		return nil, errors.New(reason)
 	}
-	f.put(inst)
+	if interrupted { // answered just in time, but the interrupt is set
+		f.discard(inst)
+	} else {
+		f.put(inst)
+	}
 	return out, nil
 }
 
@@ -407,7 +458,12 @@ func (inst *instance) run(ctx context.Context, event []byte) ([]byte, error) {
 func (f *filter) describe(err error, inst *instance) string {
 	var exit *sys.ExitError
 	var bad errBadGuest
+	var stopped interruptedError
 	switch {
+	case errors.As(err, &stopped) && errors.Is(stopped.cause, context.DeadlineExceeded):
+		return fmt.Sprintf("timeout: no answer within %s", f.timeout)
+	case errors.As(err, &stopped):
+		return "canceled by the caller"
 	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
 		return fmt.Sprintf("timeout: no answer within %s", f.timeout)
 	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
@@ -433,6 +489,12 @@ func (f *filter) describe(err error, inst *instance) string {
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
+}
+
+// nanosleep serves the guest's sleeps (WASI poll_oneoff) in steps of at
+// most the call timeout, so that an interrupted guest wakes to be stopped.
+func (f *filter) nanosleep(ns int64) {
+	time.Sleep(min(time.Duration(ns), f.timeout))
 }
 
 func (f *filter) close(ctx context.Context) error {

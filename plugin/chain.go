@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -103,13 +104,17 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 	if !c.uses(bit) {
 		return Verdict{Action: Continue}, nil
 	}
-	ev.ABI, ev.Stage = abi.Version, stage
+	ev.ABI, ev.Stage, ev.Filter = abi.Version, stage, ""
+	event, err := encodeEvent(ev)
 	var total *Changes
 	for _, f := range c.filters {
 		if f.stages&bit == 0 {
 			continue
 		}
-		v, ch := f.observe(ctx, stage, ev, t, msg, parts)
+		if err != nil {
+			return f.failure(stage, err.Error()), total
+		}
+		v, ch := f.observe(ctx, stage, event, t, msg, parts)
 		if ch != nil {
 			if total == nil {
 				total = &Changes{}
@@ -125,15 +130,43 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 	return Verdict{Action: Continue}, total
 }
 
+// encodedEvent is an event document encoded once for a whole chain, with
+// an empty filter name at byte at, which forFilter fills in per filter.
+type encodedEvent struct {
+	doc []byte
+	at  int // offset of the "" after "filter":
+}
+
+// encodeEvent encodes ev, whose Filter must be empty.
+func encodeEvent(ev *abi.Event) (encodedEvent, error) {
+	doc, err := json.Marshal(ev)
+	if err != nil {
+		return encodedEvent{}, fmt.Errorf("event cannot be encoded: %v", err)
+	}
+	// abi, stage and filter are the first fields of abi.Event.
+	at := bytes.Index(doc, []byte(`,"filter":""`)) + len(`,"filter":`)
+	if at < len(`,"filter":`) {
+		return encodedEvent{}, fmt.Errorf("event cannot be encoded: no filter field in %.40q", doc)
+	}
+	return encodedEvent{doc: doc, at: at}, nil
+}
+
+// forFilter returns the document with nameJSON (a JSON string) as the filter name.
+func (e encodedEvent) forFilter(nameJSON []byte) []byte {
+	out := make([]byte, 0, len(e.doc)+len(nameJSON))
+	out = append(out, e.doc[:e.at]...)
+	out = append(out, nameJSON...)
+	return append(out, e.doc[e.at+2:]...)
+}
+
 // handle runs one filter for one stage and turns every failure into the
 // filter's on_error verdict.
-func (f *filter) handle(ctx context.Context, stage string, ev *abi.Event, t *Txn, msg *Message, parts []part) (Verdict, *Changes) {
-	ev.Filter = f.name
-	event, err := json.Marshal(ev)
-	if err != nil || len(event) > abi.MaxEventBytes {
-		return f.failure(stage, fmt.Sprintf("event of %d bytes cannot be sent (limit %d): %v", len(event), abi.MaxEventBytes, err)), nil
+func (f *filter) handle(ctx context.Context, stage string, event encodedEvent, t *Txn, msg *Message, parts []part) (Verdict, *Changes) {
+	doc := event.forFilter(f.nameJSON)
+	if len(doc) > abi.MaxEventBytes {
+		return f.failure(stage, fmt.Sprintf("event of %d bytes cannot be sent (limit %d)", len(doc), abi.MaxEventBytes)), nil
 	}
-	out, err := f.call(ctx, &callState{f: f, msg: msg, parts: parts}, event)
+	out, err := f.call(ctx, &callState{f: f, msg: msg, parts: parts}, doc)
 	if err != nil {
 		return f.failure(stage, err.Error()), nil
 	}

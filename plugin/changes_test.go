@@ -3,8 +3,11 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
 // TestChangesFromPlugin drives each kind of change through a real plugin,
@@ -113,5 +116,28 @@ func TestConflictingChangesInChain(t *testing.T) {
 	}
 	if !ch.ReplaceBody || len(ch.Parts) != 0 {
 		t.Errorf("changes %+v", ch)
+	}
+}
+
+// TestEncodeEventOnce: an event encoded once per chain and given each
+// filter's name is byte for byte what encoding it per filter gives.
+func TestEncodeEventOnce(t *testing.T) {
+	txn := testTxn()
+	txn.Session.Helo = `evil,"filter":"","x` // a look-alike inside a value
+	for _, name := range []string{"spam", `q"uote`, "ünï", ""} {
+		for _, stage := range []string{abi.StageMail, abi.StageData} {
+			ev := txnEvent(txn)
+			ev.ABI, ev.Stage = abi.Version, stage
+			enc, err := encodeEvent(ev)
+			if err != nil {
+				t.Fatal(err)
+			}
+			nameJSON, _ := json.Marshal(name)
+			ev.Filter = name
+			want, _ := json.Marshal(ev)
+			if got := enc.forFilter(nameJSON); !bytes.Equal(got, want) {
+				t.Errorf("%s/%q:\n got %s\nwant %s", stage, name, got, want)
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,7 @@ var SupportedABIVersions = []int32{abi.Version}
 type filter struct {
 	host      *Host
 	name      string
+	nameJSON  []byte // name as a JSON string, for the event's filter field
 	cfg       config.Filter
 	log       hclog.Logger
 	logs      *logSink
@@ -87,6 +89,7 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 		timeout: cfg.Timeout, memLimit: uint64(cfg.MemoryBytes),
 	}
 	f.logs = newLogSink(f.log)
+	f.nameJSON, _ = json.Marshal(cfg.Name)
 	if f.timeout <= 0 {
 		f.timeout = DefaultTimeout
 	}

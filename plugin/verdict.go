@@ -26,9 +26,17 @@ var (
 	failReject      = Verdict{Action: Reject, Code: 550, Enhanced: "5.7.1", Text: "Rejected by policy"}
 )
 
+// continueResult is a plain continue verdict without changes.
+const continueResult = `{"action":"continue"}`
+
 // decodeResult parses and validates a result document for a stage. It
 // returns the verdict and, at the data stage, the validated changes.
+
 func decodeResult(stage string, raw []byte, txn *Txn, parts []part) (Verdict, *Changes, error) {
+	// The common answer, as the Go SDK writes it, skips the JSON decoder.
+	if string(raw) == continueResult {
+		return Verdict{Action: Continue}, nil, nil
+	}
 	var r abi.Result
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()

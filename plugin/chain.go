@@ -56,23 +56,50 @@ func (c *Chain) Data(ctx context.Context, t *Txn, m *Message) (Verdict, *Changes
 	if !c.uses(abi.BitData) {
 		return Verdict{Action: Continue}, nil
 	}
-	header := make([]rawField, len(m.Header))
 	wm := &abi.Message{Size: m.Size, BodySize: m.BodySize, Header: make([]abi.HeaderField, len(m.Header))}
 	for i, f := range m.Header {
-		header[i] = rawField{name: f.Name, raw: []byte(f.Name + ": " + f.Value + "\r\n")}
 		wm.Header[i] = abi.HeaderField{Name: f.Name, Value: f.Value}
 	}
-	parts, err := scanParts(m.Body, header, m.BodyOffset, m.BodyOffset+m.BodySize)
+	parts, err := scanParts(m.Body, rawHeader(m), m.BodyOffset, m.BodyOffset+m.BodySize)
 	if err != nil {
 		// The parts found so far are still useful; plugins read the raw body anyway.
 		c.filters[0].log.Debug("MIME structure only partly scanned", "error", err)
 	}
-	for _, p := range parts {
-		wm.Parts = append(wm.Parts, p.Part)
-	}
+	wm.Parts = wireParts(parts, m.BodyOffset)
 	ev := txnEvent(t)
 	ev.Message = wm
 	return c.run(ctx, abi.StageData, ev, t, m, parts)
+}
+
+// wireParts gives the parts as the data event carries them, with offsets
+// counted from the start of the body.
+func wireParts(parts []part, bodyOffset int64) []abi.Part {
+	out := make([]abi.Part, 0, len(parts))
+	for _, p := range parts {
+		wp := p.Part
+		wp.BodyStart, wp.End = p.bodyStart-bodyOffset, p.end-bodyOffset
+		if !p.root {
+			wp.HeaderStart = p.hdrStart - bodyOffset
+		}
+		out = append(out, wp)
+	}
+	return out
+}
+
+// MessageParts lists m's MIME parts exactly as the data event gives them
+// to plugins (for tests and tools that build events outside a relay).
+func MessageParts(m *Message) ([]abi.Part, error) {
+	parts, err := scanParts(m.Body, rawHeader(m), m.BodyOffset, m.BodyOffset+m.BodySize)
+	return wireParts(parts, m.BodyOffset), err
+}
+
+// rawHeader gives m's header fields in the form scanParts reads.
+func rawHeader(m *Message) []rawField {
+	header := make([]rawField, len(m.Header))
+	for i, f := range m.Header {
+		header[i] = rawField{name: f.Name, raw: []byte(f.Name + ": " + f.Value + "\r\n")}
+	}
+	return header
 }
 
 // Delivered reports delivery outcomes to the filters that log them; it has

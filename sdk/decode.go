@@ -847,7 +847,7 @@ type fieldSet struct {
 
 // fieldSeed makes hashSlot collision-free for every fieldSet (checked
 // when the sets are built, at init).
-const fieldSeed = 0x4a8be9229ed9ba3b
+const fieldSeed = 0x2606cd2b57d29245
 
 func hashSlot(w0, w1 uint64, n int) uint64 {
 	return ((w0 ^ w1*0x9E3779B97F4A7C15 ^ uint64(n)) * fieldSeed) >> 58
@@ -964,7 +964,7 @@ var (
 	recipientFields = newFieldSet("addr", "params")
 	messageFields   = newFieldSet("size", "header", "body_size", "parts")
 	headerFields    = newFieldSet("name", "value")
-	partFields      = newFieldSet("path", "content_type", "charset", "encoding", "disposition", "filename", "size", "multipart")
+	partFields      = newFieldSet("path", "content_type", "charset", "encoding", "disposition", "filename", "size", "multipart", "header_start", "body_start", "end")
 	outcomeFields   = newFieldSet("rcpt", "code", "enhanced", "text", "delivered", "permanent")
 )
 
@@ -1275,6 +1275,12 @@ func (d *decoder) part(p *abi.Part) {
 			d.int64(&p.Size)
 		case 7:
 			d.boolean(&p.Multipart)
+		case 8:
+			d.int64(&p.HeaderStart)
+		case 9:
+			d.int64(&p.BodyStart)
+		case 10:
+			d.int64(&p.End)
 		default:
 			d.skip()
 		}

@@ -60,9 +60,9 @@ func fullEvents(t testing.TB) [][]byte {
 		Recipients: []abi.Recipient{{Addr: "alice@example.com", Params: map[string]string{"NOTIFY": "NEVER"}}, {Addr: "carol@example.com"}}}
 	msg := &abi.Message{Size: 12345, BodySize: 11000,
 		Header: []abi.HeaderField{{Name: "Subject", Value: "héllo <b>&</b> \u2028 folded\r\n\tline"}, {Name: "From", Value: "Bob <bob@example.org>"}},
-		Parts: []abi.Part{{Path: "1", ContentType: "multipart/mixed", Size: 900, Multipart: true},
-			{Path: "1.1", ContentType: "text/plain", Charset: "utf-8", Encoding: "quoted-printable", Size: 100},
-			{Path: "1.2", ContentType: "application/pdf", Encoding: "base64", Disposition: "attachment", Filename: "a \"b\".pdf", Size: 800}}}
+		Parts: []abi.Part{{Path: "1", ContentType: "multipart/mixed", Size: 900, Multipart: true, HeaderStart: 10, BodyStart: 60, End: 960},
+			{Path: "1.1", ContentType: "text/plain", Charset: "utf-8", Encoding: "quoted-printable", Size: 100, HeaderStart: 80, BodyStart: 120, End: 220},
+			{Path: "1.2", ContentType: "application/pdf", Encoding: "base64", Disposition: "attachment", Filename: "a \"b\".pdf", Size: 800, HeaderStart: 240, BodyStart: 300, End: 1100}}}
 	evs := []abi.Event{
 		{ABI: 1, Stage: abi.StageConnect, Filter: "f", Session: s},
 		{ABI: 1, Stage: abi.StageHelo, Filter: "f", Session: s},

@@ -10,10 +10,12 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/mail"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sluice-mail/sluice/plugin"
 	"github.com/sluice-mail/sluice/sdk"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
@@ -55,23 +57,23 @@ func buildMessage(t testing.TB, pdf []byte, html bool) (sdk.Header, []byte) {
 	return h, body.Bytes()
 }
 
-// parts lists the message's parts the way the host does, through scanSpans
-// plus the fields the event carries.
+// eventParts lists the message's parts as the host's data event does.
 func eventParts(t testing.TB, h sdk.Header, body []byte) []sdk.Part {
-	spans, err := scanSpans(bytes.NewReader(body), int64(len(body)), h.Get("Content-Type"))
+	var raw strings.Builder
+	for _, f := range h {
+		raw.WriteString(f.Name + ": " + f.Value + "\r\n")
+	}
+	raw.WriteString("\r\n")
+	raw.Write(body)
+	m, err := plugin.ReadMessage(strings.NewReader(raw.String()), int64(raw.Len()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []sdk.Part
-	for _, s := range spans {
-		p := sdk.Part{Path: s.Path, ContentType: s.ContentType, Size: s.End - s.BodyStart, Multipart: s.Multipart}
-		hdr := string(body[s.HdrStart:s.BodyStart])
-		if strings.Contains(hdr, "attachment") {
-			p.Disposition, p.Filename, p.Encoding = "attachment", "report.pdf", "base64"
-		}
-		out = append(out, p)
+	parts, err := plugin.MessageParts(m)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return out
+	return parts
 }
 
 func fakeStore(got *[]byte) storeFunc {
@@ -195,19 +197,26 @@ func TestBadConfig(t *testing.T) {
 	}
 }
 
-func FuzzScanSpans(f *testing.F) {
-	h, body := buildMessage(f, []byte("pdf"), true)
-	f.Add(h.Get("Content-Type"), body)
-	f.Add("multipart/mixed; boundary=x", []byte("--x\r\n\r\n--x\r\nContent-Type: multipart/mixed; boundary=y\r\n\r\n--y--\r\n--x--"))
-	f.Fuzz(func(t *testing.T, ct string, body []byte) {
-		spans, err := scanSpans(bytes.NewReader(body), int64(len(body)), ct)
-		if err != nil {
-			return
+// TestPartSpansRefusesBadRanges: byte ranges that do not fit the body or
+// the part's size (or are missing, from an older host) stop the conversion
+// instead of cutting the wrong bytes.
+func TestPartSpansRefusesBadRanges(t *testing.T) {
+	h, body := buildMessage(t, []byte("pdf bytes"), true)
+	good := eventParts(t, h, body)
+	if _, err := partSpans(good, int64(len(body))); err != nil {
+		t.Fatalf("host's own parts refused: %v", err)
+	}
+	for name, spoil := range map[string]func(p *sdk.Part){
+		"no ranges (older host)": func(p *sdk.Part) { p.HeaderStart, p.BodyStart, p.End = 0, 0, 0 },
+		"end past the body":      func(p *sdk.Part) { p.End += int64(len(body)) },
+		"size disagrees":         func(p *sdk.Part) { p.Size++ },
+		"header after content":   func(p *sdk.Part) { p.HeaderStart = p.BodyStart + 1 },
+		"negative":               func(p *sdk.Part) { p.HeaderStart = -1 },
+	} {
+		parts := slices.Clone(good)
+		spoil(&parts[len(parts)-1])
+		if _, err := partSpans(parts, int64(len(body))); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
-		for _, s := range spans {
-			if s.HdrStart < 0 || s.HdrStart > s.BodyStart || s.BodyStart > s.End || s.End > int64(len(body)) {
-				t.Fatalf("span %+v outside a body of %d bytes", s, len(body))
-			}
-		}
-	})
+	}
 }

@@ -73,20 +73,13 @@ func plan(m message, s *settings, store storeFunc) (*result, []string, error) {
 			return nil, []string{fmt.Sprintf("%d attachment(s) left: recipient %s is in exempt domain %s", len(todo), r.Addr, d)}, nil
 		}
 	}
-	spans, err := scanSpans(m.Body, m.BodySize, m.Header.Get("Content-Type"))
+	spans, err := partSpans(m.Parts, m.BodySize)
 	if err != nil {
 		return nil, nil, err
-	}
-	byPath := map[string]span{}
-	for _, sp := range spans {
-		byPath[sp.Path] = sp
 	}
 	repl := map[string]stored{}
 	var res result
 	for _, p := range todo {
-		if _, ok := byPath[p.Path]; !ok {
-			return nil, notes, fmt.Errorf("part %s not found in the body (MIME structure differs from the host's)", p.Path)
-		}
 		ct := p.ContentType
 		if ct == "" {
 			ct = "application/octet-stream"

@@ -165,6 +165,14 @@ type Part struct {
 	Filename    string `json:"filename,omitempty"`    //
 	Size        int64  `json:"size"`                  // raw (encoded) body bytes
 	Multipart   bool   `json:"multipart,omitempty"`   // a container; its children follow
+	// Where the part lies, in the offsets body_read takes: its header starts
+	// at HeaderStart, its content at BodyStart, and it ends at End
+	// (exclusive; the line break before the next delimiter belongs to the
+	// delimiter). A single-part message's part "1" is the whole body, 0 to
+	// body_size: its header is the message's.
+	HeaderStart int64 `json:"header_start"`
+	BodyStart   int64 `json:"body_start"`
+	End         int64 `json:"end"`
 }
 
 // Outcome is one recipient's delivery result at the delivered stage.

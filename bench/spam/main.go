@@ -51,6 +51,8 @@ func main() {
 	runSA := flag.Bool("sa", false, "also train and score SpamAssassin (spamd, spamc, sa-learn)")
 	out := flag.String("out", "", "also write the results table to this file")
 	pluginConfig := flag.String("config", "{}", "the spam filter's config, as JSON")
+	cv := flag.Int("cv", 0, "k-fold cross-validation inside the training part only (the test part is not scored)")
+	dump := flag.String("dump", "", "with -cv: write per-message scores and tests to this file")
 	flag.Parse()
 	if *corpus == "" || *work == "" {
 		flag.Usage()
@@ -62,6 +64,12 @@ func main() {
 	}
 	if err := os.MkdirAll(*work, 0o777); err != nil {
 		log.Fatal(err)
+	}
+	if *cv > 1 {
+		if err := runCV(samples, *work, *pluginConfig, *cv, *dump); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
 	counts := map[string][2]int{}
 	for _, s := range samples {
@@ -156,32 +164,136 @@ func (o *outcome) row(name string) string {
 // code `sluice spam train` uses, then scores every test message through
 // the real Wasm plugin in the plugin host, timing each data-stage call.
 func runSluice(samples []sample, work, conf string) (string, error) {
-	dataDir := filepath.Join(work, "sluice")
-	os.RemoveAll(dataDir)
+	wasm, err := buildPlugin(work)
+	if err != nil {
+		return "", err
+	}
+	var train, test []sample
+	for _, s := range samples {
+		if s.train {
+			train = append(train, s)
+		} else {
+			test = append(test, s)
+		}
+	}
+	scored, err := scoreSluice(wasm, filepath.Join(work, "sluice"), train, test, conf)
+	if err != nil {
+		return "", err
+	}
+	o := newOutcome()
+	for _, r := range scored {
+		o.add(r.class, r.spam, r.d)
+	}
+	return o.row("sluice spam plugin (rules + Bayes)"), nil
+}
+
+// runCV is k-fold cross-validation inside the training part only (the
+// test part is never read): the training part is cut into k folds by
+// another byte of the file name's hash; for each fold the classifier is
+// trained on the other folds and the fold is scored through the plugin
+// with conf. It prints recall and false positives per fold and in total,
+// and with dump set writes one line per message (fold, class, score,
+// tests) for choosing weights and thresholds offline.
+func runCV(samples []sample, work, conf string, k int, dump string) error {
+	wasm, err := buildPlugin(work)
+	if err != nil {
+		return err
+	}
+	fold := func(s sample) int {
+		sum := sha256.Sum256([]byte(filepath.Base(s.path)))
+		return int(sum[1]) % k
+	}
+	var dumpOut strings.Builder
+	total := newOutcome()
+	fmt.Printf("| fold | spam recall | FP easy ham | FP hard ham | FP all ham |\n|---|---|---|---|---|\n")
+	for f := 0; f < k; f++ {
+		var train, test []sample
+		for _, s := range samples {
+			switch {
+			case !s.train: // the test part: never used here
+			case fold(s) == f:
+				test = append(test, s)
+			default:
+				train = append(train, s)
+			}
+		}
+		scored, err := scoreSluice(wasm, filepath.Join(work, fmt.Sprintf("cv-%d", f)), train, test, conf)
+		if err != nil {
+			return err
+		}
+		o := newOutcome()
+		for _, r := range scored {
+			o.add(r.class, r.spam, r.d)
+			total.add(r.class, r.spam, r.d)
+			fmt.Fprintf(&dumpOut, "%d\t%s\t%s\t%s\t%s\n", f, r.class, filepath.Base(r.path), r.score, r.tests)
+		}
+		fmt.Print(o.cvRow(strconv.Itoa(f)))
+	}
+	fmt.Print(total.cvRow("all"))
+	if dump != "" {
+		return os.WriteFile(dump, []byte(dumpOut.String()), 0o644)
+	}
+	return nil
+}
+
+func (o *outcome) cvRow(name string) string {
+	pct := func(n, d int) string { return fmt.Sprintf("%.2f%% (%d/%d)", 100*float64(n)/float64(max(d, 1)), n, d) }
+	return fmt.Sprintf("| %s | %s | %s | %s | %s |\n", name, pct(o.spam["spam"], o.total["spam"]),
+		pct(o.spam["easy-ham"], o.total["easy-ham"]), pct(o.spam["hard-ham"], o.total["hard-ham"]),
+		pct(o.spam["easy-ham"]+o.spam["hard-ham"], o.total["easy-ham"]+o.total["hard-ham"]))
+}
+
+// reportTests condenses X-Spam-Report's lines ("* 1.0 NAME desc") into
+// NAME=1.0,NAME2=-3.2.
+func reportTests(report string) string {
+	var out []string
+	for _, line := range strings.Split(report, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == "*" {
+			out = append(out, f[2]+"="+f[1])
+		}
+	}
+	return strings.Join(out, ",")
+}
+
+func buildPlugin(work string) (string, error) {
 	wasm := filepath.Join(work, "spam.wasm")
 	build := exec.Command("go", "build", "-buildmode=c-shared", "-o", wasm, "./plugins/spam")
 	build.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
 	if b, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the plugin: %v\n%s", err, b)
 	}
+	return wasm, nil
+}
+
+// scored is the plugin's answer for one message.
+type scored struct {
+	path, class string
+	spam        bool
+	score       string // X-Spam-Score
+	tests       string // NAME=points,... from X-Spam-Report
+	d           time.Duration
+}
+
+// scoreSluice trains a model on train into a fresh store in dataDir and
+// scores each message of test through the Wasm plugin with config conf.
+func scoreSluice(wasm, dataDir string, train, test []sample, conf string) ([]scored, error) {
+	os.RemoveAll(dataDir)
 	kv, err := plugin.OpenKV(dataDir, "spam")
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	model := bayes.NewModel()
-	for _, s := range samples {
-		if !s.train {
-			continue
-		}
+	for _, s := range train {
 		raw, err := os.ReadFile(s.path)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		model.Learn(bayes.MessageTokens(raw, 256<<10), s.class == "spam")
 	}
 	meta, err := bayes.Save(kvAdapter{kv}, model, bayes.Meta{}, false)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	log.Printf("sluice: trained on %d spam, %d ham: %d tokens in %d shards", meta.NSpam, meta.NHam, meta.Tokens, meta.Shards)
 
@@ -190,28 +302,25 @@ func runSluice(samples []sample, work, conf string) (string, error) {
 		Timeout: 10 * time.Second, MemoryBytes: 256 << 20, ConfigJSON: []byte(conf)}},
 		plugin.HostOptions{DataDir: dataDir, MaxInstances: 1})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer host.Close(ctx)
 	chain, err := host.Chain([]string{"spam"})
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	sess := &plugin.Session{ID: "bench", ClientIP: netipLoopback, ClientPort: 25, Listener: "mx", ListenerKind: "smtp", Helo: "client.example"}
-	o := newOutcome()
+	var out []scored
 	warm := false
-	for _, s := range samples {
-		if s.train {
-			continue
-		}
+	for _, s := range test {
 		raw, err := os.ReadFile(s.path)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		raw = stripMboxLine(raw)
 		msg, err := plugin.ReadMessage(bytes.NewReader(raw), int64(len(raw)))
 		if err != nil {
-			return "", fmt.Errorf("%s: %v", s.path, err)
+			return nil, fmt.Errorf("%s: %v", s.path, err)
 		}
 		txn := &plugin.Txn{Session: sess, QueueID: "bench", From: envelopeSender(raw), Recipients: []plugin.Recipient{{Addr: "user@example.com"}}}
 		if !warm { // the first call loads the model into the instance: not a per-message cost
@@ -222,11 +331,22 @@ func runSluice(samples []sample, work, conf string) (string, error) {
 		v, ch := chain.Data(ctx, txn, msg)
 		d := time.Since(start)
 		if v.Reason != "" {
-			return "", fmt.Errorf("%s: plugin failed: %s", s.path, v.Reason)
+			return nil, fmt.Errorf("%s: plugin failed: %s", s.path, v.Reason)
 		}
-		o.add(s.class, spamStatus(ch), d)
+		r := scored{path: s.path, class: s.class, spam: spamStatus(ch), d: d}
+		if ch != nil {
+			for _, h := range ch.Headers {
+				switch {
+				case strings.EqualFold(h.Name, "X-Spam-Score"):
+					r.score = h.Value
+				case strings.EqualFold(h.Name, "X-Spam-Report"):
+					r.tests = reportTests(h.Value)
+				}
+			}
+		}
+		out = append(out, r)
 	}
-	return o.row("sluice spam plugin (rules + Bayes)"), nil
+	return out, nil
 }
 
 var netipLoopback = mustAddr("127.0.0.1")

@@ -38,6 +38,13 @@ type BayesConfig struct {
 	// trained on this many messages of each kind (default 20 each).
 	MinSpam uint32 `json:"min_spam"`
 	MinHam  uint32 `json:"min_ham"`
+	// MaxClues: how many of the message's strongest tokens are combined
+	// (default 150). MinStrength: tokens whose probability is closer
+	// than this to 0.5 are ignored (default 0.1). Strength: the weight of
+	// the 0.5 prior against a rare token's counts (default 0.45).
+	MaxClues    int     `json:"max_clues"`
+	MinStrength float64 `json:"min_strength"`
+	Strength    float64 `json:"strength"`
 }
 
 // Actions are the thresholds and actions of one recipient domain. Unset
@@ -101,6 +108,15 @@ func parseSettings(raw []byte) (*settings, error) {
 	}
 	if c.Bayes.MinHam > 0 {
 		s.params.MinHam = c.Bayes.MinHam
+	}
+	if c.Bayes.MaxClues > 0 {
+		s.params.MaxClues = c.Bayes.MaxClues
+	}
+	if c.Bayes.MinStrength > 0 {
+		s.params.MinStrength = min(c.Bayes.MinStrength, 0.49)
+	}
+	if c.Bayes.Strength > 0 {
+		s.params.S = c.Bayes.Strength
 	}
 	five, tag, yes := 5.0, "[SPAM]", true
 	s.def = Actions{Tag: &five, SubjectTag: &tag, Headers: &yes}

@@ -96,6 +96,16 @@ func TestSettingsErrors(t *testing.T) {
 	}
 }
 
+func TestBayesParams(t *testing.T) {
+	s := mustSettings(t, `{"bayes": {"max_clues": 50, "min_strength": 0.7, "strength": 1}}`)
+	if p := s.params; p.MaxClues != 50 || p.MinStrength != 0.49 || p.S != 1 || p.MinSpam != 20 {
+		t.Errorf("params %+v", p)
+	}
+	if p := mustSettings(t, "").params; p != bayes.DefaultParams {
+		t.Errorf("default params %+v", p)
+	}
+}
+
 func TestResultActions(t *testing.T) {
 	s := mustSettings(t, `{"default": {"tag": 5, "quarantine": 10},
 	  "domains": {"strict.example": {"reject": 8, "tag": 3, "subject_tag": "***SPAM***"}, "open.example": {"quarantine": 20}}}`)

@@ -2,14 +2,18 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/plugin"
 )
 
 // loadConfig loads FILE or, for "", the embedded default, printing
@@ -29,22 +33,59 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
 }
 
 func checkConfigCommand(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
-		fmt.Fprintln(stderr, "usage: sluice check-config FILE")
+	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	loadPlugins := fs.Bool("plugins", true, "also load every filter's plugin with its config, as serve does")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		fmt.Fprintln(stderr, "usage: sluice check-config [-plugins=false] FILE")
 		return 2
 	}
-	cfg, diags := config.Load(args[0])
+	file := fs.Arg(0)
+	cfg, diags := config.Load(file)
 	if len(diags) > 0 {
 		config.WriteDiagnostics(stderr, diags, nil)
 	}
 	if diags.HasErrors() || cfg == nil {
 		n := len(diags.Errs())
-		fmt.Fprintf(stderr, "%s: %d error%s\n", args[0], n, plural(n))
+		fmt.Fprintf(stderr, "%s: %d error%s\n", file, n, plural(n))
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: OK\n", args[0])
+	if *loadPlugins {
+		if n := checkFilters(cfg.Filters, stderr); n > 0 {
+			fmt.Fprintf(stderr, "%s: %d filter%s failed to load\n", file, n, plural(n))
+			return 1
+		}
+	}
+	fmt.Fprintf(stdout, "%s: OK\n", file)
 	cfg.WriteSummary(stdout)
 	return 0
+}
+
+// checkFilters loads each filter as serve would (compile, check the ABI,
+// instantiate, run its initialisation with its config), one at a time so
+// that every failure is reported, with the plugin's own log lines. Its
+// key-value store is a temporary directory; nothing is called beyond
+// initialisation. It returns the number of filters that failed.
+func checkFilters(filters []config.Filter, stderr io.Writer) int {
+	failed := 0
+	for _, f := range filters {
+		dir, err := os.MkdirTemp("", "sluice-check-config-")
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return failed + 1
+		}
+		log := hclog.New(&hclog.LoggerOptions{Name: "filter", Output: stderr, Level: hclog.Info})
+		h, err := plugin.NewHost(context.Background(), []config.Filter{f},
+			plugin.HostOptions{DataDir: dir, CacheDir: plugin.UserCacheDir(), Logger: log, MaxInstances: 1})
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			failed++
+		} else {
+			h.Close(context.Background())
+		}
+		os.RemoveAll(dir)
+	}
+	return failed
 }
 
 func plural(n int) string {

@@ -30,6 +30,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sluice-mail/sluice/internal/wasmtest"
 )
 
 // deadline bounds every wait for the process: long enough for a loaded CI
@@ -604,7 +606,8 @@ func TestCheckConfig(t *testing.T) {
 	})
 	t.Run("example", func(t *testing.T) {
 		readInput(t, "../../examples/sluice.hcl")
-		code, stdout, stderr := runSluice(t, "", "check-config", "../../examples/sluice.hcl")
+		// Its plugin paths are placeholders, so the plugins are not loaded.
+		code, stdout, stderr := runSluice(t, "", "check-config", "-plugins=false", "../../examples/sluice.hcl")
 		if code != 0 {
 			t.Fatalf("exit code %d for examples/sluice.hcl:\n%s", code, stderr)
 		}
@@ -612,6 +615,59 @@ func TestCheckConfig(t *testing.T) {
 			t.Errorf("stdout:\n%s", stdout)
 		}
 	})
+}
+
+// TestCheckConfigLoadsPlugins: check-config loads each filter with its
+// config, as serve does, so a plugin that refuses its config (here a
+// rewrite loop) or a missing module fails the check with the filter named.
+func TestCheckConfigLoadsPlugins(t *testing.T) {
+	t.Parallel()
+	wasm := wasmtest.Build(t, "plugins/rewrite")
+	write := func(filters string) string {
+		p := filepath.Join(t.TempDir(), "sluice.hcl")
+		if err := os.WriteFile(p, []byte(fmt.Sprintf("data_dir = %q\n"+
+			"listener \"smtp\" {\n  address = \"127.0.0.1:0\"\n}\n"+
+			"domain \"example.com\" {\n  deliver \"maildir\" {\n    path = %q\n  }\n}\n%s", t.TempDir(), t.TempDir(), filters)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	filter := func(name, wasm, rules string) string {
+		return fmt.Sprintf("filter %q {\n  wasm = %q\n  config = { recipients = [%s] }\n}\n", name, wasm, rules)
+	}
+	good := `{ match = "a@x.example", to = "b@x.example" }`
+	loop := good + `, { match = "b@x.example", to = "a@x.example" }`
+	for _, tc := range []struct {
+		name, conf string
+		ok         bool
+		want       []string
+	}{
+		{"loads", filter("rw", wasm, good), true, nil},
+		{"config refused", filter("rw", wasm, good) + filter("loopy", wasm, loop), false,
+			[]string{`filter "loopy"`, "rewrite loop in recipients: a@x.example → b@x.example → a@x.example", "1 filter failed to load"}},
+		{"missing module", filter("gone", filepath.Join(t.TempDir(), "gone.wasm"), good), false,
+			[]string{`filter "gone"`, "gone.wasm"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := write(tc.conf)
+			code, stdout, stderr := runSluice(t, "", "check-config", file)
+			if (code == 0) != tc.ok || strings.Contains(stdout, "OK") != tc.ok {
+				t.Fatalf("exit code %d; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("stderr lacks %q:\n%s", w, stderr)
+				}
+			}
+			if !tc.ok {
+				return
+			}
+			code, _, stderr = runSluice(t, "", "check-config", "-plugins=false", file)
+			if code != 0 {
+				t.Errorf("-plugins=false: exit code %d:\n%s", code, stderr)
+			}
+		})
+	}
 }
 
 func TestVersion(t *testing.T) {

@@ -15,7 +15,8 @@ const usage = `sluice: a mail relay with sandboxed WebAssembly filters
 
 Usage:
   sluice serve [-config FILE]        run the relay (embedded default configuration without -config)
-  sluice check-config FILE           parse and validate a configuration file
+  sluice check-config [-plugins=false] FILE
+                                     validate a configuration file and load its plugins
   sluice hash-password               read a password from stdin, print its bcrypt hash for a user block
   sluice plugin test FILE.wasm ...   run a filter plugin offline on a message
   sluice plugin check FILE.wasm      check a plugin against the ABI (shape, version, standard events)

@@ -52,8 +52,14 @@ func newLogger(cfg *config.Config, w io.Writer) hclog.Logger {
 	})
 }
 
-// serve wires the parts together explicitly: routes → queue → front end,
-// then waits for SIGTERM/SIGINT.
+// serve wires the parts together explicitly, in this order: the metrics and
+// pprof listeners, the server certificate (mta/tlsutil), one transport per
+// domain block (routing.New), the queue (queue.Open recovers what a
+// previous run left in data_dir/queue), the control socket (mta/control),
+// the links store and its download server, the filters (plugin.NewHost),
+// then the front end's listeners; only then do the queue workers and the
+// SMTP servers start. It then waits: SIGHUP reloads (reload.go), SIGTERM
+// or SIGINT shuts down (front end first, then the queue).
 func serve(cfg *config.Config, log hclog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return err

@@ -36,7 +36,8 @@ type Recipient struct {
 
 // Envelope is everything about a queued message except its bytes. It is the
 // unit that is written atomically and fsync'd: a message exists in the queue
-// exactly when its envelope file does.
+// exactly when its envelope does, in the trailer of ID.msg or in ID.env
+// beside it (spoolfile.go).
 type Envelope struct {
 	ID         string       `json:"id"`
 	From       string       `json:"from"` // "" is the null sender

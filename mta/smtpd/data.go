@@ -10,7 +10,8 @@ import (
 // checkedReader passes message data through while enforcing what go-smtp
 // does not: CRLF-only line endings (a bare LF or CR is how SMTP smuggling
 // works, so the message is refused rather than relayed), a header size
-// limit, and a per-domain size limit below the server-wide one.
+// limit, and a per-domain size limit below the server-wide one. go-smtp
+// itself enforces max_line_length and max_message_size (newSMTPServer).
 //
 // It keeps reading after a violation so the error is reported once the
 // whole DATA has been consumed, not in the middle of it.

@@ -13,8 +13,10 @@ import (
 
 // Delivered runs the delivered stage (RFC 4496 logging) for a message whose
 // recipients all reached a final state. The queue calls it through
-// queue.Options.Finished; filters see outcomes, size and metadata, never
-// the body.
+// queue.Options.Finished, after any DSN is queued and before the spool
+// files are removed; filters see outcomes, size and metadata, never the
+// body. It runs the current chain of the domain block of the message's
+// first recipient.
 func (s *Server) Delivered(env *queue.Envelope) {
 	if len(env.Recipients) == 0 {
 		return

@@ -369,8 +369,9 @@ func rcptParams(o *smtp.RcptOptions) map[string]string {
 	return p
 }
 
-// AuthMechanisms implements smtp.AuthSession. go-smtp offers AUTH only over
-// TLS (or on smtps, which sluice terminates itself).
+// AuthMechanisms implements smtp.AuthSession: PLAIN and LOGIN, none when no
+// user is configured. go-smtp offers AUTH only over TLS (or on smtps, which
+// sluice terminates itself, or on a listener with insecure_auth).
 func (s *session) AuthMechanisms() []string {
 	if len(s.srv.config().Users) == 0 {
 		return nil

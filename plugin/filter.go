@@ -70,16 +70,32 @@ type instance struct {
 	alloc   api.Function
 	onEvent api.Function
 	stop    api.MutableGlobal // interrupt.StopExport: non-zero stops the running call
+	stopped chan struct{}     // closed with stop set: wakes a sleeping guest
 }
 
 // guarded runs call with the instance's interrupt armed: when ctx is done
 // (the filter's timeout, or the caller gave up) the guest traps within
-// microseconds. interrupted reports that the interrupt fired, in which
-// case the instance must be discarded even if call returned in time.
+// microseconds, or at once from a sleep. interrupted reports that the
+// interrupt fired, in which case the instance must be discarded even if
+// call returned in time (an instance is interrupted at most once).
 func (inst *instance) guarded(ctx context.Context, call func() error) (err error, interrupted bool) {
-	disarm := context.AfterFunc(ctx, func() { inst.stop.Set(1) })
+	disarm := context.AfterFunc(ctx, func() {
+		inst.stop.Set(1)
+		close(inst.stopped)
+	})
 	err = call()
 	return err, !disarm()
+}
+
+// nanosleep serves the guest's sleeps (WASI poll_oneoff) until they end
+// or the instance is interrupted; then the guest runs on to its next check.
+func (inst *instance) nanosleep(ns int64) {
+	t := time.NewTimer(time.Duration(ns))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-inst.stopped:
+	}
 }
 
 func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error) {
@@ -336,12 +352,13 @@ func (e interruptedError) Error() string { return "interrupted: " + e.cause.Erro
 func (f *filter) instantiate(ctx context.Context) (*instance, error) {
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, stateKey{}, &callState{f: f}), initTimeout)
 	defer cancel()
+	inst := &instance{stopped: make(chan struct{})}
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
 		WithStdout(&lineWriter{sink: f.logs, stream: "stdout"}).
 		WithStderr(&lineWriter{sink: f.logs, stream: "stderr"}).
-		WithSysWalltime().WithSysNanotime().WithNanosleep(f.nanosleep).
+		WithSysWalltime().WithSysNanotime().WithNanosleep(inst.nanosleep).
 		WithRandSource(rand.Reader)
 	m, err := f.rt.InstantiateModule(ctx, f.mod, mc)
 	if err != nil {
@@ -352,7 +369,8 @@ func (f *filter) instantiate(ctx context.Context) (*instance, error) {
 		m.Close(context.Background())
 		return nil, fmt.Errorf("instantiate: no %s global", interrupt.StopExport)
 	}
-	inst := &instance{mod: m, mem: m.Memory(), alloc: m.ExportedFunction(abi.ExportAlloc), onEvent: m.ExportedFunction(abi.ExportOnEvent), stop: stop}
+	inst.mod, inst.mem, inst.stop = m, m.Memory(), stop
+	inst.alloc, inst.onEvent = m.ExportedFunction(abi.ExportAlloc), m.ExportedFunction(abi.ExportOnEvent)
 	if init := m.ExportedFunction(abi.ExportInitialize); init != nil {
 		err, interrupted := inst.guarded(ctx, func() error { _, err := init.Call(ctx); return err })
 		if interrupted {
@@ -492,12 +510,6 @@ func (f *filter) describe(err error, inst *instance) string {
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
-}
-
-// nanosleep serves the guest's sleeps (WASI poll_oneoff) in steps of at
-// most the call timeout, so that an interrupted guest wakes to be stopped.
-func (f *filter) nanosleep(ns int64) {
-	time.Sleep(min(time.Duration(ns), f.timeout))
 }
 
 func (f *filter) close(ctx context.Context) error {

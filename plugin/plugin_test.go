@@ -160,6 +160,9 @@ func TestFailurePolicy(t *testing.T) {
 		want   *Verdict // nil: the default tempfail
 	}{
 		{name: "infinite loop", conf: v{"mode": "loop"}, mod: func(f *config.Filter) { f.Timeout = 300 * time.Millisecond }, reason: "timeout"},
+		// The sleep is cut short by the interrupt; sleeping in steps of the
+		// timeout instead took ~20 steps (over 20 s) to reach a check.
+		{name: "sleep past the timeout", conf: v{"mode": "sleep"}, mod: func(f *config.Filter) { f.Timeout = 2 * time.Second }, reason: "timeout"},
 		{name: "memory growth past the cap", conf: v{"mode": "grow"}, mod: func(f *config.Filter) { f.MemoryBytes = 32 << 20 }, reason: "out of memory"},
 		{name: "panic", conf: v{"mode": "panic"}, reason: "trap"},
 		{name: "proc_exit", conf: v{"mode": "exit"}, reason: "proc_exit 3"},
@@ -196,7 +199,13 @@ func TestFailurePolicy(t *testing.T) {
 			if stage == "" {
 				stage = "data"
 			}
+			start := time.Now()
 			got, ch := runStage(t, c, stage)
+			// Not a speed target: a stuck guest must be stopped, and a
+			// loaded CI machine still answers within seconds.
+			if d := time.Since(start); d > 20*time.Second {
+				t.Errorf("the failing call took %s", d)
+			}
 			if !strings.Contains(got.Reason, tt.reason) {
 				t.Errorf("reason %q does not mention %q", got.Reason, tt.reason)
 			}

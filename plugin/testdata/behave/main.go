@@ -78,6 +78,8 @@ func run(stage string, s sdk.Session, echo func() string) sdk.Result {
 		case "loop":
 			for {
 			}
+		case "sleep":
+			time.Sleep(time.Hour)
 		case "grow":
 			var keep [][]byte
 			for {

@@ -75,16 +75,21 @@ type instance struct {
 
 // guarded runs call with the instance's interrupt armed: when ctx is done
 // (the filter's timeout, or the caller gave up) the guest traps within
-// microseconds, or at once from a sleep. interrupted reports that the
-// interrupt fired, in which case the instance must be discarded even if
-// call returned in time (an instance is interrupted at most once).
-func (inst *instance) guarded(ctx context.Context, call func() error) (err error, interrupted bool) {
+// microseconds, or at once from a sleep. A call the interrupt stopped
+// returns an interruptedError. fired reports that the interrupt fired: the
+// instance must then be discarded even if call returned in time (an
+// instance is interrupted at most once).
+func (inst *instance) guarded(ctx context.Context, call func() error) (fired bool, err error) {
 	disarm := context.AfterFunc(ctx, func() {
 		inst.stop.Set(1)
 		close(inst.stopped)
 	})
 	err = call()
-	return err, !disarm()
+	fired = !disarm()
+	if fired && err != nil {
+		err = interruptedError{ctx.Err()}
+	}
+	return fired, err
 }
 
 // nanosleep serves the guest's sleeps (WASI poll_oneoff) until they end
@@ -327,15 +332,15 @@ func checkModule(mod wazero.CompiledModule) error {
 // call0 calls a niladic export that answers one number.
 func (inst *instance) call0(ctx context.Context, name string) (uint64, error) {
 	var res []uint64
-	err, interrupted := inst.guarded(ctx, func() (err error) {
+	fired, err := inst.guarded(ctx, func() (err error) {
 		res, err = inst.mod.ExportedFunction(name).Call(ctx)
 		return err
 	})
-	if interrupted {
-		return 0, interruptedError{ctx.Err()}
-	}
 	if err != nil {
 		return 0, err
+	}
+	if fired {
+		return 0, interruptedError{ctx.Err()}
 	}
 	return res[0], nil
 }
@@ -372,8 +377,8 @@ func (f *filter) instantiate(ctx context.Context) (*instance, error) {
 	inst.mod, inst.mem, inst.stop = m, m.Memory(), stop
 	inst.alloc, inst.onEvent = m.ExportedFunction(abi.ExportAlloc), m.ExportedFunction(abi.ExportOnEvent)
 	if init := m.ExportedFunction(abi.ExportInitialize); init != nil {
-		err, interrupted := inst.guarded(ctx, func() error { _, err := init.Call(ctx); return err })
-		if interrupted {
+		fired, err := inst.guarded(ctx, func() error { _, err := init.Call(ctx); return err })
+		if fired && err == nil {
 			err = interruptedError{ctx.Err()}
 		}
 		if err != nil {
@@ -426,19 +431,16 @@ func (f *filter) call(ctx context.Context, st *callState, event []byte) ([]byte,
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, stateKey{}, st), f.timeout)
 	defer cancel()
 	var out []byte
-	err, interrupted := inst.guarded(ctx, func() (err error) {
+	fired, err := inst.guarded(ctx, func() (err error) {
 		out, err = inst.run(ctx, event)
 		return err
 	})
-	if interrupted && err != nil {
-		err = interruptedError{ctx.Err()}
-	}
 	if err != nil {
 		reason := f.describe(err, inst)
 		f.discard(inst)
 		return nil, errors.New(reason)
 	}
-	if interrupted { // answered just in time, but the interrupt is set
+	if fired { // answered just in time, but the interrupt is set
 		f.discard(inst)
 	} else {
 		f.put(inst)

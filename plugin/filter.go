@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
@@ -365,7 +366,7 @@ func (f *filter) instantiate(ctx context.Context) (*instance, error) {
 		WithStderr(&lineWriter{sink: f.logs, stream: "stderr"}).
 		WithSysWalltime().WithSysNanotime().WithNanosleep(inst.nanosleep).
 		WithRandSource(rand.Reader)
-	m, err := f.rt.InstantiateModule(ctx, f.mod, mc)
+	m, err := f.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, linearMemory), f.mod, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)
 	}

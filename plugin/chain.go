@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
@@ -132,14 +133,11 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 		return Verdict{Action: Continue}, nil
 	}
 	ev.ABI, ev.Stage, ev.Filter = abi.Version, stage, ""
-	event, err := encodeEvent(ev)
+	event := &chainEvent{ev: ev}
 	var total *Changes
 	for _, f := range c.filters {
 		if f.stages&bit == 0 {
 			continue
-		}
-		if err != nil {
-			return f.failure(stage, err.Error()), total
 		}
 		v, ch := f.observe(ctx, stage, event, t, msg, parts)
 		if ch != nil {
@@ -157,39 +155,57 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 	return Verdict{Action: Continue}, total
 }
 
-// encodedEvent is an event document encoded once for a whole chain, with
-// an empty filter name at byte at, which forFilter fills in per filter.
-type encodedEvent struct {
-	doc []byte
-	at  int // offset of the "" after "filter":
+// chainEvent is one event on its way through a chain. It is encoded once
+// for each encoding a filter of the chain asks for (JSON, or packed: see
+// abi.AppendPacked), with an empty filter name that forFilter replaces by
+// each filter's own.
+type chainEvent struct {
+	ev               *abi.Event // Filter empty
+	json, packed     []byte
+	jsonAt, packedAt int // where the empty filter name starts
 }
 
-// encodeEvent encodes ev, whose Filter must be empty.
-func encodeEvent(ev *abi.Event) (encodedEvent, error) {
-	doc, err := json.Marshal(ev)
-	if err != nil {
-		return encodedEvent{}, fmt.Errorf("event cannot be encoded: %v", err)
+// forFilter returns the event document for f.
+func (e *chainEvent) forFilter(f *filter) ([]byte, error) {
+	if f.packed {
+		if e.packed == nil {
+			e.packed = abi.AppendPacked(nil, e.ev)
+			// abi and stage come first; the empty name is one 0 byte.
+			e.packedAt = len(binary.AppendVarint(nil, int64(e.ev.ABI))) +
+				len(binary.AppendUvarint(nil, uint64(len(e.ev.Stage)))) + len(e.ev.Stage)
+		}
+		return splice(e.packed, e.packedAt, 1, f.namePacked), nil
 	}
-	// abi, stage and filter are the first fields of abi.Event.
-	at := bytes.Index(doc, []byte(`,"filter":""`)) + len(`,"filter":`)
-	if at < len(`,"filter":`) {
-		return encodedEvent{}, fmt.Errorf("event cannot be encoded: no filter field in %.40q", doc)
+	if e.json == nil {
+		doc, err := json.Marshal(e.ev)
+		if err != nil {
+			return nil, fmt.Errorf("event cannot be encoded: %v", err)
+		}
+		// abi, stage and filter are the first fields of abi.Event.
+		at := bytes.Index(doc, []byte(`,"filter":""`)) + len(`,"filter":`)
+		if at < len(`,"filter":`) {
+			return nil, fmt.Errorf("event cannot be encoded: no filter field in %.40q", doc)
+		}
+		e.json, e.jsonAt = doc, at
 	}
-	return encodedEvent{doc: doc, at: at}, nil
+	return splice(e.json, e.jsonAt, 2, f.nameJSON), nil
 }
 
-// forFilter returns the document with nameJSON (a JSON string) as the filter name.
-func (e encodedEvent) forFilter(nameJSON []byte) []byte {
-	out := make([]byte, 0, len(e.doc)+len(nameJSON))
-	out = append(out, e.doc[:e.at]...)
-	out = append(out, nameJSON...)
-	return append(out, e.doc[e.at+2:]...)
+// splice returns doc with its n bytes at at replaced by name.
+func splice(doc []byte, at, n int, name []byte) []byte {
+	out := make([]byte, 0, len(doc)-n+len(name))
+	out = append(out, doc[:at]...)
+	out = append(out, name...)
+	return append(out, doc[at+n:]...)
 }
 
 // handle runs one filter for one stage and turns every failure into the
 // filter's on_error verdict.
-func (f *filter) handle(ctx context.Context, stage string, event encodedEvent, t *Txn, msg *Message, parts []part) (Verdict, *Changes) {
-	doc := event.forFilter(f.nameJSON)
+func (f *filter) handle(ctx context.Context, stage string, event *chainEvent, t *Txn, msg *Message, parts []part) (Verdict, *Changes) {
+	doc, err := event.forFilter(f)
+	if err != nil {
+		return f.failure(stage, err.Error()), nil
+	}
 	if len(doc) > abi.MaxEventBytes {
 		return f.failure(stage, fmt.Sprintf("event of %d bytes cannot be sent (limit %d)", len(doc), abi.MaxEventBytes)), nil
 	}

@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -120,23 +121,31 @@ func TestConflictingChangesInChain(t *testing.T) {
 }
 
 // TestEncodeEventOnce: an event encoded once per chain and given each
-// filter's name is byte for byte what encoding it per filter gives.
+// filter's name is byte for byte what encoding it per filter gives, in
+// both encodings.
 func TestEncodeEventOnce(t *testing.T) {
 	txn := testTxn()
 	txn.Session.Helo = `evil,"filter":"","x` // a look-alike inside a value
-	for _, name := range []string{"spam", `q"uote`, "ünï", ""} {
+	for _, name := range []string{"spam", `q"uote`, "ünï", "", strings.Repeat("long", 40)} {
 		for _, stage := range []string{abi.StageMail, abi.StageData} {
-			ev := txnEvent(txn)
-			ev.ABI, ev.Stage = abi.Version, stage
-			enc, err := encodeEvent(ev)
-			if err != nil {
-				t.Fatal(err)
-			}
-			nameJSON, _ := json.Marshal(name)
-			ev.Filter = name
-			want, _ := json.Marshal(ev)
-			if got := enc.forFilter(nameJSON); !bytes.Equal(got, want) {
-				t.Errorf("%s/%q:\n got %s\nwant %s", stage, name, got, want)
+			for _, packed := range []bool{false, true} {
+				f := &filter{name: name, packed: packed}
+				f.nameJSON, _ = json.Marshal(name)
+				f.namePacked = append(binary.AppendUvarint(nil, uint64(len(name))), name...)
+				ev := txnEvent(txn)
+				ev.ABI, ev.Stage = abi.Version, stage
+				got, err := (&chainEvent{ev: ev}).forFilter(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ev.Filter = name
+				want, _ := json.Marshal(ev)
+				if packed {
+					want = abi.AppendPacked(nil, ev)
+				}
+				if !bytes.Equal(got, want) {
+					t.Errorf("%s/%q packed=%v:\n got %q\nwant %q", stage, name, packed, got, want)
+				}
 			}
 		}
 	}

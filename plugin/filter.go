@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -39,25 +40,27 @@ var SupportedABIVersions = []int32{abi.Version}
 // filter is one configured plugin: its own runtime (the memory cap is a
 // runtime setting), its compiled module and a pool of warm instances.
 type filter struct {
-	host      *Host
-	name      string
-	nameJSON  []byte // name as a JSON string, for the event's filter field
-	cfg       config.Filter
-	log       hclog.Logger
-	logs      *logSink
-	rt        wazero.Runtime
-	mod       wazero.CompiledModule
-	stages    int32 // stages the filter runs at
-	timeout   time.Duration
-	memLimit  uint64 // bytes
-	onError   Action
-	grants    fileSocketGrants // files and socket (grants.go)
-	grantDNS  bool
-	grantHTTP bool
-	grantBlob bool
-	sign      signGrant     // sign (sign.go)
-	resolver  *net.Resolver // answers the dns grant
-	kv        *kvStore
+	host       *Host
+	name       string
+	nameJSON   []byte // name as a JSON string, for the event's filter field
+	packed     bool   // the plugin asked for packed events (abi.EncodingPacked)
+	namePacked []byte // name as a packed string
+	cfg        config.Filter
+	log        hclog.Logger
+	logs       *logSink
+	rt         wazero.Runtime
+	mod        wazero.CompiledModule
+	stages     int32 // stages the filter runs at
+	timeout    time.Duration
+	memLimit   uint64 // bytes
+	onError    Action
+	grants     fileSocketGrants // files and socket (grants.go)
+	grantDNS   bool
+	grantHTTP  bool
+	grantBlob  bool
+	sign       signGrant     // sign (sign.go)
+	resolver   *net.Resolver // answers the dns grant
+	kv         *kvStore
 
 	idle chan *instance // warm instances
 	live chan struct{}  // one token per live instance, capping their number
@@ -112,6 +115,7 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 	}
 	f.logs = newLogSink(f.log)
 	f.nameJSON, _ = json.Marshal(cfg.Name)
+	f.namePacked = append(binary.AppendUvarint(nil, uint64(len(cfg.Name))), cfg.Name...)
 	if f.timeout <= 0 {
 		f.timeout = DefaultTimeout
 	}
@@ -242,6 +246,21 @@ func (f *filter) setup(ctx context.Context, wasm []byte) error {
 		f.discard(inst)
 		return err
 	}
+	if inst.mod.ExportedFunction(abi.ExportEventEncoding) != nil {
+		enc, err := inst.call0(ictx, abi.ExportEventEncoding)
+		if err != nil {
+			f.discard(inst)
+			return fmt.Errorf("%s: %s", abi.ExportEventEncoding, f.describe(err, inst))
+		}
+		switch int32(enc) {
+		case abi.EncodingJSON:
+		case abi.EncodingPacked:
+			f.packed = true
+		default:
+			f.discard(inst)
+			return fmt.Errorf("%s returned %d; this sluice knows %d (JSON) and %d (packed)", abi.ExportEventEncoding, int32(enc), abi.EncodingJSON, abi.EncodingPacked)
+		}
+	}
 	f.idle <- inst
 	return nil
 }
@@ -311,6 +330,9 @@ func checkModule(mod wazero.CompiledModule) error {
 	}
 	if d, ok := exps[abi.ExportInitialize]; ok && (len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 0) {
 		return fmt.Errorf("export %s has the wrong signature", abi.ExportInitialize)
+	}
+	if d, ok := exps[abi.ExportEventEncoding]; ok && (len(d.ParamTypes()) != 0 || !slices.Equal(d.ResultTypes(), []api.ValueType{i32})) {
+		return fmt.Errorf("export %s has the wrong signature", abi.ExportEventEncoding)
 	}
 	if _, ok := mod.ExportedMemories()["memory"]; !ok {
 		return errors.New("not a sluice plugin: missing exported memory \"memory\"")

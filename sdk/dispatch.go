@@ -12,7 +12,11 @@ import (
 // instead: see errorResult. A handler that panics still traps.
 func dispatch(in, out []byte) []byte {
 	var ev abi.Event
-	if err := decodeEvent(in, &ev, &eventSpares); err != nil {
+	decode := decodePacked
+	if len(in) > 0 && in[0] == '{' { // a JSON document; a packed one starts with the ABI version
+		decode = decodeEvent
+	}
+	if err := decode(in, &ev, &eventSpares); err != nil {
 		return errorResult(out, err.Error())
 	}
 	var txn Txn

@@ -12,6 +12,7 @@ import (
 // arbitrary (ptr, len). It lets tests speak the ABI wrongly on purpose.
 type handmade struct {
 	version, stages int32
+	encoding        int32 // exported as sluice_event_encoding when non-zero
 	out             []byte
 	resultPtr       uint32
 	resultLen       uint32
@@ -34,23 +35,33 @@ func (hm handmade) bytes() []byte {
 	}
 	b := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
 	b = section(b, 1, []byte{3, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7e})
-	b = section(b, 3, []byte{4, 0, 0, 1, 2})
+	names := []string{"sluice_abi_version", "sluice_stages", "sluice_alloc", "sluice_on_event"}
+	funcs := []byte{4, 0, 0, 1, 2}
+	if hm.encoding != 0 {
+		names = append(names, "sluice_event_encoding")
+		funcs = []byte{5, 0, 0, 1, 2, 0}
+	}
+	b = section(b, 3, funcs)
 	b = section(b, 5, []byte{1, 0, 1})
-	exp := []byte{5}
-	for i, n := range []string{"sluice_abi_version", "sluice_stages", "sluice_alloc", "sluice_on_event"} {
+	exp := []byte{byte(len(names) + 1)}
+	for i, n := range names {
 		exp = append(exp, byte(len(n)))
 		exp = append(exp, n...)
 		exp = append(exp, 0, byte(i))
 	}
 	exp = append(exp, 6, 'm', 'e', 'm', 'o', 'r', 'y', 2, 0)
 	b = section(b, 7, exp)
-	code := []byte{4}
-	for _, body := range [][]byte{
+	bodies := [][]byte{
 		append(append([]byte{0, 0x41}, sleb(int64(hm.version))...), 0x0b),
 		append(append([]byte{0, 0x41}, sleb(int64(hm.stages))...), 0x0b),
 		append(append([]byte{0, 0x41}, sleb(1024)...), 0x0b),
 		append(append([]byte{0, 0x42}, sleb(packed)...), 0x0b),
-	} {
+	}
+	if hm.encoding != 0 {
+		bodies = append(bodies, append(append([]byte{0, 0x41}, sleb(int64(hm.encoding))...), 0x0b))
+	}
+	code := []byte{byte(len(bodies))}
+	for _, body := range bodies {
 		code = append(code, byte(len(body)))
 		code = append(code, body...)
 	}

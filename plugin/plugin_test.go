@@ -246,6 +246,14 @@ func TestHandmadeModules(t *testing.T) {
 	if _, err := newHost(handmade{version: 1, stages: 1}, "dta"); err == nil || !strings.Contains(err.Error(), `unknown stage "dta"`) {
 		t.Errorf("unknown stage: %v", err)
 	}
+	if _, err := newHost(handmade{version: 1, stages: 1, encoding: 7}); err == nil || !strings.Contains(err.Error(), "sluice_event_encoding returned 7") {
+		t.Errorf("unknown event encoding: %v", err)
+	}
+	if h, err := newHost(handmade{version: 1, stages: 1, encoding: 1}); err != nil || !h.filters["hm"].packed {
+		t.Errorf("packed events asked for: %v", err)
+	} else {
+		h.Close(ctx)
+	}
 	if _, err := NewHost(ctx, []config.Filter{{Name: "junk", Wasm: writeTemp(t, "not wasm")}}, HostOptions{}); err == nil || !strings.Contains(err.Error(), `filter "junk"`) {
 		t.Errorf("junk module: %v", err)
 	}

@@ -510,10 +510,6 @@ func (f *filter) describe(err error, inst *instance) string {
 		return fmt.Sprintf("timeout: no answer within %s", f.timeout)
 	case errors.As(err, &stopped):
 		return "canceled by the caller"
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeDeadlineExceeded:
-		return fmt.Sprintf("timeout: no answer within %s", f.timeout)
-	case errors.As(err, &exit) && exit.ExitCode() == sys.ExitCodeContextCanceled:
-		return "canceled by the caller"
 	case errors.As(err, &exit):
 		return fmt.Sprintf("plugin exited (proc_exit %d)", exit.ExitCode())
 	case errors.As(err, &bad):

@@ -518,3 +518,15 @@ func TestAdmission(t *testing.T) {
 		})
 	}
 }
+
+// TestShutdownRightAfterStart: a relay stopped as soon as it started shuts
+// down. go-smtp's Shutdown closes only the listeners its Serve goroutines
+// have registered; one not yet running used to accept forever, and the
+// shutdown waited for it (a CI run hung so).
+func TestShutdownRightAfterStart(t *testing.T) {
+	for i := range 20 { // a hang fails the test binary's timeout, with every stack
+		t.Run(fmt.Sprint(i), func(t *testing.T) { relaytest.StartRelay(t, `domain "example.com" {
+  deliver "maildir" { path = "/nonexistent" }
+}`) })
+	}
+}

@@ -219,6 +219,11 @@ func (s *Server) Shutdown(ctx context.Context) {
 		}(l)
 	}
 	wg.Wait()
+	// go-smtp's Shutdown closes only the listeners its Serve has already
+	// registered: a Serve goroutine that had not started yet would then
+	// accept forever (seen in CI when a relay was stopped right after it
+	// started). Closing them here ends it.
+	s.closeListeners()
 	s.wg.Wait()
 	for _, l := range s.listeners {
 		if l.cfg.Network == "unix" {

@@ -525,8 +525,10 @@ func TestAdmission(t *testing.T) {
 // shutdown waited for it (a CI run hung so).
 func TestShutdownRightAfterStart(t *testing.T) {
 	for i := range 20 { // a hang fails the test binary's timeout, with every stack
-		t.Run(fmt.Sprint(i), func(t *testing.T) { relaytest.StartRelay(t, `domain "example.com" {
+		t.Run(fmt.Sprint(i), func(t *testing.T) {
+			relaytest.StartRelay(t, `domain "example.com" {
   deliver "maildir" { path = "/nonexistent" }
-}`) })
+}`)
+		})
 	}
 }

@@ -80,10 +80,10 @@ type instance struct {
 // guarded runs call with the instance's interrupt armed: when ctx is done
 // (the filter's timeout, or the caller gave up) the guest traps within
 // microseconds, or at once from a sleep. A call the interrupt stopped
-// returns an interruptedError. fired reports that the interrupt fired: the
+// returns an interruptedError naming limit, the time ctx allowed. fired reports that the interrupt fired: the
 // instance must then be discarded even if call returned in time (an
 // instance is interrupted at most once).
-func (inst *instance) guarded(ctx context.Context, call func() error) (fired bool, err error) {
+func (inst *instance) guarded(ctx context.Context, limit time.Duration, call func() error) (fired bool, err error) {
 	disarm := context.AfterFunc(ctx, func() {
 		inst.stop.Set(1)
 		close(inst.stopped)
@@ -91,7 +91,7 @@ func (inst *instance) guarded(ctx context.Context, call func() error) (fired boo
 	err = call()
 	fired = !disarm()
 	if fired && err != nil {
-		err = interruptedError{ctx.Err()}
+		err = interruptedError{ctx.Err(), limit}
 	}
 	return fired, err
 }
@@ -355,7 +355,7 @@ func checkModule(mod wazero.CompiledModule) error {
 // call0 calls a niladic export that answers one number.
 func (inst *instance) call0(ctx context.Context, name string) (uint64, error) {
 	var res []uint64
-	fired, err := inst.guarded(ctx, func() (err error) {
+	fired, err := inst.guarded(ctx, initTimeout, func() (err error) {
 		res, err = inst.mod.ExportedFunction(name).Call(ctx)
 		return err
 	})
@@ -363,14 +363,17 @@ func (inst *instance) call0(ctx context.Context, name string) (uint64, error) {
 		return 0, err
 	}
 	if fired {
-		return 0, interruptedError{ctx.Err()}
+		return 0, interruptedError{ctx.Err(), initTimeout}
 	}
 	return res[0], nil
 }
 
 // interruptedError is a call stopped by the instance's interrupt, because
-// of cause (the context's error).
-type interruptedError struct{ cause error }
+// of cause (the context's error), with limit the time the call was allowed.
+type interruptedError struct {
+	cause error
+	limit time.Duration
+}
 
 func (e interruptedError) Error() string { return "interrupted: " + e.cause.Error() }
 
@@ -400,9 +403,9 @@ func (f *filter) instantiate(ctx context.Context) (*instance, error) {
 	inst.mod, inst.mem, inst.stop = m, m.Memory(), stop
 	inst.alloc, inst.onEvent = m.ExportedFunction(abi.ExportAlloc), m.ExportedFunction(abi.ExportOnEvent)
 	if init := m.ExportedFunction(abi.ExportInitialize); init != nil {
-		fired, err := inst.guarded(ctx, func() error { _, err := init.Call(ctx); return err })
+		fired, err := inst.guarded(ctx, initTimeout, func() error { _, err := init.Call(ctx); return err })
 		if fired && err == nil {
-			err = interruptedError{ctx.Err()}
+			err = interruptedError{ctx.Err(), initTimeout}
 		}
 		if err != nil {
 			reason := f.describe(err, inst)
@@ -454,7 +457,7 @@ func (f *filter) call(ctx context.Context, st *callState, event []byte) ([]byte,
 	ctx, cancel := context.WithTimeout(context.WithValue(ctx, stateKey{}, st), f.timeout)
 	defer cancel()
 	var out []byte
-	fired, err := inst.guarded(ctx, func() (err error) {
+	fired, err := inst.guarded(ctx, f.timeout, func() (err error) {
 		out, err = inst.run(ctx, event)
 		return err
 	})
@@ -507,7 +510,7 @@ func (f *filter) describe(err error, inst *instance) string {
 	var stopped interruptedError
 	switch {
 	case errors.As(err, &stopped) && errors.Is(stopped.cause, context.DeadlineExceeded):
-		return fmt.Sprintf("timeout: no answer within %s", f.timeout)
+		return fmt.Sprintf("timeout: no answer within %s", stopped.limit)
 	case errors.As(err, &stopped):
 		return "canceled by the caller"
 	case errors.As(err, &exit):

@@ -159,10 +159,10 @@ func TestFailurePolicy(t *testing.T) {
 		reason string   // substring of Verdict.Reason
 		want   *Verdict // nil: the default tempfail
 	}{
-		{name: "infinite loop", conf: v{"mode": "loop"}, mod: func(f *config.Filter) { f.Timeout = 300 * time.Millisecond }, reason: "timeout"},
+		{name: "infinite loop", conf: v{"mode": "loop"}, mod: func(f *config.Filter) { f.Timeout = 300 * time.Millisecond }, reason: "timeout: no answer within 300ms"},
 		// The sleep is cut short by the interrupt; sleeping in steps of the
 		// timeout instead took ~20 steps (over 20 s) to reach a check.
-		{name: "sleep past the timeout", conf: v{"mode": "sleep"}, mod: func(f *config.Filter) { f.Timeout = 2 * time.Second }, reason: "timeout"},
+		{name: "sleep past the timeout", conf: v{"mode": "sleep"}, mod: func(f *config.Filter) { f.Timeout = 2 * time.Second }, reason: "timeout: no answer within 2s"},
 		{name: "memory growth past the cap", conf: v{"mode": "grow"}, mod: func(f *config.Filter) { f.MemoryBytes = 32 << 20 }, reason: "out of memory"},
 		{name: "panic", conf: v{"mode": "panic"}, reason: "trap"},
 		{name: "proc_exit", conf: v{"mode": "exit"}, reason: "proc_exit 3"},

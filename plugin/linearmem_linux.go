@@ -24,7 +24,7 @@ func allocateLinearMemory(capacity, max uint64) experimental.LinearMemory {
 			return &mappedMemory{mapping: b}
 		}
 	}
-	return &heapMemory{buf: make([]byte, 0, capacity)}
+	return &heapMemory{buf: make([]byte, 0, capacity), max: max}
 }
 
 // mappedMemory is a linear memory over a mapping of its maximum size.
@@ -49,11 +49,18 @@ func (m *mappedMemory) Free() {
 
 // heapMemory is a linear memory in a Go slice, grown by copying, as
 // wazero's default does: the fallback when no mapping can be made.
-type heapMemory struct{ buf []byte }
+type heapMemory struct {
+	buf []byte
+	max uint64 // the most ever asked for (0: unknown)
+}
 
 func (h *heapMemory) Reallocate(size uint64) []byte {
 	if size > uint64(cap(h.buf)) {
-		b := make([]byte, size, max(size, 2*uint64(cap(h.buf))))
+		capacity := max(size, 2*uint64(cap(h.buf)))
+		if h.max > 0 {
+			capacity = max(size, min(capacity, h.max))
+		}
+		b := make([]byte, size, capacity)
 		copy(b, h.buf)
 		h.buf = b
 	}

@@ -15,7 +15,7 @@ func TestLinearMemory(t *testing.T) {
 	const page = 64 << 10
 	for name, mem := range map[string]experimental.LinearMemory{
 		"mapped": allocateLinearMemory(page, 64*page),
-		"heap":   &heapMemory{},
+		"heap":   &heapMemory{max: 64 * page},
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer mem.Free()
@@ -37,6 +37,9 @@ func TestLinearMemory(t *testing.T) {
 					t.Fatalf("mapped memory moved when growing to %d bytes", size)
 				}
 				b[size-1] = 1 // the last byte is writable
+				if cap(b) > 64*page {
+					t.Fatalf("capacity %d beyond the maximum", cap(b))
+				}
 			}
 			if _, ok := mem.(*mappedMemory); ok && mem.Reallocate(65*page) != nil {
 				t.Error("grew past its maximum")

@@ -46,6 +46,12 @@ func TestLinearMemory(t *testing.T) {
 			}
 		})
 	}
+	// Doubling 33 pages would reserve 66: the fallback stops at the maximum.
+	h := &heapMemory{max: 64 * page}
+	h.Reallocate(33 * page)
+	if b := h.Reallocate(34 * page); len(b) != 34*page || cap(b) > 64*page {
+		t.Errorf("heap memory grown to length %d, capacity %d (maximum %d)", len(b), cap(b), 64*page)
+	}
 	mem := allocateLinearMemory(page, 64*page)
 	defer mem.Free()
 	if _, ok := mem.(*mappedMemory); !ok {

@@ -3,7 +3,6 @@ package plugin
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
@@ -61,7 +60,7 @@ func (c *Chain) Data(ctx context.Context, t *Txn, m *Message) (Verdict, *Changes
 	for i, f := range m.Header {
 		wm.Header[i] = abi.HeaderField{Name: f.Name, Value: f.Value}
 	}
-	parts, err := scanParts(m.Body, rawHeader(m), m.BodyOffset, m.BodyOffset+m.BodySize)
+	parts, err := messageParts(m)
 	if err != nil {
 		// The parts found so far are still useful; plugins read the raw body anyway.
 		c.filters[0].log.Debug("MIME structure only partly scanned", "error", err)
@@ -90,17 +89,17 @@ func wireParts(parts []part, bodyOffset int64) []abi.Part {
 // MessageParts lists m's MIME parts exactly as the data event gives them
 // to plugins (for tests and tools that build events outside a relay).
 func MessageParts(m *Message) ([]abi.Part, error) {
-	parts, err := scanParts(m.Body, rawHeader(m), m.BodyOffset, m.BodyOffset+m.BodySize)
+	parts, err := messageParts(m)
 	return wireParts(parts, m.BodyOffset), err
 }
 
-// rawHeader gives m's header fields in the form scanParts reads.
-func rawHeader(m *Message) []rawField {
+// messageParts scans m's MIME structure (scanParts) from its parsed header.
+func messageParts(m *Message) ([]part, error) {
 	header := make([]rawField, len(m.Header))
 	for i, f := range m.Header {
 		header[i] = rawField{name: f.Name, raw: []byte(f.Name + ": " + f.Value + "\r\n")}
 	}
-	return header
+	return scanParts(m.Body, header, m.BodyOffset, m.BodyOffset+m.BodySize)
 }
 
 // Delivered reports delivery outcomes to the filters that log them; it has
@@ -170,9 +169,7 @@ func (e *chainEvent) forFilter(f *filter) ([]byte, error) {
 	if f.packed {
 		if e.packed == nil {
 			e.packed = abi.AppendPacked(nil, e.ev)
-			// abi and stage come first; the empty name is one 0 byte.
-			e.packedAt = len(binary.AppendVarint(nil, int64(e.ev.ABI))) +
-				len(binary.AppendUvarint(nil, uint64(len(e.ev.Stage)))) + len(e.ev.Stage)
+			e.packedAt = abi.PackedFilterOffset(e.ev) // the empty name there is one 0 byte
 		}
 		return splice(e.packed, e.packedAt, 1, f.namePacked), nil
 	}

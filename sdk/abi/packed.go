@@ -113,6 +113,12 @@ func AppendPacked(b []byte, ev *Event) []byte {
 	return b
 }
 
+// PackedFilterOffset is where the filter field starts in
+// AppendPacked(nil, ev): after abi and stage, the first two fields.
+func PackedFilterOffset(ev *Event) int {
+	return len(binary.AppendVarint(nil, int64(ev.ABI))) + len(appendStr(nil, ev.Stage))
+}
+
 func appendStr(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)

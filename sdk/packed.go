@@ -1,6 +1,7 @@
 package sdk
 
 import (
+	"encoding/binary"
 	"fmt"
 	"unsafe"
 
@@ -102,21 +103,19 @@ func (r *packedReader) fail(msg string) {
 }
 
 func (r *packedReader) uvarint() uint64 {
-	var v uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		if r.pos >= len(r.b) {
-			r.fail("unexpected end")
-			return 0
-		}
-		c := r.b[r.pos]
-		r.pos++
-		v |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			return v
-		}
+	if r.err != nil {
+		return 0
 	}
-	r.fail("number too long")
-	return 0
+	v, n := binary.Uvarint(r.b[r.pos:])
+	switch {
+	case n == 0:
+		r.fail("unexpected end")
+	case n < 0:
+		r.fail("number too long")
+	default:
+		r.pos += n
+	}
+	return v
 }
 
 func (r *packedReader) int() int64 {

@@ -562,17 +562,10 @@ func (r *reader) memArg() {
 	r.leb(10)
 }
 
-func appendU32(b []byte, v uint32) []byte {
-	for {
-		c := byte(v & 0x7f)
-		v >>= 7
-		if v == 0 {
-			return append(b, c)
-		}
-		b = append(b, c|0x80)
-	}
-}
+// appendU32 appends v as unsigned LEB128, the binary format's u32.
+func appendU32(b []byte, v uint32) []byte { return binary.AppendUvarint(b, uint64(v)) }
 
+// appendS32 appends v as signed LEB128 (not zig-zag, unlike binary.AppendVarint).
 func appendS32(b []byte, v int32) []byte {
 	for {
 		c := byte(v & 0x7f)

@@ -3,7 +3,6 @@ package plugin
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -131,7 +130,7 @@ func TestEncodeEventOnce(t *testing.T) {
 			for _, packed := range []bool{false, true} {
 				f := &filter{name: name, packed: packed}
 				f.nameJSON, _ = json.Marshal(name)
-				f.namePacked = append(binary.AppendUvarint(nil, uint64(len(name))), name...)
+				f.namePacked = abi.AppendPackedString(nil, name)
 				ev := txnEvent(txn)
 				ev.ABI, ev.Stage = abi.Version, stage
 				got, err := (&chainEvent{ev: ev}).forFilter(f)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,7 +114,7 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 	}
 	f.logs = newLogSink(f.log)
 	f.nameJSON, _ = json.Marshal(cfg.Name)
-	f.namePacked = append(binary.AppendUvarint(nil, uint64(len(cfg.Name))), cfg.Name...)
+	f.namePacked = abi.AppendPackedString(nil, cfg.Name)
 	if f.timeout <= 0 {
 		f.timeout = DefaultTimeout
 	}

@@ -41,31 +41,31 @@ const ExportEventEncoding = "sluice_event_encoding" // () -> i32
 // AppendPacked appends the packed encoding of ev to b.
 func AppendPacked(b []byte, ev *Event) []byte {
 	b = binary.AppendVarint(b, int64(ev.ABI))
-	b = appendStr(b, ev.Stage)
-	b = appendStr(b, ev.Filter)
+	b = AppendPackedString(b, ev.Stage)
+	b = AppendPackedString(b, ev.Filter)
 	s := &ev.Session
-	b = appendStr(b, s.ID)
-	b = appendStr(b, s.ClientIP)
+	b = AppendPackedString(b, s.ID)
+	b = AppendPackedString(b, s.ClientIP)
 	b = binary.AppendVarint(b, int64(s.ClientPort))
-	b = appendStr(b, s.Listener)
-	b = appendStr(b, s.ListenerKind)
+	b = AppendPackedString(b, s.Listener)
+	b = AppendPackedString(b, s.ListenerKind)
 	b = appendBool(b, s.TLS)
-	b = appendStr(b, s.TLSVersion)
-	b = appendStr(b, s.TLSCipher)
-	b = appendStr(b, s.Helo)
+	b = AppendPackedString(b, s.TLSVersion)
+	b = AppendPackedString(b, s.TLSCipher)
+	b = AppendPackedString(b, s.Helo)
 	b = appendBool(b, s.HeloExtended)
-	b = appendStr(b, s.AuthUser)
+	b = AppendPackedString(b, s.AuthUser)
 	b = appendBool(b, s.Trusted)
 	b = appendBool(b, ev.Auth != nil)
 	if a := ev.Auth; a != nil {
-		b = appendStr(b, a.Mechanism)
-		b = appendStr(b, a.User)
+		b = AppendPackedString(b, a.Mechanism)
+		b = AppendPackedString(b, a.User)
 		b = appendBool(b, a.OK)
 	}
 	b = appendBool(b, ev.Txn != nil)
 	if t := ev.Txn; t != nil {
-		b = appendStr(b, t.QueueID)
-		b = appendStr(b, t.From)
+		b = AppendPackedString(b, t.QueueID)
+		b = AppendPackedString(b, t.From)
 		b = appendMap(b, t.MailParams)
 		b = binary.AppendUvarint(b, uint64(len(t.Recipients)))
 		for i := range t.Recipients {
@@ -81,19 +81,19 @@ func AppendPacked(b []byte, ev *Event) []byte {
 		b = binary.AppendVarint(b, m.Size)
 		b = binary.AppendUvarint(b, uint64(len(m.Header)))
 		for _, f := range m.Header {
-			b = appendStr(b, f.Name)
-			b = appendStr(b, f.Value)
+			b = AppendPackedString(b, f.Name)
+			b = AppendPackedString(b, f.Value)
 		}
 		b = binary.AppendVarint(b, m.BodySize)
 		b = binary.AppendUvarint(b, uint64(len(m.Parts)))
 		for i := range m.Parts {
 			p := &m.Parts[i]
-			b = appendStr(b, p.Path)
-			b = appendStr(b, p.ContentType)
-			b = appendStr(b, p.Charset)
-			b = appendStr(b, p.Encoding)
-			b = appendStr(b, p.Disposition)
-			b = appendStr(b, p.Filename)
+			b = AppendPackedString(b, p.Path)
+			b = AppendPackedString(b, p.ContentType)
+			b = AppendPackedString(b, p.Charset)
+			b = AppendPackedString(b, p.Encoding)
+			b = AppendPackedString(b, p.Disposition)
+			b = AppendPackedString(b, p.Filename)
 			b = binary.AppendVarint(b, p.Size)
 			b = appendBool(b, p.Multipart)
 			b = binary.AppendVarint(b, p.HeaderStart)
@@ -103,10 +103,10 @@ func AppendPacked(b []byte, ev *Event) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(ev.Outcomes)))
 	for _, o := range ev.Outcomes {
-		b = appendStr(b, o.Rcpt)
+		b = AppendPackedString(b, o.Rcpt)
 		b = binary.AppendVarint(b, int64(o.Code))
-		b = appendStr(b, o.Enhanced)
-		b = appendStr(b, o.Text)
+		b = AppendPackedString(b, o.Enhanced)
+		b = AppendPackedString(b, o.Text)
 		b = appendBool(b, o.Delivered)
 		b = appendBool(b, o.Permanent)
 	}
@@ -116,10 +116,11 @@ func AppendPacked(b []byte, ev *Event) []byte {
 // PackedFilterOffset is where the filter field starts in
 // AppendPacked(nil, ev): after abi and stage, the first two fields.
 func PackedFilterOffset(ev *Event) int {
-	return len(binary.AppendVarint(nil, int64(ev.ABI))) + len(appendStr(nil, ev.Stage))
+	return len(binary.AppendVarint(nil, int64(ev.ABI))) + len(AppendPackedString(nil, ev.Stage))
 }
 
-func appendStr(b []byte, s string) []byte {
+// AppendPackedString appends s as a packed string: its length, then its bytes.
+func AppendPackedString(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
 }
@@ -132,7 +133,7 @@ func appendBool(b []byte, v bool) []byte {
 }
 
 func appendRecipient(b []byte, r *Recipient) []byte {
-	b = appendStr(b, r.Addr)
+	b = AppendPackedString(b, r.Addr)
 	return appendMap(b, r.Params)
 }
 
@@ -147,8 +148,8 @@ func appendMap(b []byte, m map[string]string) []byte {
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		b = appendStr(b, k)
-		b = appendStr(b, m[k])
+		b = AppendPackedString(b, k)
+		b = AppendPackedString(b, m[k])
 	}
 	return b
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/hcl/v2"
+	"github.com/sluice-mail/sluice/internal/bytesize"
 	"github.com/zclconf/go-cty/cty"
 	"github.com/zclconf/go-cty/cty/convert"
 	"github.com/zclconf/go-cty/cty/gocty"
@@ -179,7 +180,7 @@ func (d *decoder) size(a *hcl.Attribute, dst *int64) bool {
 	if !d.str(a, &s) { // numbers convert to strings
 		return false
 	}
-	v, err := ParseSize(s)
+	v, err := bytesize.Parse(s)
 	if err != nil {
 		d.errorf(a.Expr.Range(), "Invalid size", "%s: %v.", a.Name, err)
 		return false

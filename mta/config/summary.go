@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+
+	"github.com/sluice-mail/sluice/internal/bytesize"
 )
 
 // WriteSummary writes the effective configuration, defaults filled in and
@@ -36,7 +38,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 	p("limits\tmax_connections=%d max_connections_per_ip=%d read_timeout=%s write_timeout=%s",
 		l.MaxConnections, l.MaxConnectionsPerIP, l.ReadTimeout, l.WriteTimeout)
 	p("\tmax_line_length=%d max_header_size=%s max_message_size=%s max_recipients=%d shutdown_grace=%s",
-		l.MaxLineLength, FormatSize(l.MaxHeaderBytes), FormatSize(l.MaxMessageBytes), l.MaxRecipients, l.ShutdownGrace)
+		l.MaxLineLength, bytesize.Format(l.MaxHeaderBytes), bytesize.Format(l.MaxMessageBytes), l.MaxRecipients, l.ShutdownGrace)
 	q := c.Queue
 	p("queue\tconcurrency_per_destination=%d retry_min=%s retry_max=%s give_up_after=%s",
 		q.ConcurrencyPerDestination, q.RetryMin, q.RetryMax, q.GiveUpAfter)
@@ -49,7 +51,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 			}
 			store = fmt.Sprintf("s3=%s://%s/%s/%s region=%s access_key=%s", scheme, s.Endpoint, s.Bucket, s.Prefix, s.Region, s.AccessKey)
 		}
-		p("links\tlisten=%s base_url=%s %s ttl=%s max_object_size=%s", k.Listen, k.BaseURL, store, k.TTL, FormatSize(k.MaxObjectBytes))
+		p("links\tlisten=%s base_url=%s %s ttl=%s max_object_size=%s", k.Listen, k.BaseURL, store, k.TTL, bytesize.Format(k.MaxObjectBytes))
 	}
 	for _, l := range c.Listeners {
 		tls := "starttls"
@@ -70,7 +72,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 			keys = append(keys, k.Name+"="+k.Path)
 		}
 		p("filter %s\twasm=%s stages=%s timeout=%s memory=%s on_error=%s grants=%s%s config=%s",
-			f.Name, f.Wasm, strings.Join(f.Stages, ","), f.Timeout, FormatSize(f.MemoryBytes), f.OnError,
+			f.Name, f.Wasm, strings.Join(f.Stages, ","), f.Timeout, bytesize.Format(f.MemoryBytes), f.OnError,
 			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint)+prefixed(" resolver=", f.Resolver)+
 				prefixed(" signing_keys=", strings.Join(keys, ",")), f.ConfigJSON)
 	}
@@ -90,7 +92,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 			s.WriteString(" resolver=" + orSystem(dl.Resolver) + " port=" + strconv.Itoa(dl.Port))
 		}
 		if d.MaxMessageBytes != 0 {
-			s.WriteString(" max_message_size=" + FormatSize(d.MaxMessageBytes))
+			s.WriteString(" max_message_size=" + bytesize.Format(d.MaxMessageBytes))
 		}
 		if d.MaxRecipients != 0 {
 			s.WriteString(" max_recipients=" + strconv.Itoa(d.MaxRecipients))
@@ -104,20 +106,6 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		p("domain *\tnone: mail for other domains is refused")
 	}
 	return tw.Flush()
-}
-
-// FormatSize writes n bytes in the largest binary unit that divides it
-// exactly, so that ParseSize(FormatSize(n)) == n.
-func FormatSize(n int64) string {
-	for _, u := range []struct {
-		name string
-		mult int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n != 0 && n%u.mult == 0 {
-			return strconv.FormatInt(n/u.mult, 10) + u.name
-		}
-	}
-	return strconv.FormatInt(n, 10)
 }
 
 func orNone(s string) string {

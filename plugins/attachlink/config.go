@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"mime"
 	"path"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -56,24 +56,11 @@ func parseConfig(js []byte) (*settings, error) {
 	}
 	s := &settings{maxSize: 10 << 20, exempt: map[string]bool{}, html: c.HTML == nil || *c.HTML}
 	if len(c.MaxSize) > 0 {
-		var n json.Number
-		var str string
-		switch {
-		case json.Unmarshal(c.MaxSize, &n) == nil:
-			v, err := n.Int64()
-			if err != nil || v <= 0 {
-				return nil, fmt.Errorf("max_size %s: want a positive number of bytes", c.MaxSize)
-			}
-			s.maxSize = v
-		case json.Unmarshal(c.MaxSize, &str) == nil:
-			v, err := parseSize(str)
-			if err != nil {
-				return nil, fmt.Errorf("max_size %q: %v", str, err)
-			}
-			s.maxSize = v
-		default:
-			return nil, fmt.Errorf("max_size %s: want a number or a string such as \"10MiB\"", c.MaxSize)
+		v, err := pluginconf.Size(c.MaxSize)
+		if err != nil {
+			return nil, fmt.Errorf("max_size: %v", err)
 		}
+		s.maxSize = v
 	}
 	for _, t := range c.Types {
 		t = strings.ToLower(strings.TrimSpace(t))
@@ -107,25 +94,6 @@ func parseConfig(js []byte) (*settings, error) {
 		return nil, fmt.Errorf("dkim %q: want skip or convert", c.DKIM)
 	}
 	return s, nil
-}
-
-// parseSize reads "123", "10KB", "10KiB", "5MB", "5MiB", "1GB", "1GiB".
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.TrimSpace(s[i:])
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("want a positive size such as 10MiB")
-	}
-	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "kib": 1 << 10, "mb": 1e6, "mib": 1 << 20, "gb": 1e9, "gib": 1 << 30}[strings.ToLower(unit)]
-	if mult == 0 || v*mult > 1<<40 {
-		return 0, fmt.Errorf("unknown unit %q or too large", unit)
-	}
-	return int64(v * mult), nil
 }
 
 // candidate reports whether part p is an attachment to turn into a link.

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
+
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 )
 
 // Config is the filter's `config = { ... }` block. Give each policy its own
@@ -113,9 +114,9 @@ func parseConfig(js []byte) (*settings, error) {
 		}
 	}
 	if len(c.MaxSize) > 0 {
-		n, err := parseSizeJSON(c.MaxSize)
+		n, err := pluginconf.Size(c.MaxSize)
 		if err != nil {
-			return nil, fmt.Errorf("max_size %s: %v", c.MaxSize, err)
+			return nil, fmt.Errorf("max_size: %v", err)
 		}
 		if n > maxResultBody {
 			return nil, fmt.Errorf("max_size %s: at most %d bytes (the rewritten body must fit the host's 16 MiB result)", c.MaxSize, maxResultBody)
@@ -149,38 +150,4 @@ func validHostname(h string) bool {
 		}
 	}
 	return true
-}
-
-func parseSizeJSON(raw json.RawMessage) (int64, error) {
-	var n int64
-	if err := json.Unmarshal(raw, &n); err == nil {
-		if n <= 0 {
-			return 0, fmt.Errorf("want a positive size")
-		}
-		return n, nil
-	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return 0, fmt.Errorf("want a number or a string such as \"8MiB\"")
-	}
-	return parseSize(s)
-}
-
-// parseSize reads "123", "10KB", "10KiB", "5MB", "5MiB".
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.TrimSpace(s[i:])
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("want a positive size such as 8MiB")
-	}
-	mult := map[string]float64{"": 1, "b": 1, "kb": 1e3, "kib": 1 << 10, "mb": 1e6, "mib": 1 << 20}[strings.ToLower(unit)]
-	if mult == 0 || v*mult > 1<<40 {
-		return 0, fmt.Errorf("unknown unit %q or too large", unit)
-	}
-	return int64(v * mult), nil
 }

@@ -5,10 +5,12 @@
 package pluginconf
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 
+	"github.com/sluice-mail/sluice/internal/bytesize"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -57,4 +59,30 @@ func (c *Lazy[T]) Load(parse func(raw []byte) (*T, error)) (*T, error) {
 		}
 	}
 	return c.v, c.err
+}
+
+// Size reads a positive byte count from a config value: a JSON number of
+// bytes, or a string with a unit in the syntax of sluice's configuration
+// file ("10MiB", "5MB"; see package bytesize).
+func Size(raw json.RawMessage) (int64, error) {
+	var n json.Number
+	if err := json.Unmarshal(raw, &n); err == nil {
+		v, err := n.Int64()
+		if err != nil || v <= 0 {
+			return 0, fmt.Errorf("%s: want a positive whole number of bytes", raw)
+		}
+		return v, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return 0, fmt.Errorf("%s: want a number of bytes or a string such as \"10MiB\"", raw)
+	}
+	v, err := bytesize.Parse(s)
+	if err != nil {
+		return 0, err
+	}
+	if v <= 0 {
+		return 0, fmt.Errorf("size %q: want a positive size", s)
+	}
+	return v, nil
 }

@@ -52,7 +52,7 @@ func main() {
 	out := flag.String("out", "", "also write the results table to this file")
 	pluginConfig := flag.String("config", "{}", "the spam filter's config, as JSON")
 	cv := flag.Int("cv", 0, "k-fold cross-validation inside the training part only (the test part is not scored)")
-	dump := flag.String("dump", "", "with -cv: write per-message scores and tests to this file")
+	dump := flag.String("dump", "", "write per-message scores and tests of the scored part to this file")
 	flag.Parse()
 	if *corpus == "" || *work == "" {
 		flag.Usage()
@@ -89,7 +89,7 @@ func main() {
 	}
 	fmt.Fprintf(&report, "\n| system | spam recall | FP easy ham | FP hard ham | FP all ham | median ms/msg | p99 ms/msg |\n|---|---|---|---|---|---|---|\n")
 
-	row, err := runSluice(samples, *work, *pluginConfig)
+	row, err := runSluice(samples, *work, *pluginConfig, *dump)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func (o *outcome) row(name string) string {
 // runSluice trains the classifier into the filter's kv store with the
 // code `sluice spam train` uses, then scores every test message through
 // the real Wasm plugin in the plugin host, timing each data-stage call.
-func runSluice(samples []sample, work, conf string) (string, error) {
+func runSluice(samples []sample, work, conf, dump string) (string, error) {
 	wasm, err := buildPlugin(work)
 	if err != nil {
 		return "", err
@@ -181,8 +181,15 @@ func runSluice(samples []sample, work, conf string) (string, error) {
 		return "", err
 	}
 	o := newOutcome()
+	var dumpOut strings.Builder
 	for _, r := range scored {
 		o.add(r.class, r.spam, r.d)
+		fmt.Fprintf(&dumpOut, "test\t%s\t%s\t%s\t%s\n", r.class, filepath.Base(r.path), r.score, r.tests)
+	}
+	if dump != "" {
+		if err := os.WriteFile(dump, []byte(dumpOut.String()), 0o644); err != nil {
+			return "", err
+		}
 	}
 	return o.row("sluice spam plugin (rules + Bayes)"), nil
 }

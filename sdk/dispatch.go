@@ -6,17 +6,16 @@ import (
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
-// dispatch decodes one event document, runs the registered handler and
+// dispatch decodes one packed event, runs the registered handler and
 // appends its encoded result to out. A malformed event, an unknown stage or
 // a missing handler (host bugs, or a hostile host) gives an error result
 // instead: see errorResult. A handler that panics still traps.
 func dispatch(in, out []byte) []byte {
 	var ev abi.Event
-	decode := decodePacked
-	if len(in) > 0 && in[0] == '{' { // a JSON document; a packed one starts with the ABI version
-		decode = decodeEvent
+	if len(in) > 0 && in[0] == '{' { // a packed event starts with the ABI version
+		return errorResult(out, "the event is JSON, but this module asks for packed events (sluice_event_encoding = 1, ABI.md 3.4)")
 	}
-	if err := decode(in, &ev, &eventSpares); err != nil {
+	if err := decodePacked(in, &ev, &eventSpares); err != nil {
 		return errorResult(out, err.Error())
 	}
 	var txn Txn

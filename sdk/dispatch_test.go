@@ -10,13 +10,9 @@ import (
 )
 
 func mailEvent(t testing.TB) []byte {
-	b, err := json.Marshal(abi.Event{ABI: 1, Stage: abi.StageMail, Filter: "f",
+	return abi.AppendPacked(nil, &abi.Event{ABI: 1, Stage: abi.StageMail, Filter: "f",
 		Session: abi.Session{ID: "s", ClientIP: "192.0.2.1", Helo: "client.example"},
 		Txn:     &abi.Txn{From: "bob@example.org", MailParams: map[string]string{"BODY": "8BITMIME"}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestDispatch(t *testing.T) {
@@ -38,20 +34,22 @@ func TestDispatch(t *testing.T) {
 	Handle(Handlers{Data: func(e *DataEvent) Result {
 		return Continue().With(new(Changes).AddHeader("X-A", "1").RemoveHeader("X-B").SetSender("").ReplacePart("2", "text/plain", "", []byte("x")))
 	}})
-	got := string(dispatch([]byte(`{"abi":1,"stage":"data","session":{},"message":{"size":1,"header":[],"body_size":0}}`), nil))
+	got := string(dispatch(abi.AppendPacked(nil, &abi.Event{ABI: 1, Stage: abi.StageData, Message: &abi.Message{Size: 1}}), nil))
 	want := `{"action":"continue","changes":{"headers":[{"op":"add","name":"X-A","value":"1"},{"op":"remove","name":"X-B"}],"sender":"","parts":[{"path":"2","content_type":"text/plain","body":"eA=="}]}}`
 	if got != want {
 		t.Errorf("changes: got %s\nwant %s", got, want)
 	}
+	packed := func(ev abi.Event) string { return string(abi.AppendPacked(nil, &ev)) }
+	good := packed(abi.Event{ABI: 1, Stage: abi.StageData})
 	for in, want := range map[string]string{
-		`{"abi":1,"stage":"helo","session":{}}`:  `{"action":"sdk error: no handler for stage helo"}`,
-		`{"abi":1,"stage":"<x>","session":{}}`:   `{"action":"sdk error: unknown stage \"\u003cx\u003e\""}`,
-		`{"abi":1,"stage":"data","session":{}`:   `{"action":"sdk error: malformed event at byte 36: unexpected end after object key:value pair"}`,
-		`{"abi":1,"stage":"data","session":3}`:   `{"action":"sdk error: malformed event at byte 34: cannot decode this value into session"}`,
-		`{"abi":1,"stage":"data","session":{}}x`: `{"action":"sdk error: malformed event at byte 37: invalid character 'x' after the event document"}`,
+		packed(abi.Event{ABI: 1, Stage: abi.StageHelo}): `{"action":"sdk error: no handler for stage helo"}`,
+		packed(abi.Event{ABI: 1, Stage: "<x>"}):         `{"action":"sdk error: unknown stage \"\u003cx\u003e\""}`,
+		good[:len(good)-1]:                              `{"action":"sdk error: malformed packed event at byte 23: unexpected end"}`,
+		good + "x":                                      `{"action":"sdk error: malformed packed event at byte 24: trailing bytes"}`,
+		`{"abi":1,"stage":"data","session":{}}`:         `{"action":"sdk error: the event is JSON, but this module asks for packed events (sluice_event_encoding = 1, ABI.md 3.4)"}`,
 	} {
 		if got := string(dispatch([]byte(in), []byte("kept"))); got != "kept"+want {
-			t.Errorf("%s: got %s, want kept%s", in, got, want)
+			t.Errorf("%q: got %s, want kept%s", in, got, want)
 		}
 	}
 }
@@ -77,7 +75,7 @@ func BenchmarkDispatchNative(b *testing.B) {
 // FuzzDispatch: whatever the event, dispatch answers a valid JSON result
 // and never panics (only a handler's own panic traps).
 func FuzzDispatch(f *testing.F) {
-	for _, in := range fullEvents(f) {
+	for _, in := range packedEvents(f) {
 		f.Add(in)
 	}
 	for _, h := range hostile {
@@ -102,7 +100,7 @@ func FuzzDispatch(f *testing.F) {
 			t.Fatalf("%q: result %s: %v", in, out, err)
 		}
 		var ev abi.Event
-		if json.Unmarshal(in, &ev) != nil && !strings.HasPrefix(r.Action, errorAction) {
+		if decodePacked(in, &ev, new(spares)) != nil && !strings.HasPrefix(r.Action, errorAction) {
 			t.Fatalf("%q: malformed event answered %s", in, out)
 		}
 	})

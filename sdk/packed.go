@@ -9,9 +9,10 @@ import (
 )
 
 // decodePacked decodes an event in the packed encoding (abi.AppendPacked,
-// ABI.md 3.4) into ev, with the same sharing rules as decodeEvent: strings
-// alias data, ev's pointers point into sp. It reads each field once, with
-// no searching: in the guest it takes a fraction of the JSON decoder's time.
+// ABI.md 3.4) into ev without copying: strings alias data, so data must
+// never change afterwards, and ev's pointers point into sp, which must not
+// be reused while ev is in use. It reads each field once, with no
+// searching: in the guest it takes a fraction of a JSON decoder's time.
 func decodePacked(data []byte, ev *abi.Event, sp *spares) error {
 	r := packedReader{b: data}
 	*ev = abi.Event{}
@@ -88,6 +89,15 @@ func decodePacked(data []byte, ev *abi.Event, sp *spares) error {
 	return r.err
 }
 
+// spares hold the documents an event points to, so that decoding an event
+// does not allocate them.
+type spares struct {
+	auth abi.Auth
+	txn  abi.Txn
+	rcpt abi.Recipient
+	msg  abi.Message
+}
+
 // packedReader reads the packed encoding; the first error sticks and every
 // read after it returns a zero value.
 type packedReader struct {
@@ -98,7 +108,7 @@ type packedReader struct {
 
 func (r *packedReader) fail(msg string) {
 	if r.err == nil {
-		r.err = &decodeError{Offset: int64(r.pos), Msg: "packed event: " + msg}
+		r.err = fmt.Errorf("malformed packed event at byte %d: %s", r.pos, msg)
 	}
 }
 

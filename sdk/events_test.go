@@ -3,39 +3,10 @@ package sdk
 import (
 	"bytes"
 	"encoding/json"
-	"reflect"
-	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
-
-// checkSame decodes in with encoding/json (what the SDK used before) and
-// with decodeEvent and fails unless both fail or both give the same event.
-func checkSame(t testing.TB, in []byte) {
-	t.Helper()
-	var old, got abi.Event
-	errOld := json.Unmarshal(in, &old)
-	keep := bytes.Clone(in)
-	errNew := decodeEvent(in, &got, new(spares))
-	if !bytes.Equal(in, keep) {
-		t.Fatalf("decodeEvent changed its input")
-	}
-	if (errOld == nil) != (errNew == nil) {
-		t.Fatalf("%s\nencoding/json: %v\ndecodeEvent: %v", show(in), errOld, errNew)
-	}
-	if errOld == nil && !reflect.DeepEqual(old, got) {
-		t.Fatalf("%s\nencoding/json: %s\ndecodeEvent:   %s", show(in), dump(old), dump(got))
-	}
-}
-
-func show(in []byte) string {
-	if len(in) > 400 {
-		return string(in[:400]) + "..."
-	}
-	return string(in)
-}
 
 // dump spells out an event, pointers and nil-ness included.
 func dump(ev abi.Event) string {
@@ -89,7 +60,24 @@ func fullEvents(t testing.TB) [][]byte {
 	return out
 }
 
-// hostile documents: malformed, misleading or merely odd.
+// packedEvents are fullEvents in the packed encoding, as the host sends them
+// to the Go SDK.
+func packedEvents(t testing.TB) [][]byte {
+	var out [][]byte
+	for _, doc := range fullEvents(t) {
+		if doc[0] != '{' || bytes.ContainsAny(doc, "\r\t") { // the indented copies add nothing here
+			continue
+		}
+		var ev abi.Event
+		if err := json.Unmarshal(doc, &ev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, abi.AppendPacked(nil, &ev))
+	}
+	return out
+}
+
+// hostile JSON documents: malformed, misleading or merely odd.
 var hostile = []string{
 	``, ` `, `{`, `}`, `[]`, `null`, ` null `, `nul`, `true`, `1`, `"x"`, `{}`, `{} `, `{}{}`, `{},`, "\ufeff{}", `{"stage":"mail"}x`,
 	`{"stage":"mail",}`, `{,"stage":"mail"}`, `{"stage" "mail"}`, `{"stage":}`, `{"stage"}`, `{stage:"mail"}`, `{'stage':'mail'}`,
@@ -130,124 +118,4 @@ var hostile = []string{
 	`{"session":{"unknown":{"x":[1,{"y":2}]},"id":"s"},"txn":{"unknown":null,"from":"f"}}`,
 	" \t\r\n{ \t\r\n\"stage\" \t\r\n: \t\r\n\"mail\" \t\r\n, \"txn\" : { \"recipients\" : [ { \"addr\" : \"a\" } , { } ] } \t\r\n} \t\r\n",
 	"{\"stage\":\"mail\"}\x00", "{\"stage\":\"mail\"}\v",
-}
-
-func TestDecodeEventSameAsEncodingJSON(t *testing.T) {
-	var corpus [][]byte
-	corpus = append(corpus, fullEvents(t)...)
-	for _, h := range hostile {
-		corpus = append(corpus, []byte(h))
-	}
-	// Deep nesting at the limit and beyond, in an unknown field and where a
-	// document is expected.
-	for _, n := range []int{9998, 9999, 10000, 10001} {
-		corpus = append(corpus, []byte(`{"unknown":`+strings.Repeat("[", n)+strings.Repeat("]", n)+`}`))
-		corpus = append(corpus, []byte(`{"unknown":`+strings.Repeat(`{"a":`, n)+"1"+strings.Repeat("}", n)+`}`))
-		corpus = append(corpus, []byte(`{"session":`+strings.Repeat("[", n)+strings.Repeat("]", n)+`}`))
-	}
-	corpus = append(corpus, []byte(strings.Repeat("[", 100000)))
-	// Huge strings, plain, escaped and invalid.
-	big := strings.Repeat("abcdefgh<&>é", 100000)
-	corpus = append(corpus,
-		[]byte(`{"filter":"`+big+`"}`),
-		[]byte(`{"filter":"`+strings.Repeat(`\u00e9\n`, 100000)+`"}`),
-		[]byte(`{"filter":"`+strings.Repeat("\xff", 100000)+`"}`),
-		[]byte(`{"unknown":"`+big+`","stage":"data"}`),
-		[]byte(`{"message":{"header":[`+strings.Repeat(`{"name":"X","value":"y"},`, 5000)+`{}]}}`))
-	for _, in := range corpus {
-		checkSame(t, in)
-	}
-	// Every prefix of the well-formed events, and every one with one byte
-	// replaced by a character that matters to JSON.
-	for _, in := range fullEvents(t)[:2] {
-		for i := range in {
-			checkSame(t, in[:i])
-			for _, c := range []byte{'"', '\\', '{', '}', '[', ']', ',', ':', ' ', '0', 'n', 0, 0x80, 0xff} {
-				m := bytes.Clone(in)
-				m[i] = c
-				checkSame(t, m)
-			}
-		}
-	}
-}
-
-func FuzzDecodeEvent(f *testing.F) {
-	for _, in := range fullEvents(f) {
-		f.Add(in)
-	}
-	for _, h := range hostile {
-		f.Add([]byte(h))
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		checkSame(t, in)
-	})
-}
-
-// The event's strings alias its buffer (that is the point); the slices and
-// maps handed to handlers are fresh for every event.
-func TestDecodeEventReuse(t *testing.T) {
-	sp := new(spares)
-	evs := fullEvents(t)
-	var first abi.Event
-	if err := decodeEvent(evs[10], &first, sp); err != nil { // data
-		t.Fatal(err)
-	}
-	hdr, parts, rcpts := first.Message.Header, first.Message.Parts, first.Txn.Recipients
-	want := []abi.HeaderField{{Name: "Subject", Value: "héllo <b>&</b> \u2028 folded\r\n\tline"}, {Name: "From", Value: "Bob <bob@example.org>"}}
-	for i := 0; i < 3; i++ {
-		var ev abi.Event
-		if err := decodeEvent([]byte(`{"stage":"data","txn":{"recipients":[{"addr":"x"}]},"message":{"header":[{"name":"N","value":"V"}],"parts":[{"path":"9"}]}}`), &ev, sp); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if !reflect.DeepEqual(hdr, want) || len(parts) != 3 || parts[0].Path != "1" || len(rcpts) != 2 || rcpts[0].Addr != "alice@example.com" {
-		t.Errorf("a later event changed an earlier one's slices: %v %v %v", hdr, parts, rcpts)
-	}
-	for _, f := range sp.header[:cap(sp.header)] {
-		if f != (abi.HeaderField{}) {
-			t.Errorf("scratch keeps %v", f)
-		}
-	}
-}
-
-func TestFieldSets(t *testing.T) {
-	// Every name is found by its perfect hash, and a near miss is not.
-	for _, fs := range []*fieldSet{eventFields, sessionFields, authFields, txnFields, recipientFields, messageFields, headerFields, partFields, outcomeFields} {
-		var d decoder
-		for i, n := range fs.names {
-			if got := d.index([]byte(n), fs); got != i {
-				t.Errorf("%s: index %d, want %d", n, got, i)
-			}
-			if got := d.index([]byte(strings.ToUpper(n)), fs); got != i {
-				t.Errorf("%s upper-cased: index %d, want %d", n, got, i)
-			}
-			if got := d.index([]byte(n+"x"), fs); got != -1 {
-				t.Errorf("%sx: index %d", n, got)
-			}
-			if got := d.index([]byte(n[:len(n)-1]), fs); got != -1 && fs.names[got] != n[:len(n)-1] {
-				t.Errorf("%s shortened: index %d", n, got)
-			}
-		}
-	}
-}
-
-func TestSpecial(t *testing.T) {
-	for c := 0; c < 256; c++ {
-		for pos := 0; pos < 8; pos++ {
-			b := []byte("aaaaaaaa")
-			b[pos] = byte(c)
-			x := uint64(0)
-			for i := 7; i >= 0; i-- {
-				x = x<<8 | uint64(b[i])
-			}
-			m := special(x)
-			want := c == '"' || c == '\\' || c < ' ' || c >= utf8.RuneSelf
-			if got := m != 0; got != want {
-				t.Fatalf("byte %#x at %d: special %v, want %v", c, pos, got, want)
-			}
-			if want && m&(0x80<<(8*pos)) == 0 {
-				t.Fatalf("byte %#x at %d: flagged at the wrong place %#x", c, pos, m)
-			}
-		}
-	}
 }

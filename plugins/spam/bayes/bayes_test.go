@@ -231,3 +231,43 @@ func TestEncodeShards(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadedLookup: the loaded (bucket-indexed) model finds every trained
+// hash with its counts and no other, including hashes at the edges of
+// buckets and of the hash space.
+func TestLoadedLookup(t *testing.T) {
+	const top = 64 - bucketBits
+	edges := []uint64{0, 1, 1<<top - 1, 1 << top, 1<<top + 1, 2<<top - 1, 5 << top, ^uint64(0) - 1, ^uint64(0)}
+	m := NewModel()
+	for i, h := range edges {
+		m.Learn([]uint64{h}, i%2 == 0)
+		m.Learn([]uint64{h}, false) // counts differ per hash: {1,1} or {0,2}
+	}
+	for i := 0; i < 20000; i++ {
+		m.Learn([]uint64{Hash(fmt.Sprint("t", i))}, true)
+	}
+	s := memStore{}
+	meta, err := Save(s, m, Meta{}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loaded, err := Load(s, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for h, want := range m.Tokens {
+		if got, ok := loaded.lookup(h); !ok || got != want {
+			t.Fatalf("lookup(%#x) = %v, %v; want %v", h, got, ok, want)
+		}
+	}
+	for _, h := range []uint64{2, 1<<top + 2, 3 << top, 6<<top - 1, ^uint64(0) - 2, Hash("absent")} {
+		if got, ok := loaded.lookup(h); ok {
+			t.Errorf("lookup(%#x) found %v", h, got)
+		}
+	}
+	if empty, err := Load(memStore{}, Meta{}); err != nil {
+		t.Fatal(err)
+	} else if _, ok := empty.lookup(0); ok {
+		t.Error("an empty model found a hash")
+	}
+}

@@ -1,6 +1,7 @@
 package bayes
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"math"
 	"mime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +49,15 @@ type Model struct {
 	// sorted is the read-only form the plugin scores with.
 	hashes []uint64
 	counts []Counts
+	// buckets[b] is the index in hashes of the first hash whose top
+	// bucketBits bits are b or more, so a lookup searches one bucket (a
+	// handful of entries) instead of the whole array.
+	buckets []uint32
 }
+
+// bucketBits sizes the lookup index: 2^16 buckets (256 KiB) keep a bucket
+// of a 400 000-token model at ~6 entries.
+const bucketBits = 16
 
 // NewModel returns an empty model.
 func NewModel() *Model { return &Model{Tokens: map[uint64]Counts{}} }
@@ -78,9 +88,18 @@ func (m *Model) lookup(h uint64) (Counts, bool) {
 		c, ok := m.Tokens[h]
 		return c, ok
 	}
-	i := sort.Search(len(m.hashes), func(i int) bool { return m.hashes[i] >= h })
-	if i < len(m.hashes) && m.hashes[i] == h {
-		return m.counts[i], true
+	b := h >> (64 - bucketBits)
+	lo, hi := int(m.buckets[b]), int(m.buckets[b+1])
+	for lo < hi { // the first index in [lo, hi) whose hash is >= h
+		mid := int(uint(lo+hi) >> 1)
+		if m.hashes[mid] < h {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo < len(m.hashes) && m.hashes[lo] == h {
+		return m.counts[lo], true
 	}
 	return Counts{}, false
 }
@@ -128,7 +147,7 @@ func (m *Model) Score(tokens []uint64, p Params) float64 {
 	if len(clues) == 0 {
 		return 0.5
 	}
-	sort.Slice(clues, func(i, j int) bool { return clues[i].strength > clues[j].strength })
+	slices.SortFunc(clues, func(a, b clue) int { return cmp.Compare(b.strength, a.strength) })
 	if len(clues) > p.MaxClues {
 		clues = clues[:p.MaxClues]
 	}
@@ -268,6 +287,14 @@ func Load(s Store, meta Meta) (*Model, error) {
 			m.counts = append(m.counts, Counts{binary.LittleEndian.Uint32(b[j+8:]), binary.LittleEndian.Uint32(b[j+12:])})
 		}
 	}
+	m.buckets = make([]uint32, 1<<bucketBits+1)
+	i := 0
+	for b := range m.buckets {
+		for i < len(m.hashes) && m.hashes[i]>>(64-bucketBits) < uint64(b) {
+			i++
+		}
+		m.buckets[b] = uint32(i)
+	}
 	return m, nil
 }
 
@@ -280,7 +307,7 @@ func (m *Model) Thaw() {
 	for i, h := range m.hashes {
 		m.Tokens[h] = m.counts[i]
 	}
-	m.hashes, m.counts = nil, nil
+	m.hashes, m.counts, m.buckets = nil, nil, nil
 }
 
 // Save writes the model as a new generation and switches the meta key to it,

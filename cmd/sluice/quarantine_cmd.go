@@ -39,7 +39,7 @@ func quarantineCommand(args []string, stdout, stderr io.Writer) int {
 	case "list":
 		var envs []*queue.Envelope
 		if envs, err = queue.ListQuarantine(qdir); err == nil {
-			(&queueOutput{w: stdout, json: asJSON}).list(envs, time.Now())
+			(&queueOutput{w: stdout, json: asJSON, empty: "No message is quarantined."}).list(envs, time.Now())
 		}
 	case "show":
 		var d *queue.Detail

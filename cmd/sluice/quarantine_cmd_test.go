@@ -48,7 +48,7 @@ func TestQuarantineCommandOffline(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dataDir, "queue", keep+".env")); err != nil {
 		t.Errorf("released message not in the spool: %v", err)
 	}
-	if code, out, _ = sluice(t, "quarantine", "-config", cfg, "list"); code != 0 || strings.Contains(out, keep) || strings.Contains(out, drop) {
+	if code, out, _ = sluice(t, "quarantine", "-config", cfg, "list"); code != 0 || out != "No message is quarantined.\n" {
 		t.Errorf("quarantine not empty: %q", out)
 	}
 	if code, _, errs = sluice(t, "quarantine", "-config", cfg, "show", "nosuchid123"); code == 0 || !strings.Contains(errs, "no such message") {

@@ -125,6 +125,7 @@ type queueOutput struct {
 	w       io.Writer
 	json    bool
 	offline bool
+	empty   string // what list prints for no message; "The queue is empty." if ""
 }
 
 func (o *queueOutput) encode(v any) {
@@ -150,7 +151,10 @@ func (o *queueOutput) list(envs []*queue.Envelope, now time.Time) {
 		return
 	}
 	if len(envs) == 0 {
-		fmt.Fprintln(o.w, "The queue is empty.")
+		if o.empty == "" {
+			o.empty = "The queue is empty."
+		}
+		fmt.Fprintln(o.w, o.empty)
 		return
 	}
 	fmt.Fprintf(o.w, "%-26s %7s %9s  %s\n", "ID", "AGE", "SIZE", "SENDER")

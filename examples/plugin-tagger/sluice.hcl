@@ -1,4 +1,13 @@
-# Example: the tagger filter on one domain. Build tagger.wasm first (see README.md).
+# Example: the tagger filter on one domain, as a complete configuration.
+# Build tagger.wasm first (see README.md), then, in this directory:
+#   sluice serve -config sluice.hcl
+# Relative paths are resolved against this file's directory.
+data_dir = "./sluice-data"
+
+listener "smtp" {
+  address = "127.0.0.1:2525"
+}
+
 filter "tagger" {
   wasm     = "tagger.wasm"
   stages   = ["mail", "data"]

@@ -1,6 +1,8 @@
 # A complete sluice configuration: every block and setting, commented.
-# Check it with `sluice check-config examples/sluice.hcl`; docs/config.md is
-# the reference. Relative paths are resolved against this file's directory.
+# Check it with `sluice check-config -plugins=false examples/sluice.hcl`
+# (without -plugins=false the filters' modules and keys named below must
+# exist); docs/config.md is the reference. Relative paths are resolved
+# against this file's directory.
 
 # Name in the greeting, Received headers and bounces. Default: the system
 # host name, or "localhost" when that is unusable.
@@ -111,7 +113,8 @@ user "alice" {
 #   # }
 # }
 
-# A WebAssembly filter. Its config object reaches the plugin as JSON.
+# A WebAssembly filter, here the built-in spam filter (plugins/spam, see its
+# README). Its config object reaches the plugin as JSON.
 filter "spam" {
   wasm          = "plugins/spam.wasm"
   stages        = ["data"]
@@ -122,8 +125,8 @@ filter "spam" {
   http_endpoint = ""
   resolver      = "127.0.0.1:53" # DNS server for the dns grant; leave out for the system resolver
   config = {
-    threshold = 5
-    lists     = ["zen.spamhaus.example", "bl.example"]
+    default = { tag = 5, subject_tag = "[SPAM]" }
+    domains = { "example.org" = { quarantine = 8, reject = 15 } }
   }
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -123,11 +124,14 @@ func oneOf(field, v string, allowed ...string) error {
 	return fmt.Errorf("%s %q: want one of %s", field, v, strings.Join(allowed, ", "))
 }
 
-// parseConfig decodes and validates the config, filling in defaults.
+// parseConfig decodes and validates the config, filling in defaults. An
+// unknown key is an error, so that a misspelt setting is not ignored.
 func parseConfig(raw []byte) (*Config, error) {
 	c := &Config{}
 	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, c); err != nil {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(c); err != nil {
 			return nil, fmt.Errorf("config: %v", err)
 		}
 	}

@@ -3,7 +3,8 @@
 // types or extensions, are stored through the host's blob_put capability
 // (grant "blob", a links block in the relay's config) and replaced by a
 // short text part (and an HTML alternative when the message has HTML)
-// with the file name, size, SHA-256, expiry and link. See README.md.
+// with the file name, size, SHA-256, expiry and link.
+// See the repository's README.md.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o attachlink.wasm ./plugins/attachlink
 package main

@@ -7,7 +7,7 @@
 // A configuration that does not parse, or whose exact and domain-wide
 // rules rewrite in a cycle, is refused when the relay starts: the
 // plugin's initialisation reads its config, logs the error and fails, so
-// sluice names the filter and does not start. See README.md.
+// sluice names the filter and does not start. See the repository's README.md.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o rewrite.wasm ./plugins/rewrite
 package main

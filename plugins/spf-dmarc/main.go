@@ -8,7 +8,8 @@
 // override) says.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o spf-dmarc.wasm ./plugins/spf-dmarc
-// It needs the "dns" grant. See README.md for its configuration.
+// It needs the "dns" grant.
+// Its configuration is in the repository's README.md.
 package main
 
 import (

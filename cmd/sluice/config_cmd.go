@@ -36,27 +36,30 @@ func checkConfigCommand(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	loadPlugins := fs.Bool("plugins", true, "also load every filter's plugin with its config, as serve does")
-	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "usage: sluice check-config [-plugins=false] FILE")
+	// -config FILE as well, as serve and the other commands take it.
+	file := fs.String("config", "", "the configuration file, as FILE")
+	if err := fs.Parse(args); err == nil && *file == "" && fs.NArg() == 1 {
+		*file = fs.Arg(0)
+	} else if err != nil || *file == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: sluice check-config [-plugins=false] FILE (or -config FILE)")
 		return 2
 	}
-	file := fs.Arg(0)
-	cfg, diags := config.Load(file)
+	cfg, diags := config.Load(*file)
 	if len(diags) > 0 {
 		config.WriteDiagnostics(stderr, diags, nil)
 	}
 	if diags.HasErrors() || cfg == nil {
 		n := len(diags.Errs())
-		fmt.Fprintf(stderr, "%s: %d error%s\n", file, n, plural(n))
+		fmt.Fprintf(stderr, "%s: %d error%s\n", *file, n, plural(n))
 		return 1
 	}
 	if *loadPlugins {
 		if n := checkFilters(cfg.Filters, stderr); n > 0 {
-			fmt.Fprintf(stderr, "%s: %d filter%s failed to load\n", file, n, plural(n))
+			fmt.Fprintf(stderr, "%s: %d filter%s failed to load\n", *file, n, plural(n))
 			return 1
 		}
 	}
-	fmt.Fprintf(stdout, "%s: OK\n", file)
+	fmt.Fprintf(stdout, "%s: OK\n", *file)
 	cfg.WriteSummary(stdout)
 	return 0
 }

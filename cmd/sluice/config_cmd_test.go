@@ -1,0 +1,30 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestCheckConfigArgs: the file is given as an argument or, as serve and
+// the other commands take it, with -config.
+func TestCheckConfigArgs(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "sluice.hcl")
+	conf := "data_dir = \"" + t.TempDir() + "\"\nlistener \"smtp\" {\n  address = \"127.0.0.1:0\"\n}\n" +
+		"domain \"example.com\" {\n  deliver \"maildir\" {}\n}\n"
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{file}, {"-config", file}, {"-plugins=false", "-config", file}} {
+		code, out, errs := sluice(t, append([]string{"check-config"}, args...)...)
+		if code != 0 || !strings.HasPrefix(out, file+": OK\n") {
+			t.Errorf("check-config %q: exit %d\n%s%s", args, code, out, errs)
+		}
+	}
+	for _, args := range [][]string{{}, {"-config", file, file}, {file, file}} {
+		if code, _, errs := sluice(t, append([]string{"check-config"}, args...)...); code != 2 || !strings.Contains(errs, "usage:") {
+			t.Errorf("check-config %q: exit %d, want 2 with the usage\n%s", args, code, errs)
+		}
+	}
+}

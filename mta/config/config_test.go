@@ -285,6 +285,14 @@ func TestWriteSummary(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatal(diags)
 	}
+	// Settings full.hcl leaves out, set here so the summary shows them.
+	c.MetricsListen = "127.0.0.1:9325"
+	c.Limits.MessagesPerIPPerMinute = 120
+	c.Queue.MaxMessages = 5000
+	c.Listeners[2].InsecureAuth = true
+	c.Filters[1].Grants = []string{"files", "socket"}
+	c.Filters[1].Files = []string{"/var/lib/sigs/a.ndb"}
+	c.Filters[1].SocketEndpoint = "unix:/run/clamd.ctl"
 	var b bytes.Buffer
 	if err := c.WriteSummary(&b); err != nil {
 		t.Fatal(err)
@@ -292,10 +300,14 @@ func TestWriteSummary(t *testing.T) {
 	out := b.String()
 	for _, want := range []string{
 		"hostname          mx.example.org\n",
-		"listener lmtp     lmtp unix testdata/good/lmtp.sock, no tls\n",
+		"metrics_listen 127.0.0.1:9325\n",
+		"max_messages_per_ip_per_minute=120 max_messages_per_user_per_minute=off\n",
+		"max_deliveries=100 max_messages=5000 min_free_disk=100MiB\n",
+		"listener lmtp     lmtp unix testdata/good/lmtp.sock, no tls, insecure_auth\n",
 		"domain relay.example  smtp tcp 127.0.0.1:2526 tls=required auth_user=u\n",
 		"max_message_size=10MiB max_recipients=50 filters=spam,noop",
 		`config={"lists":["a","b"],"threshold":5}`,
+		"filter noop wasm=/opt/noop.wasm stages=declared timeout=2s memory=64MiB on_error=tempfail grants=files,socket files=/var/lib/sigs/a.ndb socket_endpoint=unix:/run/clamd.ctl config={}",
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("summary lacks %q:\n%s", want, out)

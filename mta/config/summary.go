@@ -34,14 +34,22 @@ func (c *Config) WriteSummary(w io.Writer) error {
 	if c.PprofListen != "" {
 		p("pprof_listen\t%s", c.PprofListen)
 	}
+	if c.MetricsListen != "" {
+		p("metrics_listen\t%s", c.MetricsListen)
+	}
 	l := c.Limits
 	p("limits\tmax_connections=%d max_connections_per_ip=%d read_timeout=%s write_timeout=%s",
 		l.MaxConnections, l.MaxConnectionsPerIP, l.ReadTimeout, l.WriteTimeout)
 	p("\tmax_line_length=%d max_header_size=%s max_message_size=%s max_recipients=%d shutdown_grace=%s",
 		l.MaxLineLength, bytesize.Format(l.MaxHeaderBytes), bytesize.Format(l.MaxMessageBytes), l.MaxRecipients, l.ShutdownGrace)
+	if l.MessagesPerIPPerMinute != 0 || l.MessagesPerUserPerMinute != 0 {
+		p("\tmax_messages_per_ip_per_minute=%s max_messages_per_user_per_minute=%s",
+			orOff(l.MessagesPerIPPerMinute), orOff(l.MessagesPerUserPerMinute))
+	}
 	q := c.Queue
 	p("queue\tconcurrency_per_destination=%d retry_min=%s retry_max=%s give_up_after=%s",
 		q.ConcurrencyPerDestination, q.RetryMin, q.RetryMax, q.GiveUpAfter)
+	p("\tmax_deliveries=%d max_messages=%s min_free_disk=%s", q.MaxDeliveries, orOff(q.MaxMessages), bytesize.Format(q.MinFreeDisk))
 	if k := c.Links; k != nil {
 		store := "dir=" + k.Dir
 		if s := k.S3; s != nil {
@@ -61,6 +69,9 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		case !l.STARTTLS:
 			tls = "no tls"
 		}
+		if l.InsecureAuth {
+			tls += ", insecure_auth"
+		}
 		p("listener %s\t%s %s %s, %s", l.Name, l.Kind, l.Network, l.Address, tls)
 	}
 	for _, u := range c.Users {
@@ -71,9 +82,14 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		for _, k := range f.SigningKeys {
 			keys = append(keys, k.Name+"="+k.Path)
 		}
+		stages := strings.Join(f.Stages, ",")
+		if stages == "" {
+			stages = "declared"
+		}
 		p("filter %s\twasm=%s stages=%s timeout=%s memory=%s on_error=%s grants=%s%s config=%s",
-			f.Name, f.Wasm, strings.Join(f.Stages, ","), f.Timeout, bytesize.Format(f.MemoryBytes), f.OnError,
+			f.Name, f.Wasm, stages, f.Timeout, bytesize.Format(f.MemoryBytes), f.OnError,
 			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint)+prefixed(" resolver=", f.Resolver)+
+				prefixed(" files=", strings.Join(f.Files, ","))+prefixed(" socket_endpoint=", f.SocketEndpoint)+
 				prefixed(" signing_keys=", strings.Join(keys, ",")), f.ConfigJSON)
 	}
 	for _, d := range c.Domains {
@@ -113,6 +129,13 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+func orOff(n int) string {
+	if n == 0 {
+		return "off"
+	}
+	return strconv.Itoa(n)
 }
 
 func orSystem(s string) string {

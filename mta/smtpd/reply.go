@@ -26,6 +26,8 @@ func (r *connReply) line() string {
 var (
 	errAuthRequired   = reply(530, [3]int{5, 7, 0}, "Authentication required")
 	errNeedMail       = reply(503, [3]int{5, 5, 1}, "MAIL first")
+	errNoRecipients   = reply(554, [3]int{5, 5, 1}, "No valid recipients")
+	errNestedMail     = reply(503, [3]int{5, 5, 1}, "Nested MAIL command: end the transaction with DATA or RSET first")
 	errLocalTempfail  = reply(451, [3]int{4, 3, 0}, "Local error, please try again later")
 	errBareLF         = reply(554, [3]int{5, 6, 11}, "Bare CR or LF in message data is not allowed; use CRLF line endings")
 	errHeaderTooLarge = reply(552, [3]int{5, 3, 4}, "Message header too large")

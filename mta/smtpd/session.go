@@ -67,13 +67,14 @@ type session struct {
 	chains      *filterChains
 	chain       *plugin.Chain
 	chainDomain string
-	// discard is set when a filter said to accept and drop the transaction.
-	discard bool
+	// discard is set when a filter said to accept and drop the transaction;
+	// rcptDiscarded when one said so for a recipient (accepted, not kept).
+	discard, rcptDiscarded bool
 }
 
 func (s *session) Reset() {
 	s.hasFrom, s.from, s.mailOpts, s.rcpts, s.perDomain, s.maxBytes = false, "", smtp.MailOptions{}, nil, nil, 0
-	s.chain, s.chainDomain, s.discard = nil, "", false
+	s.chain, s.chainDomain, s.discard, s.rcptDiscarded = nil, "", false, false
 	s.releaseChains()
 }
 
@@ -113,6 +114,12 @@ func (s *session) mayRelay() bool {
 }
 
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.hasFrom {
+		// RFC 5321 section 4.1.4. go-smtp would start a new transaction
+		// on its side but keep the old one's recipients, so a DATA after
+		// it would be answered for recipients sluice no longer has.
+		return errNestedMail
+	}
 	if s.mustAuth() && s.authUser() == "" {
 		return errAuthRequired
 	}
@@ -130,7 +137,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	s.hasFrom, s.from = true, from
 	s.rcpts, s.perDomain, s.maxBytes = nil, map[string]int{}, s.srv.config().Limits.MaxMessageBytes
-	s.chain, s.chainDomain, s.discard = nil, "", false
+	s.chain, s.chainDomain, s.discard, s.rcptDiscarded = nil, "", false, false
 	if s.chains == nil {
 		// The transaction runs on the chains current now, to its end, even
 		// if a reload swaps in others meanwhile.
@@ -192,6 +199,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		}
 		if v.Action == plugin.Discard {
 			// Accepted, then dropped: this recipient is not queued.
+			s.rcptDiscarded = true
 			return nil
 		}
 	}
@@ -236,6 +244,12 @@ func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 func (s *session) receive(r io.Reader) (string, error) {
 	if !s.hasFrom {
 		return "", errNeedMail
+	}
+	if len(s.rcpts) == 0 && !s.discard && !s.rcptDiscarded {
+		// go-smtp has recipients that sluice does not: never answer 250
+		// for a message that nobody will get.
+		io.Copy(io.Discard, r)
+		return "", errNoRecipients
 	}
 	if s.discard || len(s.rcpts) == 0 {
 		// Every recipient (or the whole transaction) was discarded by a

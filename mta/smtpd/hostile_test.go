@@ -1,0 +1,99 @@
+package smtpd_test
+
+import (
+	"crypto/tls"
+	"io"
+	"net/textproto"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sluice-mail/sluice/internal/relaytest"
+)
+
+// Dialogs a hostile or broken client can produce, driven over raw TCP.
+
+// TestSTARTTLSInjection: commands pipelined in the same packet as STARTTLS
+// (CVE-2011-0411) are discarded, not run after the handshake as if the
+// client had sent them over TLS.
+func TestSTARTTLSInjection(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	rc.Send("STARTTLS\r\nMAIL FROM:<injected@example.com>\r\nRCPT TO:<u@sink.test>\r\n")
+	rc.Expect(220)
+	tc := tls.Client(rc.C, r.ClientTLS())
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	tp := textproto.NewConn(tc)
+	tp.PrintfLine("EHLO client.test")
+	if code, msg, err := tp.ReadResponse(250); err != nil {
+		t.Fatalf("EHLO after STARTTLS: %d %s %v (an injected reply came first?)", code, msg, err)
+	}
+	// No transaction was started by the injected MAIL.
+	tp.PrintfLine("RCPT TO:<u@sink.test>")
+	if code, msg, _ := tp.ReadResponse(0); code/100 != 5 {
+		t.Fatalf("RCPT without MAIL after STARTTLS: %d %s, want 5xx", code, msg)
+	}
+}
+
+// A MAIL inside a transaction is refused (RFC 5321 section 4.1.4): it used
+// to be accepted, leaving go-smtp with the first transaction's recipients
+// and sluice with none, so the DATA got "250 queued" and was dropped.
+func TestNestedMail(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	for _, listener := range []string{"smtp", "lmtp"} {
+		t.Run(listener, func(t *testing.T) {
+			rc := relaytest.DialRaw(t, r.Addr(listener))
+			greet := "EHLO"
+			if listener == "lmtp" {
+				greet = "LHLO"
+			}
+			rc.Cmd(greet+" client.test", 250)
+			rc.Cmd("MAIL FROM:<a@example.com>", 250)
+			rc.Cmd("RCPT TO:<u@sink.test>", 250)
+			if msg := rc.Cmd("MAIL FROM:<b@example.com>", 503); !strings.HasPrefix(msg, "5.5.1 ") {
+				t.Errorf("nested MAIL: %q, want 5.5.1", msg)
+			}
+			// The first transaction is intact and is queued.
+			rc.Cmd("DATA", 354)
+			rc.Send("Subject: nested " + listener + "\r\n\r\nhi\r\n.\r\n")
+			if msg := rc.Expect(250); !strings.Contains(msg, "queued") {
+				t.Errorf("DATA: %q", msg)
+			}
+			rc.Cmd("QUIT", 221)
+		})
+	}
+	msgs := s.WaitMessages(t, 2)
+	for _, m := range msgs {
+		if m.From != "a@example.com" {
+			t.Errorf("delivered from %q, want the first transaction's sender", m.From)
+		}
+	}
+}
+
+// queueFiles lists the queue directory (spool files of messages not yet delivered).
+func queueFiles(t *testing.T, r *relaytest.Relay) []string {
+	t.Helper()
+	ents, err := os.ReadDir(filepath.Join(r.DataDir, "queue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+// readAll reads what the relay sends until it closes the connection or d passes.
+func readAll(rc *relaytest.Conn, d time.Duration) (string, bool) {
+	rc.C.SetReadDeadline(time.Now().Add(d))
+	b, err := io.ReadAll(rc.C)
+	return string(b), err == nil
+}

@@ -97,3 +97,44 @@ func readAll(rc *relaytest.Conn, d time.Duration) (string, bool) {
 	b, err := io.ReadAll(rc.C)
 	return string(b), err == nil
 }
+
+// A recipient given twice in one transaction is queued (and delivered)
+// once; the domain is compared without case. It used to be delivered once
+// per RCPT. On LMTP each RCPT still gets its reply after DATA.
+func TestDuplicateRecipient(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	for i, listener := range []string{"smtp", "lmtp"} {
+		t.Run(listener, func(t *testing.T) {
+			rc := relaytest.DialRaw(t, r.Addr(listener))
+			greet := "EHLO"
+			if listener == "lmtp" {
+				greet = "LHLO"
+			}
+			rc.Cmd(greet+" client.test", 250)
+			rc.Cmd("MAIL FROM:<a@example.com>", 250)
+			rcpts := []string{"u@sink.test", "u@sink.test", "u@SINK.Test", "v@sink.test", "u@sink.test"}
+			for _, to := range rcpts {
+				rc.Cmd("RCPT TO:<"+to+">", 250)
+			}
+			rc.Cmd("DATA", 354)
+			rc.Send("Subject: dup " + listener + "\r\n\r\nhi\r\n.\r\n")
+			replies := 1
+			if listener == "lmtp" {
+				replies = len(rcpts)
+			}
+			for range replies {
+				rc.Expect(250)
+			}
+			rc.Cmd("QUIT", 221)
+			msgs := s.WaitMessages(t, i+1)
+			if got := strings.Join(msgs[i].Rcpts, ","); got != "u@sink.test,v@sink.test" {
+				t.Errorf("delivered to %s, want u@sink.test,v@sink.test", got)
+			}
+			waitQueueEmpty(t, r)
+			if n := len(s.Messages()); n != i+1 {
+				t.Errorf("sink has %d messages, want %d", n, i+1)
+			}
+		})
+	}
+}

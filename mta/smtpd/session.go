@@ -162,6 +162,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !validAddress(to) {
 		return reply(553, [3]int{5, 1, 3}, "Malformed recipient address")
 	}
+	if s.hasRecipient(to) {
+		// Already accepted in this transaction: the same answer again,
+		// and one copy of the message (duplicate RCPTs would be delivered
+		// once each).
+		return nil
+	}
 	domain := routing.Domain(to)
 	d, local := s.srv.routingTable().Lookup(domain)
 	if !local && !s.mayRelay() {
@@ -217,6 +223,18 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.rcpts = append(s.rcpts, r)
 	s.perDomain[d.Name]++
 	return nil
+}
+
+// hasRecipient reports whether the transaction already has the address,
+// its domain compared without case (a local part may be case-sensitive).
+func (s *session) hasRecipient(to string) bool {
+	at := strings.LastIndexByte(to, '@')
+	for _, r := range s.rcpts {
+		if len(r.Addr) == len(to) && r.Addr[:at] == to[:at] && strings.EqualFold(r.Addr[at:], to[at:]) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *session) Data(r io.Reader) error {

@@ -2,6 +2,7 @@ package smtpd_test
 
 import (
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net/textproto"
 	"os"
@@ -137,4 +138,31 @@ func TestDuplicateRecipient(t *testing.T) {
 			}
 		})
 	}
+}
+
+// STARTTLS discards what the client did before it, AUTH included (RFC 3207
+// section 4.2): sluice kept the user authenticated in plaintext, so after
+// the handshake the client could relay, and could not AUTH again.
+func TestAuthDoesNotSurviveSTARTTLS(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, fmt.Sprintf(`domain "*" {
+  deliver "smtp" {
+    address = %q
+    tls = "none"
+  }
+}
+`, s.Addr))
+	rc := relaytest.DialRaw(t, r.Addr("smtp-insecure-auth"))
+	rc.Cmd("EHLO client.test", 250)
+	rc.Cmd("AUTH PLAIN "+plain(relaytest.User, relaytest.Password), 235)
+	rc.StartTLS(r.ClientTLS())
+	rc.Cmd("EHLO client.test", 250)
+	rc.Cmd("MAIL FROM:<a@example.com>", 250)
+	if msg := rc.Cmd("RCPT TO:<x@elsewhere.example>", 554); !strings.HasPrefix(msg, "5.7.1 ") {
+		t.Errorf("relay after STARTTLS without AUTH: %q, want 5.7.1", msg)
+	}
+	rc.Cmd("RSET", 250)
+	rc.Cmd("AUTH PLAIN "+plain(relaytest.User, relaytest.Password), 235)
+	rc.Cmd("MAIL FROM:<a@example.com>", 250)
+	rc.Cmd("RCPT TO:<x@elsewhere.example>", 250)
 }

@@ -32,6 +32,9 @@ func (b *backend) NewSession(c *smtp.Conn) (smtp.Session, error) {
 	if cs == nil {
 		return nil, errLocalTempfail
 	}
+	// A new go-smtp session starts unauthenticated: after STARTTLS the
+	// client must AUTH again (RFC 3207 section 4.2), as go-smtp expects.
+	cs.authUser.Store(nil)
 	sess := &session{srv: b.srv, conn: c, cs: cs}
 	chains := b.srv.acquireChains()
 	defer chains.release()

@@ -10,8 +10,10 @@ import (
 // checkedReader passes message data through while enforcing what go-smtp
 // does not: CRLF-only line endings (a bare LF or CR is how SMTP smuggling
 // works, so the message is refused rather than relayed), a header size
-// limit, and a per-domain size limit below the server-wide one. go-smtp
-// itself enforces max_line_length and max_message_size (newSMTPServer).
+// limit, a per-domain size limit below the server-wide one, and
+// max_line_length for BDAT (go-smtp enforces it on DATA only, where a
+// longer line ends the connection). go-smtp itself enforces
+// max_message_size (newSMTPServer).
 //
 // It keeps reading after a violation so the error is reported once the
 // whole DATA has been consumed, not in the middle of it.
@@ -19,8 +21,10 @@ type checkedReader struct {
 	r         io.Reader
 	maxHeader int64 // 0: no limit
 	maxBytes  int64 // 0: no limit
+	maxLine   int64 // 0: no limit; CRLF included
 
 	n         int64
+	lineLen   int64 // bytes of the current line so far
 	prevCR    bool
 	inHeader  bool
 	lineStart bool // at the start of a line (for the blank line ending the header)
@@ -28,8 +32,8 @@ type checkedReader struct {
 	err       *smtp.SMTPError
 }
 
-func newCheckedReader(r io.Reader, maxHeader, maxBytes int64) *checkedReader {
-	return &checkedReader{r: r, maxHeader: maxHeader, maxBytes: maxBytes, inHeader: true, lineStart: true}
+func newCheckedReader(r io.Reader, maxHeader, maxBytes, maxLine int64) *checkedReader {
+	return &checkedReader{r: r, maxHeader: maxHeader, maxBytes: maxBytes, maxLine: maxLine, inHeader: true, lineStart: true}
 }
 
 func (c *checkedReader) Read(p []byte) (int, error) {
@@ -63,7 +67,7 @@ func (c *checkedReader) scan(b []byte) {
 	for c.inHeader && len(b) > 0 {
 		ch := b[0]
 		b = b[1:]
-		if !c.lineEnd(ch) {
+		if !c.lineEnd(ch) || !c.line(1, ch == '\n') {
 			return
 		}
 		c.headerLen++
@@ -96,6 +100,20 @@ func (c *checkedReader) lineEnd(ch byte) bool {
 	return true
 }
 
+// line counts n more bytes of the current line, which ends with them if
+// end is set, against max_line_length.
+func (c *checkedReader) line(n int64, end bool) bool {
+	c.lineLen += n
+	if c.maxLine > 0 && c.lineLen > c.maxLine {
+		c.err = errLineTooLong
+		return false
+	}
+	if end {
+		c.lineLen = 0
+	}
+	return true
+}
+
 // scanBody checks the CRLF rule on the body a line at a time: every CR
 // must be followed by LF and every LF preceded by CR. It looks for the
 // bytes with IndexByte instead of looking at each byte in turn.
@@ -106,6 +124,9 @@ func (c *checkedReader) scanBody(b []byte) {
 			return
 		}
 		c.prevCR = false
+		if !c.line(1, true) {
+			return
+		}
 		b = b[1:]
 	}
 	for len(b) > 0 {
@@ -113,7 +134,9 @@ func (c *checkedReader) scanBody(b []byte) {
 		if i < 0 {
 			if bytes.IndexByte(b, '\n') >= 0 {
 				c.err = errBareLF
+				return
 			}
+			c.line(int64(len(b)), false)
 			return
 		}
 		if bytes.IndexByte(b[:i], '\n') >= 0 {
@@ -122,10 +145,14 @@ func (c *checkedReader) scanBody(b []byte) {
 		}
 		if i+1 == len(b) {
 			c.prevCR = true
+			c.line(int64(len(b)), false)
 			return
 		}
 		if b[i+1] != '\n' {
 			c.err = errBareLF
+			return
+		}
+		if !c.line(int64(i+2), true) {
 			return
 		}
 		b = b[i+2:]

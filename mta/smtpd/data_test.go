@@ -10,6 +10,7 @@ import (
 type refScan struct {
 	prevCR, inHeader, lineStart bool
 	headerLen, maxHeader        int64
+	lineLen, maxLine            int64
 	err                         error
 }
 
@@ -24,6 +25,14 @@ func (c *refScan) scan(b []byte) {
 			return
 		}
 		c.prevCR = ch == '\r'
+		c.lineLen++
+		if c.maxLine > 0 && c.lineLen > c.maxLine {
+			c.err = errLineTooLong
+			return
+		}
+		if ch == '\n' {
+			c.lineLen = 0
+		}
 		if c.inHeader {
 			c.headerLen++
 			if ch == '\n' {
@@ -45,9 +54,17 @@ func (c *refScan) scan(b []byte) {
 // TestCheckedReaderMatchesReference feeds random messages made of CRLF
 // lines with bare CRs and LFs sprinkled in, cut into random chunks, to the
 // slice-based scan and to the byte-at-a-time reference: both must find the
-// same violation (or none) and agree on where the header ends.
+// same violation (or none) and agree on where the header ends. With a line
+// limit they must agree on whether there is a violation (when a message
+// has a bare CR or LF and a long line, either may be reported).
 func TestCheckedReaderMatchesReference(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
+	for _, maxLine := range []int64{0, 12, 30} {
+		testCheckedReaderMatchesReference(t, maxLine)
+	}
+}
+
+func testCheckedReaderMatchesReference(t *testing.T, maxLine int64) {
+	rng := rand.New(rand.NewPCG(1, uint64(maxLine)))
 	pieces := []string{"Subject: x\r\n", "\r\n", "body line\r\n", ".\r\n", "a", "\r", "\n", "\r\r\n", "x\n", "long line of text here\r\n"}
 	for i := 0; i < 20000; i++ {
 		var msg []byte
@@ -59,8 +76,8 @@ func TestCheckedReaderMatchesReference(t *testing.T) {
 			msg = append(msg, p...)
 		}
 		maxHeader := int64(rng.IntN(3) * 40)
-		got := &checkedReader{maxHeader: maxHeader, inHeader: true, lineStart: true}
-		want := &refScan{maxHeader: maxHeader, inHeader: true, lineStart: true}
+		got := &checkedReader{maxHeader: maxHeader, maxLine: maxLine, inHeader: true, lineStart: true}
+		want := &refScan{maxHeader: maxHeader, maxLine: maxLine, inHeader: true, lineStart: true}
 		for rest := msg; len(rest) > 0; {
 			k := 1 + rng.IntN(len(rest))
 			if got.err == nil {
@@ -75,8 +92,8 @@ func TestCheckedReaderMatchesReference(t *testing.T) {
 		if wantErr = want.err; wantErr == nil && want.prevCR {
 			wantErr = errBareLF
 		}
-		if gotErr != wantErr {
-			t.Fatalf("%q (max header %d): got %v, want %v", msg, maxHeader, gotErr, wantErr)
+		if gotErr != wantErr && (maxLine == 0 || (gotErr == nil) != (wantErr == nil)) {
+			t.Fatalf("%q (max header %d, max line %d): got %v, want %v", msg, maxHeader, maxLine, gotErr, wantErr)
 		}
 		if wantErr == nil && got.inHeader != want.inHeader {
 			t.Fatalf("%q: header ended %v, want %v", msg, !got.inHeader, !want.inHeader)

@@ -166,3 +166,47 @@ func TestAuthDoesNotSurviveSTARTTLS(t *testing.T) {
 	rc.Cmd("MAIL FROM:<a@example.com>", 250)
 	rc.Cmd("RCPT TO:<x@elsewhere.example>", 250)
 }
+
+// max_line_length (CRLF included) holds for BDAT as for DATA: go-smtp
+// checks it on DATA only, so a BDAT message could carry lines of any
+// length. A refused chunk leaves the session usable (its length frames it).
+// The long line comes after 5000 bytes of short ones: go-smtp applies its
+// line limit to chunk bytes it buffered while reading the BDAT command,
+// and closes the connection if the long line is among them.
+func TestBDATLineLength(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s)+"limits {\n  max_line_length = 1000\n}\n")
+	cases := []struct {
+		name string
+		line int // length of the long body line, CRLF included
+		code int
+	}{
+		{"at the limit", 1000, 250},
+		{"one over", 1001, 500},
+		{"far over", 100000, 500},
+		{"over, in the header", -1001, 500},
+	}
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	for _, tc := range cases {
+		fill := strings.Repeat("X-Fill: "+strings.Repeat("f", 90)+"\r\n", 50)
+		var msg string
+		if tc.line > 0 {
+			msg = "Subject: " + tc.name + "\r\n" + fill + "\r\n" + strings.Repeat("x", tc.line-2) + "\r\nend\r\n"
+		} else {
+			msg = "Subject: " + tc.name + "\r\n" + fill + "X-Long: " + strings.Repeat("h", -tc.line-10) + "\r\n\r\nbody\r\n"
+		}
+		rc.Cmd("MAIL FROM:<a@example.com>", 250)
+		rc.Cmd("RCPT TO:<u@sink.test>", 250)
+		rc.Send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(msg), msg))
+		if got := rc.Expect(tc.code); tc.code == 500 && !strings.HasPrefix(got, "5.5.2 ") {
+			t.Errorf("%s: %q, want 5.5.2", tc.name, got)
+		}
+	}
+	rc.Cmd("NOOP", 250)
+	msgs := s.WaitMessages(t, 1)
+	waitQueueEmpty(t, r)
+	if len(s.Messages()) != 1 || !strings.Contains(msgs[0].Data, "Subject: at the limit\r\n") {
+		t.Errorf("sink got %d messages, want only the one at the limit", len(s.Messages()))
+	}
+}

@@ -310,7 +310,8 @@ func (s *session) receive(r io.Reader) (string, error) {
 		io.Copy(io.Discard, r)
 		return "", errLocalTempfail
 	}
-	cr := newCheckedReader(r, s.srv.config().Limits.MaxHeaderBytes, s.maxBytes)
+	lim := s.srv.config().Limits
+	cr := newCheckedReader(r, lim.MaxHeaderBytes, s.maxBytes, int64(lim.MaxLineLength))
 	if _, err := io.Copy(in, cr); err != nil {
 		in.Abort()
 		io.Copy(io.Discard, r)

@@ -350,8 +350,15 @@ func DialRaw(t testing.TB, addr string) *Conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.SetDeadline(time.Now().Add(30 * time.Second))
 	t.Cleanup(func() { c.Close() })
+	return NewConn(t, c)
+}
+
+// NewConn is a line-level client on a connection the caller opened (for
+// example with tls.Dial); it reads the greeting.
+func NewConn(t testing.TB, c net.Conn) *Conn {
+	t.Helper()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
 	rc := &Conn{t: t, C: c, tp: textproto.NewConn(c)}
 	rc.Expect(220)
 	return rc

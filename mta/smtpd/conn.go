@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"net"
 	"net/netip"
 	"sync"
@@ -26,11 +27,23 @@ type connState struct {
 
 	extended atomic.Bool // last greeting was EHLO/LHLO, not HELO
 	authUser atomic.Pointer[string]
+
+	// inData is set while the session reads message data (DATA or BDAT):
+	// read_timeout then bounds each read, not the whole message, and a
+	// timeout is answered 421 (errDataTimeout) as the reply to the data.
+	inData atomic.Bool
+	// lastReply makes the next reply the last one: the connection closes
+	// after it is written. Set when the client can no longer be read in
+	// step (a read timed out, a line was too long, a STARTTLS handshake
+	// failed): go-smtp would otherwise read on, and take what the client
+	// sends next, message text included, for commands.
+	lastReply atomic.Bool
 }
 
 // trackedConn wraps each accepted connection. It runs the connect stage
 // before the greeting is written, records HELO vs EHLO from the server's
-// reply, and releases the connection-limit slot on Close.
+// reply, releases the connection-limit slot on Close, and makes a read
+// timeout final (connState.inData, lastReply).
 type trackedConn struct {
 	net.Conn
 	state *connState
@@ -40,6 +53,10 @@ type trackedConn struct {
 	sniffing bool // false once STARTTLS starts: later writes are ciphertext
 	release  func()
 	once     sync.Once
+
+	idle    time.Duration // read_timeout, for reads of message data
+	readMu  sync.Mutex
+	readErr error // once a read timed out, every read fails so
 }
 
 // The server's own replies to HELO and EHLO/LHLO, as go-smtp writes them
@@ -49,7 +66,40 @@ var (
 	replyEHLO     = []byte("250-Hello ")
 	replyHELO     = []byte("250 2.0.0 Hello ")
 	replyStartTLS = []byte("220 2.0.0 Ready to start TLS")
+	// What go-smtp writes, in plaintext, when the STARTTLS handshake
+	// fails; it would then read on in plaintext from a client that has
+	// switched to TLS. No TLS record starts with '5'.
+	replyHandshakeFailed = []byte("550 5.0.0 Handshake error")
 )
+
+func (c *trackedConn) Read(p []byte) (int, error) {
+	c.readMu.Lock()
+	err := c.readErr
+	c.readMu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	inData := c.state.inData.Load()
+	if inData && c.idle > 0 {
+		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	}
+	n, err := c.Conn.Read(p)
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		// A timeout is final: bytes that arrive later are not read, and
+		// the reply go-smtp writes next is the last one.
+		if inData {
+			// go-smtp passes this back as the reply to DATA or BDAT
+			// (it would answer 554 to the bare timeout on BDAT).
+			err = errDataTimeout
+		}
+		c.readMu.Lock()
+		c.readErr = err
+		c.readMu.Unlock()
+		c.state.lastReply.Store(true)
+	}
+	return n, err
+}
 
 func (c *trackedConn) Write(p []byte) (int, error) {
 	if !c.greeted {
@@ -74,8 +124,17 @@ func (c *trackedConn) Write(p []byte) (int, error) {
 			c.state.extended.Store(true)
 			c.sniffing = false
 		}
+	} else if bytes.HasPrefix(p, replyHandshakeFailed) {
+		c.state.lastReply.Store(true)
 	}
-	return c.Conn.Write(p)
+	n, err := c.Conn.Write(p)
+	if c.state.lastReply.Load() {
+		c.readMu.Lock()
+		c.readErr = net.ErrClosed
+		c.readMu.Unlock()
+		c.Conn.Close()
+	}
+	return n, err
 }
 
 func (c *trackedConn) Close() error {

@@ -2,12 +2,15 @@ package smtpd_test
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,7 +81,8 @@ func TestNestedMail(t *testing.T) {
 	}
 }
 
-// queueFiles lists the queue directory (spool files of messages not yet delivered).
+// queueFiles lists the queue directory but for spool files kept for reuse
+// (recycle.go): the messages not yet delivered and anything left behind.
 func queueFiles(t *testing.T, r *relaytest.Relay) []string {
 	t.Helper()
 	ents, err := os.ReadDir(filepath.Join(r.DataDir, "queue"))
@@ -87,16 +91,11 @@ func queueFiles(t *testing.T, r *relaytest.Relay) []string {
 	}
 	var names []string
 	for _, e := range ents {
-		names = append(names, e.Name())
+		if !strings.HasSuffix(e.Name(), ".free") {
+			names = append(names, e.Name())
+		}
 	}
 	return names
-}
-
-// readAll reads what the relay sends until it closes the connection or d passes.
-func readAll(rc *relaytest.Conn, d time.Duration) (string, bool) {
-	rc.C.SetReadDeadline(time.Now().Add(d))
-	b, err := io.ReadAll(rc.C)
-	return string(b), err == nil
 }
 
 // A recipient given twice in one transaction is queued (and delivered)
@@ -208,5 +207,161 @@ func TestBDATLineLength(t *testing.T) {
 	waitQueueEmpty(t, r)
 	if len(s.Messages()) != 1 || !strings.Contains(msgs[0].Data, "Subject: at the limit\r\n") {
 		t.Errorf("sink got %d messages, want only the one at the limit", len(s.Messages()))
+	}
+}
+
+// lastWords reads what the relay sends until it closes the connection,
+// failing if it is still open after d.
+func lastWords(t *testing.T, c net.Conn, d time.Duration) string {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(d))
+	b, err := io.ReadAll(c)
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("connection still open after %v (%v); got %q", d, err, b)
+	}
+	return string(b)
+}
+
+// TestStalledClient: a client that goes quiet for read_timeout gets one
+// 421 4.4.2 and the connection closes. In message data go-smtp used to
+// answer (451 "Local error" for DATA, 554 with the Go error for BDAT) and
+// read on, so message text sent after the pause was run as commands.
+// Ten transactions' worth of such text is sent after the pause; nothing
+// may come of it.
+func TestStalledClient(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s)+"limits {\n  read_timeout = \"1s\"\n}\n")
+	injected := strings.Repeat("\r\n.\r\nRSET\r\nMAIL FROM:<injected@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\nSubject: injected\r\n\r\n.\r\n", 10)
+	cases := []struct {
+		name, listener string
+		starttls       bool
+		bdat           bool
+		auth           bool // stall in an AUTH LOGIN exchange instead
+		want           string
+	}{
+		{name: "DATA", listener: "smtp", want: "421 4.4.2 Timeout waiting for message data"},
+		{name: "DATA over TLS", listener: "smtp", starttls: true, want: "421 4.4.2 Timeout waiting for message data"},
+		{name: "DATA on smtps", listener: "smtps", want: "421 4.4.2 Timeout waiting for message data"},
+		{name: "BDAT", listener: "smtp", bdat: true, want: "421 4.4.2 Timeout waiting for message data"},
+		{name: "BDAT over TLS", listener: "smtp", starttls: true, bdat: true, want: "421 4.4.2 Timeout waiting for message data"},
+		{name: "LMTP DATA", listener: "lmtp", want: "421 4.4.2 <u@sink.test> Timeout waiting for message data"},
+		{name: "AUTH LOGIN", listener: "smtp", starttls: true, auth: true, want: "421 4.4.2 Idle timeout"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var rc *relaytest.Conn
+			if tc.listener == "smtps" {
+				c, err := tls.Dial("tcp", r.Addr("smtps"), r.ClientTLS())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				rc = relaytest.NewConn(t, c)
+			} else {
+				rc = relaytest.DialRaw(t, r.Addr(tc.listener))
+			}
+			greet := "EHLO client.test"
+			if tc.listener == "lmtp" {
+				greet = "LHLO client.test"
+			}
+			rc.Cmd(greet, 250)
+			if tc.starttls {
+				rc.StartTLS(r.ClientTLS())
+				rc.Cmd(greet, 250)
+			}
+			if tc.listener == "smtps" {
+				rc.Cmd("AUTH PLAIN "+plain(relaytest.User, relaytest.Password), 235)
+			}
+			switch {
+			case tc.auth:
+				rc.Cmd("AUTH LOGIN", 334)
+			case tc.bdat:
+				rc.Cmd("MAIL FROM:<a@example.com>", 250)
+				rc.Cmd("RCPT TO:<u@sink.test>", 250)
+				rc.Send("BDAT 100000 LAST\r\nSubject: stalled\r\n\r\nfirst line\r\n")
+			default:
+				rc.Cmd("MAIL FROM:<a@example.com>", 250)
+				rc.Cmd("RCPT TO:<u@sink.test>", 250)
+				rc.Cmd("DATA", 354)
+				rc.Send("Subject: stalled\r\n\r\nfirst line\r\n")
+			}
+			time.Sleep(1500 * time.Millisecond)
+			rc.C.Write([]byte(injected)) // may fail: the relay may have closed
+			if got := lastWords(t, rc.C, 10*time.Second); !strings.HasPrefix(got, tc.want) || strings.Count(got, "\n") != 1 {
+				t.Errorf("after the pause: %q, want one line %q...", got, tc.want)
+			}
+		})
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := len(s.Messages()); n != 0 || r.Queue.Len() != 0 {
+		t.Errorf("%d messages delivered, %d queued; want none", n, r.Queue.Len())
+	}
+	if files := queueFiles(t, r); len(files) != 0 {
+		t.Errorf("queue directory holds %v", files)
+	}
+}
+
+// read_timeout bounds each read of message data, not the whole message: a
+// client that keeps sending may take longer than read_timeout in all. It
+// used to be one deadline from the DATA command on, so a large message on
+// a slow link could never be sent.
+func TestSlowSteadyData(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s)+"limits {\n  read_timeout = \"1s\"\n}\n")
+	for _, bdat := range []bool{false, true} {
+		rc := relaytest.DialRaw(t, r.Addr("smtp"))
+		rc.Cmd("EHLO client.test", 250)
+		rc.Cmd("MAIL FROM:<a@example.com>", 250)
+		rc.Cmd("RCPT TO:<u@sink.test>", 250)
+		line := "a line of a message sent slowly\r\n"
+		const n = 12 // 12 * 250ms: three times read_timeout
+		if bdat {
+			rc.Send(fmt.Sprintf("BDAT %d LAST\r\n", len("Subject: slow\r\n\r\n")+n*len(line)))
+		} else {
+			rc.Cmd("DATA", 354)
+		}
+		rc.Send("Subject: slow\r\n\r\n")
+		for range n {
+			time.Sleep(250 * time.Millisecond)
+			rc.Send(line)
+		}
+		if !bdat {
+			rc.Send(".\r\n")
+		}
+		rc.Expect(250)
+		rc.Cmd("QUIT", 221)
+	}
+	s.WaitMessages(t, 2)
+}
+
+// A line longer than max_line_length in DATA gets one reply and the
+// connection closes (go-smtp cannot read the rest of the data); it used to
+// get two replies, 500 5.5.2 and go-smtp's 500 5.4.0.
+func TestDataLineTooLongClosesOnce(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s)+"limits {\n  max_line_length = 1000\n}\n")
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	rc.Cmd("MAIL FROM:<a@example.com>", 250)
+	rc.Cmd("RCPT TO:<u@sink.test>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Send("Subject: long\r\n\r\n" + strings.Repeat("x", 5000) + "\r\n.\r\nNOOP\r\n")
+	if got := lastWords(t, rc.C, 10*time.Second); got != "500 5.5.2 Line too long, closing connection\r\n" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// A failed STARTTLS handshake closes the connection: go-smtp answered 550
+// in plaintext and went on reading plaintext commands from a client that
+// had switched to TLS.
+func TestFailedSTARTTLSHandshakeCloses(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	rc.Cmd("STARTTLS", 220)
+	rc.Send("this is not a TLS client hello\r\nMAIL FROM:<a@example.com>\r\n")
+	if got := lastWords(t, rc.C, 10*time.Second); !strings.HasPrefix(got, "550 ") || strings.Count(got, "\n") != 1 {
+		t.Errorf("got %q, want one 550 line and the end", got)
 	}
 }

@@ -33,4 +33,8 @@ var (
 	errHeaderTooLarge = reply(552, [3]int{5, 3, 4}, "Message header too large")
 	errTooLarge       = reply(552, [3]int{5, 3, 4}, "Message too large")
 	errLineTooLong    = reply(500, [3]int{5, 5, 2}, "Line too long")
+	// The client's DATA cannot be read to its end; the connection closes.
+	errLineTooLongClosing = reply(500, [3]int{5, 5, 2}, "Line too long, closing connection")
+	errDataTimeout        = reply(421, [3]int{4, 4, 2}, "Timeout waiting for message data, closing connection")
+	errDataAborted        = reply(451, [3]int{4, 3, 0}, "Message transfer aborted")
 )

@@ -318,7 +318,7 @@ func (s *Server) accept(l *listener, raw net.Conn) net.Conn {
 	if lim.ReadTimeout > 0 {
 		nc.SetReadDeadline(time.Now().Add(lim.ReadTimeout))
 	}
-	return &trackedConn{Conn: nc, state: state, srv: s, sniffing: true, release: release}
+	return &trackedConn{Conn: nc, state: state, srv: s, sniffing: true, release: release, idle: l.smtp.ReadTimeout}
 }
 
 // trusted reports whether the client may relay without AUTH: it is in

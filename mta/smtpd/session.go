@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -266,6 +267,8 @@ func (s *session) receive(r io.Reader) (string, error) {
 	if !s.hasFrom {
 		return "", errNeedMail
 	}
+	s.cs.inData.Store(true)
+	defer s.cs.inData.Store(false)
 	if len(s.rcpts) == 0 && !s.discard && !s.rcptDiscarded {
 		// go-smtp has recipients that sluice does not: never answer 250
 		// for a message that nobody will get.
@@ -318,11 +321,21 @@ func (s *session) receive(r io.Reader) (string, error) {
 		var se *smtp.SMTPError
 		switch {
 		case errors.As(err, &se):
+			if se == errDataTimeout {
+				s.srv.log.Info("client timed out sending message data", "id", in.ID, "client_ip", s.clientIP().String())
+			}
 			return "", se
 		case errors.Is(err, smtp.ErrTooLongLine):
-			return "", errLineTooLong
-		case errors.Is(err, io.ErrUnexpectedEOF):
+			// Only on DATA: the rest of the data cannot be read, so
+			// go-smtp would answer a second time and close.
+			s.cs.lastReply.Store(true)
+			return "", errLineTooLongClosing
+		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+			s.srv.log.Info("connection lost during message data", "id", in.ID, "client_ip", s.clientIP().String())
 			return "", reply(451, [3]int{4, 3, 0}, "Connection lost during DATA")
+		case errors.Is(err, smtp.ErrDataReset):
+			// RSET or a disconnect between BDAT chunks: nobody reads this reply.
+			return "", errDataAborted
 		}
 		s.srv.log.Error("cannot spool message", "id", in.ID, "error", err)
 		return "", errLocalTempfail

@@ -71,10 +71,14 @@ func verdict(c *Config, rep *engine.Report, cl clamdResult, parts []sdk.Part) sd
 			hits[i].action = "reject"
 		}
 	}
+	// The most severe action wins; among findings that ask for it, a virus
+	// names the reply (554 5.7.0 Virus found: NAME) before a policy or
+	// limit finding that happened to come first.
 	worst := "allow"
 	var top engine.Finding
 	for _, h := range hits {
-		if severity[h.action] > severity[worst] {
+		if s := severity[h.action]; s > severity[worst] ||
+			s == severity[worst] && h.f.Kind == engine.KindVirus && top.Kind != engine.KindVirus {
 			worst, top = h.action, h.f
 		}
 	}

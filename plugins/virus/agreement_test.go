@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/plugins/virus/engine"
 	"github.com/sluice-mail/sluice/plugins/virus/virustest"
 )
@@ -213,4 +214,69 @@ func TestAgreementWithClamd(t *testing.T) {
 		}
 	}
 	t.Logf("%d verdicts agree", agreed)
+}
+
+// TestClamdCalloutAgrees sends the agreement files through a live relay,
+// as attachments, to two filter blocks: one scanning with the built-in
+// engine and the database files (files grant), one handing the signatures
+// to the real clamd over the socket grant (clamd mode "only"). Both must
+// answer every message alike: the same signature name, or 250.
+func TestClamdCalloutAgrees(t *testing.T) {
+	dbFiles, files := agreementDB()
+	cd := startClamd(t, dbFiles)
+	dir := t.TempDir()
+	var sigs []string
+	for name, b := range dbFiles {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sigs = append(sigs, p)
+	}
+	grant := func(extra string) string {
+		quoted := make([]string, len(sigs))
+		for i, s := range sigs {
+			quoted[i] = fmt.Sprintf("%q", s)
+		}
+		return "  grants = [\"files\", \"socket\"]\n  files = [" + strings.Join(quoted, ", ") + "]\n" +
+			"  socket_endpoint = \"unix:" + cd.sock + "\"\n" + extra
+	}
+	// The attachment policy is off: the PE file would otherwise be refused
+	// as an executable before any signature is named.
+	allow := map[string]any{"executable": "allow"}
+	s := relaytest.StartSink(t, false, nil)
+	cfg := virusFilter(t, "engine", map[string]any{"signatures": sigs, "builtin": false, "attachments": allow}, grant("")) +
+		virusFilter(t, "clamd", map[string]any{"builtin": false, "attachments": allow, "clamd": map[string]any{"mode": "only", "timeout": "60s"}}, grant("")) +
+		sinkDomains(s, map[string]string{"engine.test": "engine", "clamd.test": "clamd"})
+	r := relaytest.StartRelay(t, cfg)
+	named := func(code int, text string) string {
+		if code == 250 {
+			return "clean"
+		}
+		return strings.TrimSuffix(text, ".UNOFFICIAL")
+	}
+	viruses := 0
+	for name, data := range files {
+		for _, v := range []struct {
+			label string
+			data  []byte
+		}{
+			{"plain", data},
+			{"zip", virustest.Zip(virustest.File{Name: name + ".bin", Data: data})},
+		} {
+			msg := virustest.Message(name+" "+v.label, virustest.File{Name: name + ".dat", Data: v.data})
+			ours := named(send(t, r, "u@engine.test", msg))
+			theirs := named(send(t, r, "u@clamd.test", msg))
+			if ours != theirs {
+				t.Errorf("%s (%s): built-in engine %q, clamd callout %q", name, v.label, ours, theirs)
+			}
+			if ours != "clean" {
+				viruses++
+			}
+		}
+	}
+	// Every file but "clean" carries a signature, plain and zipped.
+	if want := 2 * (len(files) - 1); viruses != want {
+		t.Errorf("%d messages refused, want %d", viruses, want)
+	}
 }

@@ -220,3 +220,53 @@ func TestPartSpansRefusesBadRanges(t *testing.T) {
 		}
 	}
 }
+
+// TestPlanLeavesWholeWhatCannotBeSent: when the body left after the
+// replacements would not fit the host's result (16 MiB, the body
+// base64-encoded), the message passes whole with a note, and nothing is
+// stored: before, the filter stored the attachment, answered a result the
+// host refused, and the message was tempfailed at every retry.
+func TestPlanLeavesWholeWhatCannotBeSent(t *testing.T) {
+	pdf := []byte("%PDF-1.7 small")
+	h, body := buildMessage(t, pdf, false)
+	// A large attachment under the size threshold stays in the message.
+	big := bytes.Repeat([]byte("0123456789abcdef"), (maxResultBody/16)*3/4+1024)
+	boundary := strings.TrimPrefix(h.Get("Content-Type"), "multipart/mixed; boundary=")
+	enc := base64.StdEncoding.EncodeToString(big)
+	var keep strings.Builder
+	keep.WriteString("--" + boundary + "\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"keep.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	for len(enc) > 76 {
+		keep.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	keep.WriteString(enc + "\r\n")
+	closing := []byte("--" + boundary + "--")
+	i := bytes.LastIndex(body, closing)
+	body = append(append(append([]byte(nil), body[:i]...), keep.String()...), body[i:]...)
+	if len(body) <= maxResultBody {
+		t.Fatalf("test body of %d bytes fits the result", len(body))
+	}
+	m := message{Txn: sdk.Txn{Recipients: []sdk.Recipient{{Addr: "b@example.org"}}}, Header: h, Parts: eventParts(t, h, body),
+		Body: bytes.NewReader(body), BodySize: int64(len(body))}
+	s, err := parseConfig([]byte(`{"max_size": "100MiB", "types": ["application/pdf"]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored := 0
+	store := func(p sdk.Part, filename, ct string, ttl time.Duration) (*sdk.BlobInfo, error) {
+		stored++
+		return fakeStore(&pdf)(p, filename, ct, ttl)
+	}
+	res, notes, err := plan(m, s, store)
+	if err != nil || res != nil || stored != 0 {
+		t.Fatalf("plan: result %v, err %v, %d stored; want the message left whole, nothing stored", res != nil, err, stored)
+	}
+	if len(notes) != 1 || !strings.Contains(notes[0], "left whole") {
+		t.Errorf("notes %q", notes)
+	}
+	// The same message with the large attachment linked too fits.
+	s, _ = parseConfig([]byte(`{"max_size": "1MiB", "types": ["application/pdf"]}`))
+	if res, notes, err := plan(m, s, store); err != nil || res == nil || stored != 2 {
+		t.Errorf("plan with both linked: result %v, %v, %v, %d stored", res != nil, notes, err, stored)
+	}
+}

@@ -7,7 +7,13 @@ import (
 	"time"
 
 	"github.com/sluice-mail/sluice/sdk"
+	"github.com/sluice-mail/sluice/sdk/abi"
 )
+
+// maxResultBody is the largest new body the filter answers: the host
+// takes results of at most abi.MaxResultBytes (16 MiB), in which the body
+// travels base64-encoded, with room to spare for the rest of the result.
+const maxResultBody = abi.MaxResultBytes/4*3 - 1<<20
 
 // message is what convert needs of a data event, so tests can supply it.
 type message struct {
@@ -77,6 +83,12 @@ func plan(m message, s *settings, store storeFunc) (*result, []string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	// The new body goes back whole in the result: if what stays would not
+	// fit, the host would refuse the result and the message would be
+	// tempfailed at every retry. Leave it whole, before storing anything.
+	if keep := keptSize(m.BodySize, spans, todo); keep > maxResultBody {
+		return nil, []string{fmt.Sprintf("%d attachment(s) left, message left whole: the rest of the body (%d bytes) is more than a filter may send back (%d)", len(todo), keep, maxResultBody)}, nil
+	}
 	repl := map[string]stored{}
 	var res result
 	for _, p := range todo {
@@ -126,4 +138,22 @@ func convert(e *sdk.DataEvent, s *settings, store storeFunc) (*sdk.Changes, []st
 		return nil, notes, err
 	}
 	return r.changes(), notes, nil
+}
+
+// noticeRoom bounds the size of one notice entity (text and HTML, quoted-printable).
+const noticeRoom = 8 << 10
+
+// keptSize is the size of the body once the parts of todo are cut out and
+// their notices put in, at most.
+func keptSize(bodySize int64, spans []span, todo []sdk.Part) int64 {
+	n := bodySize
+	for _, p := range todo {
+		for _, s := range spans {
+			if s.Path == p.Path {
+				n -= s.End - s.HdrStart
+			}
+		}
+		n += noticeRoom
+	}
+	return n
 }

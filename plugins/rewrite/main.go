@@ -4,8 +4,9 @@
 // sender masquerading, sub-address (plus) handling, and rerouting of
 // recipients to another domain block without changing their address.
 //
-// A configuration that does not parse, or whose exact and domain-wide
-// rules rewrite in a cycle, is refused when the relay starts: the
+// A configuration that does not parse, or whose rules rewrite in a cycle
+// (checked on sample addresses, see checkLoops), is refused when the
+// relay starts: the
 // plugin's initialisation reads its config, logs the error and fails, so
 // sluice names the filter and does not start. See the repository's README.md.
 //

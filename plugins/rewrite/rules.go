@@ -199,24 +199,50 @@ func (t *table) resolve(addr string) (string, []string, error) {
 	return addr, path, fmt.Errorf("%w in %s: more than %d rewrites: %s", errLoop, t.name, maxSteps, strings.Join(path, " → "))
 }
 
-// checkLoops tries every exact and domain-wide rule with a sample address
-// and refuses the table if rewriting does not settle. Regexp rules are
-// checked at run time only (their inputs cannot be enumerated); a loop
-// there tempfails the message.
+// checkLoops rewrites sample addresses and refuses the table if one does
+// not settle: each exact match, "loop-check@D" for each *@D match, and
+// each rule's replacement with its captures ($1, ${name}) and kept local
+// part as "loop-check". A sample that loops is a real address that would
+// loop, so nothing is refused wrongly; a loop through regexp rules that no
+// sample reaches is still found per message and tempfails it.
 func (t *table) checkLoops() error {
 	for _, r := range t.rules {
-		sample := r.exact
-		if r.domain != "" {
-			sample = "loop-check@" + r.domain
-		}
-		if sample == "" {
-			continue
-		}
-		if _, _, err := t.resolve(sample); err != nil {
-			return err
+		for i, sample := range []string{r.exact, domainSample(r.domain), replacementSample(r.to)} {
+			if sample == "" || !validAddress(sample) {
+				continue
+			}
+			// A made-up sample may lead a regexp to a result that is no
+			// address; only a loop refuses the table then.
+			if _, _, err := t.resolve(sample); err != nil && (i < 2 || errors.Is(err, errLoop)) {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+func domainSample(d string) string {
+	if d == "" {
+		return ""
+	}
+	return "loop-check@" + d
+}
+
+// captureRef is a reference in a regexp replacement: $1, $name, ${name};
+// "$$" is a literal dollar sign.
+var captureRef = regexp.MustCompile(`\$(\$|\{[^}]*\}|[A-Za-z0-9_]+)`)
+
+// replacementSample is an address a rule's "to" can produce.
+func replacementSample(to string) string {
+	if d, ok := strings.CutPrefix(to, "*@"); ok {
+		return domainSample(d)
+	}
+	return captureRef.ReplaceAllStringFunc(to, func(ref string) string {
+		if ref == "$$" {
+			return "$"
+		}
+		return "loop-check"
+	})
 }
 
 // Rewriter is a compiled Config.

@@ -74,10 +74,25 @@ func TestLoopsRefused(t *testing.T) {
 			t.Errorf("Parse(%s) = %v, want a rewrite loop error", js, err)
 		}
 	}
-	// A loop through a regexp rule is found at run time.
-	rw := mustParse(t, `{"recipients": [{"regexp": "(.*)@a\\.example", "to": "$1.x@a.example"}]}`)
-	if _, err := rw.Recipient("u@a.example"); err == nil || !strings.Contains(err.Error(), "rewrite loop") {
-		t.Errorf("growing regexp: %v", err)
+	// Loops through regexp rules are found at load when a sample address
+	// made from a rule's replacement (its captures as "loop-check") loops.
+	for _, js := range []string{
+		`{"recipients": [{"regexp": "(.*)@a\\.example", "to": "$1@b.example"}, {"regexp": "(.*)@b\\.example", "to": "${1}@a.example"}]}`,
+		`{"recipients": [{"regexp": "(.*)@a\\.example", "to": "$1.x@a.example"}]}`, // grows without end
+		`{"headers": [{"match": "*@a.example", "to": "*@b.example"}, {"regexp": "(?P<user>.*)@b\\.example", "to": "$user@a.example"}]}`,
+		`{"senders": [{"regexp": "(.*)@a\\.example", "to": "boss@b.example"}, {"match": "boss@b.example", "to": "boss@a.example"}]}`,
+	} {
+		_, err := Parse([]byte(js))
+		if err == nil || !strings.Contains(err.Error(), "rewrite loop") {
+			t.Errorf("Parse(%s) = %v, want a rewrite loop error", js, err)
+		}
+	}
+	// Rules that chain without a cycle load.
+	mustParse(t, `{"recipients": [{"regexp": "(.*)@a\\.example", "to": "$1@b.example"}, {"regexp": "(.*)@b\\.example", "to": "$1@c.example"}]}`)
+	// A loop no sample reaches is found at run time.
+	rw := mustParse(t, `{"recipients": [{"regexp": "([0-9]+)@a\\.example", "to": "$1@b.example"}, {"regexp": "([0-9]+)@b\\.example", "to": "$1@a.example"}]}`)
+	if _, err := rw.Recipient("123@a.example"); err == nil || !strings.Contains(err.Error(), "rewrite loop") {
+		t.Errorf("regexp loop at run time: %v", err)
 	}
 }
 

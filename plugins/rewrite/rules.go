@@ -27,7 +27,8 @@ type Config struct {
 	Reroute []RerouteRule `json:"reroute"`
 	// DKIM is what to do with a header field covered by a DKIM-Signature:
 	// "skip" (default: leave it, so the signature stays valid) or
-	// "rewrite" (rewrite it anyway, for a relay that re-signs).
+	// "rewrite" (rewrite it anyway, for mail a later hop re-signs: a
+	// dkim filter on the same chain signs the message before this change).
 	DKIM string `json:"dkim"`
 }
 

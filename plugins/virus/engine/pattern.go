@@ -296,9 +296,17 @@ func parseAlt(body string, neg bool) (token, error) {
 	return token{kind: tAlt, alts: alts}, nil
 }
 
-// matchBudget bounds the backtracking steps spent on one signature in one
-// buffer; a hostile buffer cannot make a scan quadratic beyond it.
-const matchBudget = 200000
+// matchBudget and budgetPerByte bound the matcher steps spent on one
+// signature in one buffer: matchBudget + budgetPerByte*len(buffer). A
+// hostile buffer cannot make a scan quadratic beyond it, and since every
+// anchor hit costs a step, the per-byte share keeps a buffer that only
+// repeats a signature's anchor from using the bound up before a real
+// match further on. A search the bound does stop is reported (DB.match),
+// so that the scan records a limit rather than a clean file.
+const (
+	matchBudget   = 200000
+	budgetPerByte = 8
+)
 
 // matcher verifies one pattern around anchor hits in data. The memo of
 // failed unbounded gaps keeps repeated hits linear: a "*" whose remainder

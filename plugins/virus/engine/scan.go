@@ -180,9 +180,13 @@ func (sc *scan) file(data []byte, name string, depth int, l loc) {
 	sc.rep.Files++
 	sc.rep.Bytes += int64(len(data))
 	if sc.s.DB != nil {
-		if sig := sc.s.DB.Match(data); sig != "" {
+		sig, unfinished := sc.s.DB.match(data)
+		if sig != "" {
 			sc.add(Finding{Kind: KindVirus, Name: sig, Part: l.part, Where: l.trail})
 			return
+		}
+		if unfinished {
+			sc.limit("MatchBudget", l)
 		}
 	}
 	names := sc.s.Names

@@ -351,8 +351,16 @@ func peEntryPoint(d []byte) int {
 
 // Match returns the name of the first signature that matches data, or "".
 func (db *DB) Match(data []byte) string {
+	name, _ := db.match(data)
+	return name
+}
+
+// match is Match that also reports whether the matcher's work bound
+// stopped a body signature's search in data before its end: "no match"
+// is then not a verdict.
+func (db *DB) match(data []byte) (name string, unfinished bool) {
 	if name := db.matchHash(data); name != "" {
-		return name
+		return name, false
 	}
 	return db.matchBody(data)
 }
@@ -397,10 +405,12 @@ func (db *DB) matchHash(data []byte) string {
 	return ""
 }
 
-func (db *DB) matchBody(data []byte) string {
+func (db *DB) matchBody(data []byte) (string, bool) {
 	if len(db.body) == 0 {
-		return ""
+		return "", false
 	}
+	budget := matchBudget + budgetPerByte*len(data)
+	unfinished := false
 	ep := -2 // not computed
 	entry := func() int {
 		if ep == -2 {
@@ -417,13 +427,14 @@ func (db *DB) matchBody(data []byte) string {
 		if s.off == offEOF {
 			at = size - s.n
 		}
-		m := &matcher{data: data, budget: matchBudget}
+		m := &matcher{data: data, budget: budget}
 		fail := map[int]int{}
 		for p := max(at, 0); p <= at+s.shift && p < size; p++ {
 			if s.pat.matchFrom(m, p, fail) {
-				return s.name
+				return s.name, false
 			}
 		}
+		unfinished = unfinished || m.budget <= 0
 	}
 	type state struct {
 		m              *matcher
@@ -447,20 +458,24 @@ func (db *DB) matchBody(data []byte) string {
 			}
 			st := states[idx]
 			if st == nil {
-				st = &state{m: &matcher{data: data, budget: matchBudget}, fwdF: map[int]int{}, backF: map[int]int{}}
+				st = &state{m: &matcher{data: data, budget: budget}, fwdF: map[int]int{}, backF: map[int]int{}}
 				states[idx] = st
 			}
 			if !st.tested {
 				st.tested, st.typeOK = true, targetOK(s.target, data)
 			}
-			if !st.typeOK || st.m.budget <= 0 {
+			if !st.typeOK {
+				continue
+			}
+			if st.m.budget <= 0 {
+				unfinished = true
 				continue
 			}
 			startOK := func(p int) bool { return s.startOK(p, size, entry()) }
 			if s.pat.matchAt(st.m, i, st.fwdF, st.backF, startOK) {
-				return s.name
+				return s.name, false
 			}
 		}
 	}
-	return ""
+	return "", unfinished
 }

@@ -182,3 +182,23 @@ func TestHostilePatternBounded(t *testing.T) {
 		t.Fatalf("got %q, want H", got)
 	}
 }
+
+// TestMatchBudgetNoSilentMiss: content made of a signature's anchor
+// repeated must not use up the matcher's work bound and hide a real match
+// after it (a 2.25 MB attachment did, and the message passed as clean).
+// Where the bound is reached all the same, by a signature whose gap makes
+// every anchor hit costly, the scan reports a limit instead of "clean".
+func TestMatchBudgetNoSilentMiss(t *testing.T) {
+	hx := func(s string) string { return fmt.Sprintf("%x", s) }
+	cheap := &Scanner{DB: ndb(t, "Cheap:0:*:"+hx("RANGEHEAD")+"{2-4}"+hx("RANGETAIL"))}
+	data := append(bytes.Repeat([]byte("RANGEHEAD"), 400000), "12RANGETAIL"...)
+	if r := cheap.ScanFile("a.bin", data); !r.Has(KindVirus) {
+		t.Errorf("anchor repeated %d times hides the match: %v", 400000, r.Findings)
+	}
+	costly := &Scanner{DB: ndb(t, "Costly:0:*:aabb{0-4000}ccdd")}
+	data = append(bytes.Repeat([]byte("\xaa\xbb\xcc"), 400000), "\xaa\xbb\xcc\xdd"...)
+	r := costly.ScanFile("b.bin", data)
+	if !r.Has(KindVirus) && !r.Has(KindLimit) {
+		t.Errorf("costly pattern: no virus and no limit reported: %v", r.Findings)
+	}
+}

@@ -33,8 +33,9 @@ type Config struct {
 	UTF8Headers bool `json:"utf8_headers"`
 	// HTML strips active or remote content from text/html parts.
 	HTML *HTMLConfig `json:"html"`
-	// MaxSize is the largest body rewritten (bytes or "4MiB"); a larger
-	// one passes unchanged, logged. Default 4 MiB, which the default 64 MiB
+	// MaxSize is the largest body rewritten whole (bytes or "4MiB"); in a
+	// larger one only 8-bit leaf parts are re-encoded, one by one
+	// (partFixes), the rest passes unchanged, logged. Default 4 MiB, which the default 64 MiB
 	// of filter memory holds; at most 11 MiB, since the rewritten body
 	// travels base64-encoded in a result of at most 16 MiB.
 	MaxSize json.RawMessage `json:"max_size"`

@@ -219,3 +219,71 @@ func TestRelayUTF8Headers(t *testing.T) {
 		}
 	}
 }
+
+// TestRelayNormalizeOverMaxSize: a body above max_size cannot come back
+// whole, so its 8-bit leaf parts are re-encoded one by one (part
+// replacements) and the rest of the body, a large attachment, is left as
+// it is. Before, such a message went on 8-bit to the 7-bit next hop.
+func TestRelayNormalizeOverMaxSize(t *testing.T) {
+	wasm := wasmtest.Build(t, "plugins/normalize")
+	seven := relaytest.StartSink(t, false, nil)
+	cfg := fmt.Sprintf("filter \"normalize\" {\n  wasm = %q\n  memory = \"128MiB\"\n  config = { eight_bit = \"encode\", hostname = \"relay.test\", max_size = \"64KiB\" }\n}\n", wasm) +
+		smtpDomain("seven.example", seven.Addr, "normalize")
+	r := relaytest.StartRelay(t, cfg)
+
+	var att strings.Builder
+	for i := 0; i < 2000; i++ { // about 150 KB of base64, already 7-bit
+		att.WriteString("QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n")
+	}
+	multi := "From: Anna <anna@example.org>\r\nTo: bob@seven.example\r\nSubject: big\r\n" +
+		"Date: Tue, 03 Mar 2026 10:00:00 +0000\r\nMessage-ID: <big@example.org>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"outer\"\r\n\r\n" +
+		"--outer\r\nContent-Type: text/plain; charset=utf-8; format=flowed\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" +
+		"Grüße aus Köln!\r\n.\r\n-- \r\nFrom Anna\r\n" +
+		"--outer\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=\"données.bin\"\r\n\r\n" +
+		"\x01\x02\xfe\xff binary \x80\x81\r\n" +
+		"--outer\r\nContent-Type: application/zip; name=\"big.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + att.String() +
+		"--outer--\r\n"
+	single := "From: a@example.org\r\nTo: c@seven.example\r\nSubject: single\r\nDate: Tue, 03 Mar 2026 10:00:00 +0000\r\n" +
+		"Message-ID: <single@example.org>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" +
+		strings.Repeat("café crème brûlée\r\n", 4000)
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	for _, m := range []string{multi, single} {
+		rc.Cmd("MAIL FROM:<anna@example.org> BODY=8BITMIME", 250)
+		rc.Cmd("RCPT TO:<bob@seven.example>", 250)
+		rc.Cmd("DATA", 354)
+		rc.Send(strings.ReplaceAll(m, "\r\n.", "\r\n..") + ".\r\n")
+		rc.Expect(250)
+	}
+	rc.Cmd("QUIT", 221)
+
+	for _, m := range seven.WaitMessages(t, 2) {
+		orig := multi
+		if strings.Contains(m.Data, "Subject: single") {
+			orig = single
+		}
+		_, body := splitMessage(m.Data)
+		check7bit(t, body)
+		want, wantTypes := leaves(t, []byte(orig))
+		got, gotTypes := leaves(t, []byte(m.Data))
+		if len(got) != len(want) {
+			t.Fatalf("%d parts at the sink, want %d:\n%s", len(got), len(want), m.Data)
+		}
+		for i := range want {
+			if gotTypes[i] != wantTypes[i] || !bytes.Equal(got[i], want[i]) {
+				t.Errorf("part %d: %s %q, want %s %q", i, gotTypes[i], got[i], wantTypes[i], want[i])
+			}
+		}
+		if orig == multi {
+			// Each replaced part keeps its type and disposition parameters;
+			// the large attachment is not touched.
+			for _, s := range []string{"Content-Type: text/plain; charset=utf-8; format=flowed\r\nContent-Transfer-Encoding: quoted-printable",
+				"filename*=utf-8''donn%C3%A9es.bin", "Content-Type: application/zip; name=\"big.zip\"\r\nContent-Transfer-Encoding: base64\r\n\r\n" + att.String()} {
+				if !strings.Contains(body, s) {
+					t.Errorf("body lacks %q", s[:min(len(s), 120)])
+				}
+			}
+		}
+	}
+}

@@ -35,7 +35,7 @@ func data(e *sdk.DataEvent) sdk.Result {
 		return sdk.Tempfail(451, "4.3.5", "Filter configuration error")
 	}
 	m := message{Txn: e.Txn, Header: e.Header, BodySize: e.BodySize, Parts: e.Parts,
-		Body: func() io.Reader { return e.Body() }}
+		Body: func() io.Reader { return e.Body() }, BodyAt: e.Body()}
 	ch, notes, err := conf.plan(m, env{Now: time.Now(), Random: rand.Reader})
 	for _, n := range notes {
 		sdk.Log(sdk.LevelInfo, "normalize: "+n)

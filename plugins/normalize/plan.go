@@ -19,6 +19,7 @@ type message struct {
 	BodySize int64
 	Parts    []sdk.Part
 	Body     func() io.Reader
+	BodyAt   io.ReaderAt // the same body, read at the parts' offsets
 }
 
 // env supplies the clock and the randomness of added fields.
@@ -36,7 +37,8 @@ type headerOp struct {
 // edits are the changes for one message, in a form tests can read.
 type edits struct {
 	Headers []headerOp
-	Body    []byte // nil: unchanged
+	Body    []byte    // nil: unchanged
+	Parts   []partFix // parts re-encoded alone (never with Body)
 }
 
 func (e *edits) add(name, value string) *edits {
@@ -67,6 +69,9 @@ func (e *edits) changes() *sdk.Changes {
 	}
 	if e.Body != nil {
 		c.ReplaceBody(e.Body)
+	}
+	for _, p := range e.Parts {
+		c.ReplacePart(p.Path, p.ContentType, p.Disposition, p.Content)
 	}
 	return c
 }
@@ -171,14 +176,17 @@ func (s *settings) plan(m message, en env) (*edits, []string, error) {
 
 	// The body.
 	if s.encode8bit || s.html != nil && hasHTML(m.Parts) {
+		whole := true // the body could not be rewritten whole
 		switch {
 		case m.BodySize > s.maxSize:
-			notes = append(notes, fmt.Sprintf("body of %d bytes above max_size (%d): not rewritten", m.BodySize, s.maxSize))
+			notes = append(notes, fmt.Sprintf("body of %d bytes above max_size (%d): not rewritten whole", m.BodySize, s.maxSize))
+			whole = false
 		default:
 			res, err := rewriteBody(m.Body(), m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"),
 				bodyPolicy{encode8bit: s.encode8bit, html: s.html}, maxResultBody)
 			if err == errTooLarge {
-				notes = append(notes, fmt.Sprintf("rewritten body above max_size (%d): not rewritten", s.maxSize))
+				notes = append(notes, fmt.Sprintf("rewritten body above max_size (%d): not rewritten whole", s.maxSize))
+				whole = false
 				break
 			}
 			if err != nil {
@@ -202,6 +210,16 @@ func (s *settings) plan(m message, en env) (*edits, []string, error) {
 				notes = append(notes, "body re-encoded as "+res.RootCTE)
 			}
 			empty = false
+		}
+		if !whole && s.encode8bit {
+			// A next hop without 8BITMIME still must not get 8-bit
+			// content: re-encode the parts that need it, one by one.
+			n, err := s.planParts(m, sigs, ch)
+			notes = append(notes, n...)
+			if err != nil {
+				return nil, notes, fmt.Errorf("reading the body: %w", err)
+			}
+			empty = empty && len(ch.Parts) == 0
 		}
 	}
 	if s.encode8bit {

@@ -61,6 +61,7 @@ type session struct {
 	hop    hop
 	tls    bool
 	utf8   bool // the server offers SMTPUTF8
+	dsn    bool // the server offers DSN (RFC 3461)
 	reused bool
 	// dirty is set when a transaction was begun and not ended by the reply
 	// to the final dot, so RSET must precede the next MAIL (RFC 5321 §4.1.1.5).
@@ -159,6 +160,7 @@ func (d *dialer) greet(ctx context.Context, conn net.Conn, h hop, mode config.TL
 		}
 	}
 	s.utf8, _ = s.c.Extension("SMTPUTF8")
+	s.dsn, _ = s.c.Extension("DSN")
 	if d.authUser != "" && !h.lmtp {
 		if err := d.auth(s); err != nil {
 			s.c.Close()

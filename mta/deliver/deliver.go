@@ -22,6 +22,24 @@ type Message struct {
 	EightBit bool
 	Size     int64
 	Open     func() (io.ReadCloser, error) // the whole message, CRLF line endings
+	// DSN is what the client asked of delivery status notifications
+	// (RFC 3461); an SMTP next hop that offers DSN is given it with the
+	// message. nil when the client asked nothing.
+	DSN *DSN
+}
+
+// DSN holds the RFC 3461 parameters of a message.
+type DSN struct {
+	Ret   string // RET: "FULL", "HDRS" or ""
+	EnvID string // ENVID, or ""
+	// Rcpt holds each recipient's NOTIFY and ORCPT, by address.
+	Rcpt map[string]RcptDSN
+}
+
+// RcptDSN is the RFC 3461 parameters of one recipient.
+type RcptDSN struct {
+	Notify []string // SUCCESS, FAILURE, DELAY, or NEVER alone
+	ORcpt  string   // "type;address", or ""
 }
 
 // Result is the outcome for one recipient.
@@ -32,6 +50,15 @@ type Result struct {
 	Text     string // reply text or a description of a local/network error
 	// Permanent is true when retrying cannot help (5xx, or a permanent local error).
 	Permanent bool
+	// Relayed is set on success when the message went on to another SMTP
+	// server rather than into a mailbox (Maildir, LMTP): a success report
+	// for it says "relayed" (RFC 3461 section 5.2.2), or nothing when
+	// DSNPassed.
+	Relayed bool
+	// DSNPassed is set with Relayed when that server offers DSN and was
+	// given the message's DSN parameters (RFC 3461 section 5.2.1): what
+	// happens next is its to report.
+	DSNPassed bool
 }
 
 // OK reports whether the recipient was delivered.

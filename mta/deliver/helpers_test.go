@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -62,6 +63,10 @@ type received struct {
 	TLS   bool
 	Auth  string // user that authenticated, if any
 	Conn  int    // 1-based connection number
+	// The DSN parameters given: RET and ENVID as "RET=..., ENVID=...",
+	// and each recipient's NOTIFY and ORCPT as "NOTIFY=..., ORCPT=type;addr".
+	MailDSN string
+	RcptDSN map[string]string
 }
 
 // sink is a go-smtp server on loopback whose replies tests choose.
@@ -113,6 +118,7 @@ func (s *sink) connections() int {
 type sinkOpts struct {
 	tls     *tls.Certificate // offer STARTTLS with this certificate
 	utf8    bool
+	dsn     bool // offer DSN (RFC 3461)
 	lmtp    bool
 	network string // default tcp
 	address string // default 127.0.0.1:0
@@ -132,6 +138,7 @@ func (s *sink) start(t testing.TB, o sinkOpts) string {
 	srv.Domain = "sink.test"
 	srv.AllowInsecureAuth = true
 	srv.EnableSMTPUTF8 = o.utf8
+	srv.EnableDSN = o.dsn
 	srv.LMTP = o.lmtp
 	if o.tls != nil {
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*o.tls}}
@@ -181,18 +188,24 @@ func (ss *sinkSession) Mail(from string, opts *smtp.MailOptions) error {
 	if ss.s.authPass != "" && ss.user == "" {
 		return smtp.ErrAuthRequired
 	}
-	ss.cur = received{From: from, UTF8: opts != nil && opts.UTF8, Auth: ss.user, Conn: ss.n}
+	ss.cur = received{From: from, UTF8: opts != nil && opts.UTF8, Auth: ss.user, Conn: ss.n, RcptDSN: map[string]string{}}
 	_, ss.cur.TLS = ss.conn.TLSConnectionState()
+	if opts != nil && (opts.Return != "" || opts.EnvelopeID != "") {
+		ss.cur.MailDSN = fmt.Sprintf("RET=%s, ENVID=%s", opts.Return, opts.EnvelopeID)
+	}
 	return nil
 }
 
-func (ss *sinkSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+func (ss *sinkSession) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if ss.s.rcpt != nil {
 		if err := ss.s.rcpt(ss.n, to); err != nil {
 			return err
 		}
 	}
 	ss.cur.Rcpts = append(ss.cur.Rcpts, to)
+	if opts != nil && (len(opts.Notify) > 0 || opts.OriginalRecipient != "") {
+		ss.cur.RcptDSN[to] = fmt.Sprintf("NOTIFY=%v, ORCPT=%s;%s", opts.Notify, opts.OriginalRecipientType, opts.OriginalRecipient)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/emersion/go-smtp"
 	"github.com/hashicorp/go-hclog"
@@ -129,7 +130,13 @@ func transact(ctx context.Context, s *session, msg *Message, rcpts []string) ([]
 		}
 		s.dirty = false
 	}
-	if err := s.c.Mail(msg.From, &smtp.MailOptions{UTF8: msg.UTF8, Size: msg.Size}); err != nil {
+	// The DSN parameters go on to an SMTP next hop; an LMTP server is the
+	// final delivery, which sluice itself reports (RFC 3461 section 5.2.3).
+	dsn := msg.DSN
+	if s.hop.lmtp {
+		dsn = nil
+	}
+	if err := s.c.Mail(msg.From, mailOptions(msg, dsn)); err != nil {
 		st := txHealthy
 		if !isReply(err) || closesSession(err) {
 			st = txStale
@@ -141,7 +148,7 @@ func transact(ctx context.Context, s *session, msg *Message, rcpts []string) ([]
 	out := make([]Result, len(rcpts))
 	var accepted []int
 	for i, rc := range rcpts {
-		err := s.c.Rcpt(rc, nil)
+		err := s.c.Rcpt(rc, rcptOptions(dsn, rc))
 		if err == nil {
 			accepted = append(accepted, i)
 			continue
@@ -203,8 +210,81 @@ func transact(ctx context.Context, s *session, msg *Message, rcpts []string) ([]
 	s.dirty = false
 	for _, j := range accepted {
 		out[j] = successResult(rcpts[j], resp.StatusText)
+		out[j].Relayed, out[j].DSNPassed = true, s.dsn
 	}
 	return out, txHealthy
+}
+
+// mailOptions are the MAIL parameters msg is sent with. go-smtp adds the
+// DSN ones (RFC 3461 section 5.2.1) only when the server offers DSN.
+func mailOptions(msg *Message, d *DSN) *smtp.MailOptions {
+	o := &smtp.MailOptions{UTF8: msg.UTF8, Size: msg.Size}
+	if d != nil {
+		if r := smtp.DSNReturn(strings.ToUpper(d.Ret)); r == smtp.DSNReturnFull || r == smtp.DSNReturnHeaders {
+			o.Return = r
+		}
+		if printableASCII(d.EnvID) {
+			o.EnvelopeID = d.EnvID
+		}
+	}
+	return o
+}
+
+// rcptOptions are the RCPT parameters of rc: its NOTIFY and ORCPT, which
+// go-smtp sends only to a server that offers DSN. Values go-smtp's client
+// would refuse (it fails the command, not just the parameter) are left out:
+// go-smtp's server, which received them, checked them already.
+func rcptOptions(d *DSN, rc string) *smtp.RcptOptions {
+	if d == nil {
+		return nil
+	}
+	p, ok := d.Rcpt[rc]
+	if !ok {
+		return nil
+	}
+	o := &smtp.RcptOptions{}
+	for _, n := range p.Notify {
+		o.Notify = append(o.Notify, smtp.DSNNotify(strings.ToUpper(n)))
+	}
+	if !validNotify(o.Notify) {
+		o.Notify = nil
+	}
+	if typ, addr, ok := strings.Cut(p.ORcpt, ";"); ok && addr != "" {
+		switch t := smtp.DSNAddressType(strings.ToUpper(typ)); {
+		case t == smtp.DSNAddressTypeRFC822 && printableASCII(addr), t == smtp.DSNAddressTypeUTF8 && validAddress(addr):
+			o.OriginalRecipientType, o.OriginalRecipient = t, addr
+		}
+	}
+	return o
+}
+
+// validNotify reports whether n is a NOTIFY list (RFC 3461 section 4.1):
+// NEVER alone, or some of SUCCESS, FAILURE and DELAY, each once.
+func validNotify(n []smtp.DSNNotify) bool {
+	seen := map[smtp.DSNNotify]bool{}
+	for _, v := range n {
+		switch v {
+		case smtp.DSNNotifyNever, smtp.DSNNotifySuccess, smtp.DSNNotifyFailure, smtp.DSNNotifyDelayed:
+		default:
+			return false
+		}
+		if seen[v] {
+			return false
+		}
+		seen[v] = true
+	}
+	return len(n) > 0 && (!seen[smtp.DSNNotifyNever] || len(n) == 1)
+}
+
+// printableASCII reports whether s is non-empty printable ASCII, as go-smtp
+// wants ENVID and an rfc822 ORCPT before it encodes them as xtext.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < ' ' || s[i] > '~' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // lmtpReplies reads one reply per accepted recipient (RFC 2033 §4.2).

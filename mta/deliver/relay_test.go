@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -476,5 +477,67 @@ func TestSMTPConcurrentDeliveriesSharePool(t *testing.T) {
 	}
 	if c := s.connections(); c > workers {
 		t.Errorf("%d connections for %d messages: sessions are not reused", c, workers*each)
+	}
+}
+
+// TestDSNPassedOn: the client's DSN parameters go on to an SMTP next hop
+// that offers DSN (RFC 3461 section 5.2.1), which then reports what
+// happens next; a next hop without DSN gets none and the success is
+// "relayed" (section 5.2.2); an LMTP server, the final delivery, gets none
+// and the success is sluice's to report as delivered (section 5.2.3).
+func TestDSNPassedOn(t *testing.T) {
+	rcpts := []string{"a@example.net", "b@example.net", "c@example.net"}
+	dsnMessage := func() *Message {
+		msg := testMessage(testBody)
+		msg.DSN = &DSN{Ret: "HDRS", EnvID: "env 42", Rcpt: map[string]RcptDSN{
+			"a@example.net": {Notify: []string{"SUCCESS", "FAILURE"}, ORcpt: "RFC822;orig-a@example.org"},
+			"b@example.net": {Notify: []string{"NEVER"}},
+			// c asked nothing; a value go-smtp's client would refuse is dropped, not fatal.
+			"c@example.net": {Notify: []string{"NEVER", "SUCCESS"}, ORcpt: "X400;c"},
+		}}
+		return msg
+	}
+	for _, tc := range []struct {
+		name            string
+		opts            sinkOpts
+		lmtp            bool
+		passed, relayed bool
+	}{
+		{"smtp with DSN", sinkOpts{dsn: true}, false, true, true},
+		{"smtp without DSN", sinkOpts{}, false, false, true},
+		{"lmtp with DSN", sinkOpts{dsn: true, lmtp: true}, true, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &sink{}
+			d := smtpTo(s.start(t, tc.opts), config.TLSNone)
+			if tc.lmtp {
+				d.Method = config.DeliverLMTP
+			}
+			res := newTransport(t, d, Options{}).Deliver(context.Background(), dsnMessage(), rcpts)
+			checkResults(t, res, rcpts, []expect{wantOK, wantOK, wantOK})
+			for _, r := range res {
+				if r.DSNPassed != tc.passed || r.Relayed != tc.relayed {
+					t.Errorf("%s: DSNPassed %v Relayed %v, want %v %v", r.Rcpt, r.DSNPassed, r.Relayed, tc.passed, tc.relayed)
+				}
+			}
+			msgs := s.messages()
+			if len(msgs) != 1 {
+				t.Fatalf("sink got %d messages", len(msgs))
+			}
+			want, wantRcpt := "", map[string]string{}
+			if tc.passed {
+				want = "RET=HDRS, ENVID=env 42"
+				wantRcpt = map[string]string{
+					"a@example.net": "NOTIFY=[SUCCESS FAILURE], ORCPT=RFC822;orig-a@example.org",
+					"b@example.net": "NOTIFY=[NEVER], ORCPT=;",
+				}
+			}
+			if msgs[0].MailDSN != want {
+				t.Errorf("MAIL parameters %q, want %q", msgs[0].MailDSN, want)
+			}
+			if fmt.Sprint(msgs[0].RcptDSN) != fmt.Sprint(wantRcpt) {
+				t.Errorf("RCPT parameters %v, want %v", msgs[0].RcptDSN, wantRcpt)
+			}
+		})
 	}
 }

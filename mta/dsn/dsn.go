@@ -25,6 +25,9 @@ const (
 	Failed    Action = "failed"
 	Delayed   Action = "delayed"
 	Delivered Action = "delivered"
+	// Relayed: passed on to a next hop that does not report success
+	// itself (RFC 3461 section 5.2.2).
+	Relayed Action = "relayed"
 )
 
 // Recipient is one per-recipient block of a report.
@@ -225,7 +228,8 @@ func humanText(r *Report, truncated bool) string {
 	}{
 		{Failed, "Your message could not be delivered to the following recipients.\r\nThis is a permanent error; it will not be retried."},
 		{Delayed, "Your message has not yet been delivered to the following recipients.\r\nIt is still in the queue and delivery will be retried; you do not need to resend it."},
-		{Delivered, "Your message was delivered to the following recipients, as you asked\r\nto be told. The receiving system does not send such reports itself."},
+		{Delivered, "Your message was delivered to the following recipients, as you asked\r\nto be told."},
+		{Relayed, "Your message was passed on to the next mail system of the following\r\nrecipients. That system does not send delivery reports, so this is the\r\nlast report you will get about them."},
 	}
 	for _, s := range sections {
 		first := true
@@ -321,7 +325,7 @@ func Status(a Action, reply, explicit string) string {
 	if a == Failed && strings.HasPrefix(reply, expiredPrefix) {
 		return "4.4.7"
 	}
-	want := map[Action]byte{Failed: '5', Delayed: '4', Delivered: '2'}[a]
+	want := map[Action]byte{Failed: '5', Delayed: '4', Delivered: '2', Relayed: '2'}[a]
 	if want == 0 {
 		want = '5'
 	}

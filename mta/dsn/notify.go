@@ -46,8 +46,10 @@ func wants(notify []string, kind string) bool {
 }
 
 // Finished implements queue.Notifier: a bounce for failed recipients and a
-// success report for delivered ones that asked for it (we never pass DSN
-// requests on to the next hop, so the report is always ours to send).
+// success report for delivered ones that asked for it (RFC 3461 section
+// 5.2): "delivered" into a mailbox, "relayed" to an SMTP server without
+// DSN, and none from us when the next hop offered DSN and was given the
+// request, since reporting is then its job.
 func (s *Sender) Finished(q *queue.Queue, env *queue.Envelope, msgPath string) error {
 	var rs []Recipient
 	for _, r := range env.Recipients {
@@ -55,8 +57,11 @@ func (s *Sender) Finished(q *queue.Queue, env *queue.Envelope, msgPath string) e
 		switch {
 		case r.State == queue.StateFailed && wants(r.Notify, "FAILURE"):
 			a = Failed
-		case r.State == queue.StateDelivered && wants(r.Notify, "SUCCESS"):
+		case r.State == queue.StateDelivered && wants(r.Notify, "SUCCESS") && !r.DSNPassed:
 			a = Delivered
+			if r.Relayed {
+				a = Relayed
+			}
 		default:
 			continue
 		}

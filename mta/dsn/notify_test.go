@@ -54,14 +54,17 @@ func (t *transport) Deliver(ctx context.Context, m *deliver.Message, rcpts []str
 	var out []deliver.Result
 	for _, r := range rcpts {
 		t.tries[r]++
+		ok := deliver.Result{Code: 250, Enhanced: "2.0.0", Text: "ok"}
 		if s := t.script[r]; len(s) > 0 {
 			t.script[r] = s[1:]
 			if !s[0].OK() {
 				out = append(out, s[0])
 				continue
 			}
+			ok = s[0]
 		}
-		out = append(out, deliver.Result{Rcpt: r, Code: 250, Enhanced: "2.0.0", Text: "ok"})
+		ok.Rcpt = r
+		out = append(out, ok)
 		t.got = append(t.got, delivery{from: m.From, rcpt: r, body: body, utf8: m.UTF8, bit8: m.EightBit})
 	}
 	return out
@@ -208,14 +211,23 @@ func TestNoBounce(t *testing.T) {
 	}
 }
 
+// TestSuccessReport: NOTIFY=SUCCESS gets "delivered" for a mailbox,
+// "relayed" for an SMTP next hop without DSN, and nothing from us when the
+// next hop offered DSN and was given the request (RFC 3461 section 5.2).
 func TestSuccessReport(t *testing.T) {
-	q, origin, _ := setup(t, queue.Options{})
+	q, origin, dest := setup(t, queue.Options{})
+	success := []string{"SUCCESS", "FAILURE"}
+	dest.script["r@dest.example"] = []deliver.Result{{Code: 250, Text: "ok", Relayed: true}}
+	dest.script["p@dest.example"] = []deliver.Result{{Code: 250, Text: "ok", Relayed: true, DSNPassed: true}}
 	submit(t, q, &queue.Envelope{From: "alice@origin.example", Recipients: []*queue.Recipient{
-		{Addr: "a@dest.example", Notify: []string{"SUCCESS", "FAILURE"}}, {Addr: "b@dest.example"}}})
+		{Addr: "a@dest.example", Notify: success}, {Addr: "b@dest.example"},
+		{Addr: "r@dest.example", Notify: success}, {Addr: "p@dest.example", Notify: success}}})
 	waitFor(t, "report", func() bool { return len(origin.deliveries()) == 1 && q.Len() == 0 })
 	p := parse(t, origin.deliveries()[0].body)
-	if len(p.perRcpt) != 1 || p.perRcpt[0].Get("Final-Recipient") != "rfc822; a@dest.example" ||
-		p.perRcpt[0].Get("Action") != "delivered" || p.perRcpt[0].Get("Status") != "2.0.0" {
+	if len(p.perRcpt) != 2 || p.perRcpt[0].Get("Final-Recipient") != "rfc822; a@dest.example" ||
+		p.perRcpt[0].Get("Action") != "delivered" || p.perRcpt[0].Get("Status") != "2.0.0" ||
+		p.perRcpt[1].Get("Final-Recipient") != "rfc822; r@dest.example" ||
+		p.perRcpt[1].Get("Action") != "relayed" || p.perRcpt[1].Get("Status") != "2.0.0" {
 		t.Errorf("report %v", p.perRcpt)
 	}
 	if p.header.Get("Subject") != "Successful Mail Delivery Report" {

@@ -32,6 +32,11 @@ type Recipient struct {
 	// DSN parameters (RFC 3461) given at RCPT.
 	Notify []string `json:"notify,omitempty"`
 	ORcpt  string   `json:"orcpt,omitempty"`
+	// Relayed and DSNPassed say how a delivered recipient left (see
+	// deliver.Result): to another SMTP server, which offered DSN and was
+	// given the parameters above. They decide the success report.
+	Relayed   bool `json:"relayed,omitempty"`
+	DSNPassed bool `json:"dsn_passed,omitempty"`
 }
 
 // Envelope is everything about a queued message except its bytes. It is the

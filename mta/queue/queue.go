@@ -614,6 +614,7 @@ func (q *Queue) attempt(j *job) {
 	msg := &deliver.Message{
 		ID: env.ID, From: env.From, UTF8: env.UTF8, EightBit: env.EightBit, Size: env.Size,
 		Open: func() (io.ReadCloser, error) { return OpenData(q.msgPath(env.ID), env.Size) },
+		DSN:  dsnParams(env, j.rcpts),
 	}
 	m.mu.Unlock()
 
@@ -643,6 +644,7 @@ func (q *Queue) attempt(j *job) {
 		switch {
 		case res.OK():
 			r.State = StateDelivered
+			r.Relayed, r.DSNPassed = res.Relayed, res.DSNPassed
 			status = StatusDelivered
 		case res.Permanent:
 			r.State = StateFailed
@@ -699,6 +701,21 @@ func (q *Queue) attempt(j *job) {
 	if !q.finishIfDone(m) {
 		q.persist(m)
 	}
+}
+
+// dsnParams are the RFC 3461 parameters of env and rcpts for the next
+// hop, nil when the client gave none.
+func dsnParams(env *Envelope, rcpts []*Recipient) *deliver.DSN {
+	d := &deliver.DSN{Ret: env.DSNRet, EnvID: env.DSNEnvID, Rcpt: map[string]deliver.RcptDSN{}}
+	for _, r := range rcpts {
+		if len(r.Notify) > 0 || r.ORcpt != "" {
+			d.Rcpt[r.Addr] = deliver.RcptDSN{Notify: r.Notify, ORcpt: r.ORcpt}
+		}
+	}
+	if d.Ret == "" && d.EnvID == "" && len(d.Rcpt) == 0 {
+		return nil
+	}
+	return d
 }
 
 // releaseLocked drops j's claim on its recipients. m.mu is held.

@@ -362,7 +362,7 @@ func TestPipeliningAndEightBitPassThrough(t *testing.T) {
 	body := "Subject: =?utf-8?q?caf=C3=A9?=\r\nFrom: Zoë <zoe@example.com>\r\n\r\nNaïve café — ünïcödé\r\n..leading dot\r\n"
 	rc := relaytest.DialRaw(t, r.Addr("smtp"))
 	ehlo := rc.Cmd("EHLO client.test", 250)
-	for _, ext := range []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE", "STARTTLS"} {
+	for _, ext := range []string{"PIPELINING", "8BITMIME", "SMTPUTF8", "SIZE", "STARTTLS", "DSN"} {
 		if !strings.Contains(ehlo, ext) {
 			t.Errorf("EHLO lacks %s: %q", ext, ehlo)
 		}

@@ -169,6 +169,9 @@ func (s *Server) newSMTPServer(l *listener) *smtp.Server {
 	srv.MaxMessageBytes = lim.MaxMessageBytes
 	srv.MaxRecipients = lim.MaxRecipients
 	srv.EnableSMTPUTF8 = true
+	// RFC 3461: NOTIFY and ORCPT at RCPT, RET and ENVID at MAIL, kept in
+	// the envelope (session.go) for mta/dsn and passed on by mta/deliver.
+	srv.EnableDSN = true
 	srv.ErrorLog = s.log.Named("smtp").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true})
 	switch {
 	case l.cfg.Kind == config.KindSMTPS:

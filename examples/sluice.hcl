@@ -55,6 +55,7 @@ queue {
   retry_min                   = "5m"
   retry_max                   = "4h"
   give_up_after               = "120h" # then the sender gets a bounce
+  delay_warning               = "4h"   # the sender is told once that the message is still queued
   max_deliveries              = 100    # attempts in flight, all destinations together
   max_messages                = 100000 # past it: 452 4.3.1 at MAIL
   min_free_disk               = "100MiB"
@@ -178,8 +179,12 @@ domain "example.org" {
   }
 }
 
-# A domain forwarded to a fixed next hop, with AUTH.
+# A domain forwarded to a fixed next hop, with AUTH. Its mail is retried
+# on its own schedule: the queue block's values apply to what it leaves out.
 domain "relay.example" {
+  retry_min     = "1m"
+  retry_max     = "30m"
+  give_up_after = "24h"
   deliver "smtp" {
     address       = "127.0.0.1:2526"
     tls           = "opportunistic" # none, opportunistic, required, verify

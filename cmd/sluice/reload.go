@@ -23,8 +23,9 @@ import (
 // the running configuration stays.
 //
 // Settings bound at start (listeners, data directory, TLS certificate,
-// hostname, queue schedule, links, metrics and pprof listeners) keep their
-// running values; a reload that changes them says so in the log.
+// hostname, the queue block except its retry schedule and admission
+// limits, links, metrics and pprof listeners) keep their running values; a
+// reload that changes them says so in the log.
 type reloader struct {
 	cfg      *config.Config // the running configuration
 	host     *plugin.Host   // the running filters (nil without filters)
@@ -111,8 +112,10 @@ func restartOnly(a, b *config.Config) []string {
 }
 
 // queueAtStart is the part of the queue block read when the queue opens
-// (max_messages and min_free_disk are read at every MAIL).
+// (max_messages and min_free_disk are read at every MAIL; the retry
+// schedule at every attempt, through the routing table).
 func queueAtStart(q config.Queue) config.Queue {
 	q.MaxMessages, q.MinFreeDisk = 0, 0
+	q.RetryMin, q.RetryMax, q.GiveUpAfter = 0, 0, 0
 	return q
 }

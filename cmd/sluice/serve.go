@@ -108,6 +108,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		RetryMin:                  cfg.Queue.RetryMin,
 		RetryMax:                  cfg.Queue.RetryMax,
 		GiveUpAfter:               cfg.Queue.GiveUpAfter,
+		DelayWarning:              cfg.Queue.DelayWarning,
 		Observe:                   relayMetrics.QueueObserver(router),
 		// The delivered filter stage (logging) runs once a message is finished.
 		Finished: func(env *queue.Envelope, _ string) {
@@ -115,8 +116,8 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 				srv.Delivered(env)
 			}
 		},
-		// Bounces, delay warnings (after the default 4h) and success reports.
-		Notifier: &dsn.Sender{Hostname: cfg.Hostname, GiveUpAfter: cfg.Queue.GiveUpAfter, Logger: log.Named("dsn")},
+		// Bounces, delay warnings (after delay_warning) and success reports.
+		Notifier: &dsn.Sender{Hostname: cfg.Hostname, Logger: log.Named("dsn")},
 	})
 	if err != nil {
 		return err

@@ -93,7 +93,7 @@ func (d *decoder) limits(b *hcl.Block, l *Limits) {
 }
 
 var queueSchema = &hcl.BodySchema{Attributes: attrs(
-	"concurrency_per_destination", "retry_min", "retry_max", "give_up_after",
+	"concurrency_per_destination", "retry_min", "retry_max", "give_up_after", "delay_warning",
 	"max_deliveries", "max_messages", "min_free_disk")}
 
 func (d *decoder) queue(b *hcl.Block, q *Queue) {
@@ -103,6 +103,7 @@ func (d *decoder) queue(b *hcl.Block, q *Queue) {
 	okMin := d.duration(a["retry_min"], &q.RetryMin)
 	okMax := d.duration(a["retry_max"], &q.RetryMax)
 	d.duration(a["give_up_after"], &q.GiveUpAfter)
+	d.duration(a["delay_warning"], &q.DelayWarning)
 	d.positiveInt(a["max_deliveries"], &q.MaxDeliveries, math.MaxInt32)
 	d.positiveInt(a["max_messages"], &q.MaxMessages, math.MaxInt32)
 	d.size(a["min_free_disk"], &q.MinFreeDisk)
@@ -321,7 +322,7 @@ func contains(list []string, s string) bool {
 }
 
 var domainSchema = &hcl.BodySchema{
-	Attributes: attrs("max_message_size", "max_recipients", "filters"),
+	Attributes: attrs("max_message_size", "max_recipients", "filters", "retry_min", "retry_max", "give_up_after"),
 	Blocks:     []hcl.BlockHeaderSchema{{Type: "deliver", LabelNames: []string{"method"}}},
 }
 
@@ -344,6 +345,17 @@ func (d *decoder) domain(b *hcl.Block, c *Config, filters map[string]bool) (Doma
 			"max_message_size is larger than limits.max_message_size (%d bytes), which is what SIZE advertises (RFC 1870).", c.Limits.MaxMessageBytes)
 	}
 	d.positiveInt(a["max_recipients"], &dom.MaxRecipients, math.MaxInt32)
+	okMin := d.duration(a["retry_min"], &dom.RetryMin)
+	okMax := d.duration(a["retry_max"], &dom.RetryMax)
+	d.duration(a["give_up_after"], &dom.GiveUpAfter)
+	if min, max, _ := c.Schedule(&dom); (okMin || okMax) && min > max {
+		r := a["retry_max"]
+		if okMin {
+			r = a["retry_min"]
+		}
+		d.errorf(r.Expr.Range(), "Invalid retry bounds",
+			"retry_min (%s) is longer than retry_max (%s); a domain's unset bound is the queue block's.", min, max)
+	}
 	if fa := a["filters"]; fa != nil {
 		list, ranges, _ := d.strList(fa)
 		seen := map[string]bool{}

@@ -86,10 +86,14 @@ type Queue struct {
 	// ConcurrencyPerDestination caps parallel deliveries to one destination
 	// (one next hop, LMTP target, Maildir domain or MX domain).
 	ConcurrencyPerDestination int
-	// RetryMin and RetryMax bound the exponential retry delay; GiveUpAfter ends a message.
+	// RetryMin and RetryMax bound the exponential retry delay; GiveUpAfter
+	// ends a message. They are the defaults of domain blocks that set none.
 	RetryMin    time.Duration
 	RetryMax    time.Duration
 	GiveUpAfter time.Duration
+	// DelayWarning is the age at which the sender of a message still
+	// queued is told so, once (a "delayed" DSN).
+	DelayWarning time.Duration
 	// MaxDeliveries caps delivery attempts in flight across all destinations.
 	MaxDeliveries int
 	// MaxMessages refuses new mail (452 at MAIL) while the queue holds this
@@ -157,6 +161,10 @@ type Domain struct {
 
 	MaxMessageBytes int64 // 0: Limits.MaxMessageBytes
 	MaxRecipients   int   // 0: Limits.MaxRecipients
+
+	// The retry schedule of this domain's recipients; 0: the queue
+	// block's (see Config.Schedule).
+	RetryMin, RetryMax, GiveUpAfter time.Duration
 
 	// Filters names the filter chain, in order (empty until plugins are configured).
 	Filters []string

@@ -44,6 +44,7 @@ func TestParseFull(t *testing.T) {
 			RetryMin:                  time.Minute,
 			RetryMax:                  time.Hour,
 			GiveUpAfter:               48 * time.Hour,
+			DelayWarning:              2 * time.Hour,
 			MaxDeliveries:             100,
 			MinFreeDisk:               100 << 20,
 		},
@@ -79,7 +80,7 @@ func TestParseFull(t *testing.T) {
 			},
 			{Name: "example.org", Deliver: Delivery{Method: DeliverLMTP, Network: "unix", Address: "/run/dovecot/lmtp"}},
 			{Name: "lists.example.org", Deliver: Delivery{Method: DeliverMaildir, Path: "/etc/sluice/mail/{domain}/{local}"}},
-			{Name: "relay.example", Deliver: Delivery{
+			{Name: "relay.example", RetryMin: 10 * time.Minute, GiveUpAfter: 24 * time.Hour, Deliver: Delivery{
 				Method: DeliverSMTP, Network: "tcp", Address: "127.0.0.1:2526", TLS: TLSRequired, AuthUser: "u", AuthPassword: "p",
 			}},
 			{Name: "*", Deliver: Delivery{Method: DeliverMX, TLS: TLSVerify, Resolver: "127.0.0.1:5353", Port: 2500}},
@@ -304,7 +305,8 @@ func TestWriteSummary(t *testing.T) {
 		"max_messages_per_ip_per_minute=120 max_messages_per_user_per_minute=off\n",
 		"max_deliveries=100 max_messages=5000 min_free_disk=100MiB\n",
 		"listener lmtp     lmtp unix testdata/good/lmtp.sock, no tls, insecure_auth\n",
-		"domain relay.example  smtp tcp 127.0.0.1:2526 tls=required auth_user=u\n",
+		"domain relay.example  smtp tcp 127.0.0.1:2526 tls=required auth_user=u retry_min=10m0s retry_max=1h0m0s give_up_after=24h0m0s\n",
+		"give_up_after=48h0m0s delay_warning=2h0m0s\n",
 		"max_message_size=10MiB max_recipients=50 filters=spam,noop",
 		`config={"lists":["a","b"],"threshold":5}`,
 		"filter noop wasm=/opt/noop.wasm stages=declared timeout=2s memory=64MiB on_error=tempfail grants=files,socket files=/var/lib/sigs/a.ndb socket_endpoint=unix:/run/clamd.ctl config={}",

@@ -103,6 +103,7 @@ func defaults() *Config {
 			RetryMin:                  5 * time.Minute,
 			RetryMax:                  4 * time.Hour,
 			GiveUpAfter:               120 * time.Hour,
+			DelayWarning:              4 * time.Hour,
 			MaxDeliveries:             100,
 			MinFreeDisk:               100 << 20,
 		},

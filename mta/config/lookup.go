@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // Domain returns the served domain called name, compared case-insensitively
@@ -30,6 +31,25 @@ func (c *Config) CatchAll() *Domain {
 		}
 	}
 	return nil
+}
+
+// Schedule returns the retry schedule of domain block d (nil: none): its
+// own retry_min, retry_max and give_up_after, else the queue block's.
+func (c *Config) Schedule(d *Domain) (retryMin, retryMax, giveUpAfter time.Duration) {
+	retryMin, retryMax, giveUpAfter = c.Queue.RetryMin, c.Queue.RetryMax, c.Queue.GiveUpAfter
+	if d == nil {
+		return
+	}
+	if d.RetryMin > 0 {
+		retryMin = d.RetryMin
+	}
+	if d.RetryMax > 0 {
+		retryMax = d.RetryMax
+	}
+	if d.GiveUpAfter > 0 {
+		giveUpAfter = d.GiveUpAfter
+	}
+	return
 }
 
 // UserByName returns the user with exactly this name (user names are

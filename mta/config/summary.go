@@ -47,8 +47,8 @@ func (c *Config) WriteSummary(w io.Writer) error {
 			orOff(l.MessagesPerIPPerMinute), orOff(l.MessagesPerUserPerMinute))
 	}
 	q := c.Queue
-	p("queue\tconcurrency_per_destination=%d retry_min=%s retry_max=%s give_up_after=%s",
-		q.ConcurrencyPerDestination, q.RetryMin, q.RetryMax, q.GiveUpAfter)
+	p("queue\tconcurrency_per_destination=%d retry_min=%s retry_max=%s give_up_after=%s delay_warning=%s",
+		q.ConcurrencyPerDestination, q.RetryMin, q.RetryMax, q.GiveUpAfter, q.DelayWarning)
 	p("\tmax_deliveries=%d max_messages=%s min_free_disk=%s", q.MaxDeliveries, orOff(q.MaxMessages), bytesize.Format(q.MinFreeDisk))
 	if k := c.Links; k != nil {
 		store := "dir=" + k.Dir
@@ -112,6 +112,10 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		}
 		if d.MaxRecipients != 0 {
 			s.WriteString(" max_recipients=" + strconv.Itoa(d.MaxRecipients))
+		}
+		if d.RetryMin != 0 || d.RetryMax != 0 || d.GiveUpAfter != 0 {
+			min, max, giveUp := c.Schedule(&d)
+			s.WriteString(fmt.Sprintf(" retry_min=%s retry_max=%s give_up_after=%s", min, max, giveUp))
 		}
 		if len(d.Filters) > 0 {
 			s.WriteString(" filters=" + strings.Join(d.Filters, ","))

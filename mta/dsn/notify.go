@@ -3,7 +3,6 @@ package dsn
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -18,9 +17,7 @@ type Sender struct {
 	Hostname string
 	// MaxFull caps the original returned with RET=FULL (default DefaultMaxFull).
 	MaxFull int64
-	// GiveUpAfter, if set, is reported as Will-Retry-Until in delay warnings.
-	GiveUpAfter time.Duration
-	Logger      hclog.Logger
+	Logger  hclog.Logger
 }
 
 var _ queue.Notifier = (*Sender)(nil)
@@ -71,18 +68,16 @@ func (s *Sender) Finished(q *queue.Queue, env *queue.Envelope, msgPath string) e
 }
 
 // Delayed implements queue.Notifier: a warning for the recipients still
-// queued that did not opt out of it.
+// queued that did not opt out of it, each with the time its schedule gives
+// up (Will-Retry-Until).
 func (s *Sender) Delayed(q *queue.Queue, env *queue.Envelope, msgPath string) error {
 	var rs []Recipient
 	for _, r := range env.Recipients {
 		if r.State.Final() || !wants(r.Notify, "DELAY") {
 			continue
 		}
-		rc := Recipient{Addr: r.Addr, ORcpt: r.ORcpt, Action: Delayed, Reply: r.LastReply, LastAttempt: r.LastAttempt}
-		if s.GiveUpAfter > 0 {
-			rc.WillRetryUntil = env.Created.Add(s.GiveUpAfter)
-		}
-		rs = append(rs, rc)
+		rs = append(rs, Recipient{Addr: r.Addr, ORcpt: r.ORcpt, Action: Delayed, Reply: r.LastReply, LastAttempt: r.LastAttempt,
+			WillRetryUntil: env.Created.Add(q.Schedule(r).GiveUpAfter)})
 	}
 	return s.send(q, env, msgPath, rs)
 }

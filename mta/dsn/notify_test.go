@@ -89,6 +89,17 @@ func (r router) Route(rc *queue.Recipient) (string, deliver.Transport, error) {
 	return dom, t, nil
 }
 
+// destGiveUp is how long dest.example's recipients are retried (the
+// router's queue.Scheduler), unlike the queue's default for other domains.
+const destGiveUp = 7 * time.Hour
+
+func (r router) Schedule(rc *queue.Recipient) queue.Schedule {
+	if strings.HasSuffix(rc.Addr, "@dest.example") {
+		return queue.Schedule{GiveUpAfter: destGiveUp}
+	}
+	return queue.Schedule{}
+}
+
 // setup runs a queue whose bounces go through the Sender; senders live at
 // origin.example, recipients at dest.example.
 func setup(t *testing.T, opts queue.Options) (*queue.Queue, *transport, *transport) {
@@ -96,7 +107,7 @@ func setup(t *testing.T, opts queue.Options) (*queue.Queue, *transport, *transpo
 	origin, dest := newTransport(), newTransport()
 	opts.Dir = t.TempDir()
 	opts.Router = router{"origin.example": origin, "dest.example": dest}
-	opts.Notifier = &Sender{Hostname: "mx.example.net", GiveUpAfter: time.Hour}
+	opts.Notifier = &Sender{Hostname: "mx.example.net"}
 	if opts.RetryMin == 0 {
 		opts.RetryMin, opts.RetryMax = time.Millisecond, 2*time.Millisecond
 	}
@@ -250,8 +261,14 @@ func TestDelayWarning(t *testing.T) {
 	}
 	p := parse(t, got[0].body)
 	if len(p.perRcpt) != 1 || p.perRcpt[0].Get("Final-Recipient") != "rfc822; slow@dest.example" ||
-		p.perRcpt[0].Get("Action") != "delayed" || p.perRcpt[0].Get("Status") != "4.7.1" || p.perRcpt[0].Get("Will-Retry-Until") == "" {
-		t.Errorf("warning %v", p.perRcpt)
+		p.perRcpt[0].Get("Action") != "delayed" || p.perRcpt[0].Get("Status") != "4.7.1" {
+		t.Fatalf("warning %v", p.perRcpt)
+	}
+	// Retried until the recipient's own schedule gives up.
+	arrival, err1 := time.Parse(time.RFC1123Z, p.perMessage.Get("Arrival-Date"))
+	until, err2 := time.Parse(time.RFC1123Z, p.perRcpt[0].Get("Will-Retry-Until"))
+	if err1 != nil || err2 != nil || until.Sub(arrival) != destGiveUp {
+		t.Errorf("Arrival-Date %q, Will-Retry-Until %q: want %v apart", p.perMessage.Get("Arrival-Date"), p.perRcpt[0].Get("Will-Retry-Until"), destGiveUp)
 	}
 
 	// NOTIFY=NEVER and DelayWarning < 0: none.

@@ -47,6 +47,19 @@ type Router interface {
 	Route(r *Recipient) (dest string, t deliver.Transport, err error)
 }
 
+// Schedule is when a recipient is retried (see Backoff) and when it is
+// given up.
+type Schedule struct {
+	RetryMin, RetryMax, GiveUpAfter time.Duration
+}
+
+// Scheduler is implemented by a Router whose destinations have retry
+// schedules of their own (a domain block's retry_min, retry_max and
+// give_up_after). A zero field, or a Router without it, means Options'.
+type Scheduler interface {
+	Schedule(r *Recipient) Schedule
+}
+
 // Options configure a Queue.
 type Options struct {
 	Dir    string
@@ -57,7 +70,8 @@ type Options struct {
 	// MaxDeliveries caps delivery attempts in flight across all
 	// destinations (default 100).
 	MaxDeliveries int
-	// Retry schedule; see Backoff.
+	// Retry schedule (see Backoff) of recipients the Router does not
+	// schedule itself (see Scheduler).
 	RetryMin, RetryMax, GiveUpAfter time.Duration
 	// Finished, if set, is called once a message has no pending recipient,
 	// before its files are removed (used for bounces and the delivered hook).
@@ -649,12 +663,15 @@ func (q *Queue) attempt(j *job) {
 		case res.Permanent:
 			r.State = StateFailed
 			status = StatusBounced
-		case now.Sub(env.Created) >= q.opts.GiveUpAfter:
-			r.State = StateFailed
-			r.LastReply = "expired after " + q.opts.GiveUpAfter.String() + ": " + res.String()
-			status = StatusExpired
 		default:
-			r.NextAttempt = now.Add(Backoff(r.Attempts, q.opts.RetryMin, q.opts.RetryMax, nil))
+			sch := q.Schedule(r)
+			if now.Sub(env.Created) >= sch.GiveUpAfter {
+				r.State = StateFailed
+				r.LastReply = "expired after " + sch.GiveUpAfter.String() + ": " + res.String()
+				status = StatusExpired
+				break
+			}
+			r.NextAttempt = now.Add(Backoff(r.Attempts, sch.RetryMin, sch.RetryMax, nil))
 			retry = append(retry, r)
 		}
 		q.log.Info("delivery attempt", "id", env.ID, "rcpt", r.Addr, "destination", j.dest,
@@ -701,6 +718,26 @@ func (q *Queue) attempt(j *job) {
 	if !q.finishIfDone(m) {
 		q.persist(m)
 	}
+}
+
+// Schedule returns the retry schedule of r: the Router's (see Scheduler),
+// with Options' where it has none.
+func (q *Queue) Schedule(r *Recipient) Schedule {
+	s := Schedule{}
+	if sc, ok := q.opts.Router.(Scheduler); ok {
+		s = sc.Schedule(r)
+	}
+	if s.RetryMin <= 0 {
+		s.RetryMin = q.opts.RetryMin
+	}
+	if s.RetryMax <= 0 {
+		s.RetryMax = q.opts.RetryMax
+	}
+	s.RetryMax = max(s.RetryMax, s.RetryMin)
+	if s.GiveUpAfter <= 0 {
+		s.GiveUpAfter = q.opts.GiveUpAfter
+	}
+	return s
 }
 
 // dsnParams are the RFC 3461 parameters of env and rcpts for the next

@@ -214,6 +214,80 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
+// scheduledRouter is a domainRouter whose domains have retry schedules of
+// their own (a Scheduler, as domain blocks make routing.Table one).
+type scheduledRouter struct {
+	domainRouter
+	schedules map[string]Schedule // by domain
+}
+
+func (s scheduledRouter) Schedule(r *Recipient) Schedule {
+	return s.schedules[r.Addr[strings.LastIndexByte(r.Addr, '@')+1:]]
+}
+
+// TestScheduleOfRouter: each recipient is retried and given up on its
+// destination's schedule; a destination without one uses the queue's.
+func TestScheduleOfRouter(t *testing.T) {
+	tr := newScripted()
+	later := deliver.Result{Code: 451, Text: "later"}
+	tr.always = map[string]deliver.Result{"x@short.example": later, "y@hourly.example": later, "z@default.example": later}
+	var final *Envelope
+	var fmu sync.Mutex
+	router := scheduledRouter{
+		domainRouter: domainRouter{"short.example": tr, "hourly.example": tr, "default.example": tr},
+		schedules: map[string]Schedule{
+			"short.example":  {GiveUpAfter: time.Nanosecond},
+			"hourly.example": {RetryMin: time.Hour, RetryMax: 2 * time.Hour},
+		},
+	}
+	q, err := Open(Options{Dir: t.TempDir(), Router: router, RetryMin: 3 * time.Minute, RetryMax: time.Hour, GiveUpAfter: 24 * time.Hour,
+		Finished: func(e *Envelope, _ string) { fmu.Lock(); final = e; fmu.Unlock() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Start()
+	defer q.Close()
+	id := enqueue(t, q, "m\r\n", "x@short.example", "y@hourly.example", "z@default.example")
+	waitFor(t, "an attempt for each", func() bool {
+		d, err := q.Show(id)
+		if err != nil {
+			return false
+		}
+		for _, r := range d.Envelope.Recipients {
+			if r.Attempts == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	d, err := q.Show(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range d.Envelope.Recipients {
+		delay := r.NextAttempt.Sub(r.LastAttempt)
+		switch r.Addr {
+		case "x@short.example":
+			if r.State != StateFailed || !strings.HasPrefix(r.LastReply, "expired after 1ns: ") {
+				t.Errorf("x: %+v, want expired on its domain's give_up_after", r)
+			}
+		case "y@hourly.example":
+			if r.State != StateQueued || delay < 54*time.Minute || delay > 66*time.Minute {
+				t.Errorf("y: next attempt in %v, want its domain's retry_min of 1h ±10%%", delay)
+			}
+		case "z@default.example":
+			if r.State != StateQueued || delay < 162*time.Second || delay > 198*time.Second {
+				t.Errorf("z: next attempt in %v, want the queue's retry_min of 3m ±10%%", delay)
+			}
+		}
+	}
+	fmu.Lock()
+	defer fmu.Unlock()
+	if final != nil {
+		t.Errorf("message finished with recipients still queued: %+v", final)
+	}
+}
+
 // A destination that hangs must not hold up another destination's mail.
 func TestDestinationsIndependent(t *testing.T) {
 	slow, fast := newScripted(), newScripted()

@@ -56,7 +56,27 @@ func (t *Table) Lookup(domain string) (d *config.Domain, local bool) {
 
 // Route implements queue.Router.
 func (t *Table) Route(r *queue.Recipient) (string, deliver.Transport, error) {
-	domain := Domain(r.Addr)
+	d, err := t.block(r)
+	if err != nil {
+		return "", nil, err
+	}
+	return deliver.DestinationKey(d.Deliver, Domain(r.Addr)), t.transports[d.Name], nil
+}
+
+// Schedule implements queue.Scheduler: the retry schedule of the domain
+// block r is routed through (zero, the queue's, when there is none).
+func (t *Table) Schedule(r *queue.Recipient) queue.Schedule {
+	d, err := t.block(r)
+	if err != nil {
+		return queue.Schedule{}
+	}
+	min, max, giveUp := t.cfg.Schedule(d)
+	return queue.Schedule{RetryMin: min, RetryMax: max, GiveUpAfter: giveUp}
+}
+
+// block returns the domain block whose delivery r uses: the one a filter
+// rerouted it to, else its domain's (or the catch-all).
+func (t *Table) block(r *queue.Recipient) (*config.Domain, error) {
 	var d *config.Domain
 	if r.Route != "" {
 		if r.Route == "*" {
@@ -65,15 +85,15 @@ func (t *Table) Route(r *queue.Recipient) (string, deliver.Transport, error) {
 			d, _ = t.cfg.Domain(r.Route)
 		}
 		if d == nil {
-			return "", nil, fmt.Errorf("reroute target %q is not a configured domain", r.Route)
+			return nil, fmt.Errorf("reroute target %q is not a configured domain", r.Route)
 		}
 	} else {
-		d, _ = t.Lookup(domain)
+		d, _ = t.Lookup(Domain(r.Addr))
 	}
 	if d == nil {
-		return "", nil, ErrNoRoute
+		return nil, ErrNoRoute
 	}
-	return deliver.DestinationKey(d.Deliver, domain), t.transports[d.Name], nil
+	return d, nil
 }
 
 // Close closes every transport's cached connections.
@@ -108,4 +128,9 @@ func (s *Switch) Current() *Table { return s.cur.Load() }
 // Route implements queue.Router.
 func (s *Switch) Route(r *queue.Recipient) (string, deliver.Transport, error) {
 	return s.cur.Load().Route(r)
+}
+
+// Schedule implements queue.Scheduler with the current table.
+func (s *Switch) Schedule(r *queue.Recipient) queue.Schedule {
+	return s.cur.Load().Schedule(r)
 }

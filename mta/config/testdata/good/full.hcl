@@ -30,6 +30,7 @@ queue {
   retry_min                   = "1m"
   retry_max                   = "1h"
   give_up_after               = "48h"
+  delay_warning               = "2h"
 }
 
 listener "inbound" {
@@ -86,6 +87,8 @@ domain "lists.example.org" {
   }
 }
 domain "relay.example" {
+  retry_min     = "10m"
+  give_up_after = "24h"
   deliver "smtp" {
     address       = "127.0.0.1:2526"
     tls           = "required"

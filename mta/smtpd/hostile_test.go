@@ -365,3 +365,40 @@ func TestFailedSTARTTLSHandshakeCloses(t *testing.T) {
 		t.Errorf("got %q, want one 550 line and the end", got)
 	}
 }
+
+// AUTH with responses a client should never send: the replies are
+// permanent and say what was wrong, and the session stays usable.
+func TestMalformedAuth(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	cases := []struct {
+		name  string
+		lines []string // the command, then the responses to 334 challenges
+		code  int
+		enh   string
+	}{
+		{"PLAIN without NULs", []string{"AUTH PLAIN " + b64("alice secret")}, 501, "5.5.2"},
+		{"PLAIN empty initial response", []string{"AUTH PLAIN ="}, 501, "5.5.2"},
+		{"PLAIN empty response", []string{"AUTH PLAIN", "="}, 501, "5.5.2"},
+		{"PLAIN one NUL", []string{"AUTH PLAIN " + b64("\x00alice")}, 501, "5.5.2"},
+		{"PLAIN cancelled", []string{"AUTH PLAIN", "*"}, 501, "5.0.0"},
+		{"PLAIN other identity", []string{"AUTH PLAIN " + b64("bob\x00"+relaytest.User+"\x00"+relaytest.Password)}, 535, "5.7.8"},
+		{"PLAIN long password", []string{"AUTH PLAIN " + b64("\x00"+relaytest.User+"\x00"+strings.Repeat("p", 3000))}, 535, "5.7.8"},
+		{"LOGIN cancelled", []string{"AUTH LOGIN", "*"}, 501, "5.0.0"},
+		{"unknown mechanism", []string{"AUTH CRAM-MD5"}, 504, "5.7.4"},
+		{"no mechanism", []string{"AUTH"}, 502, "5.5.4"},
+	}
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	rc.StartTLS(r.ClientTLS())
+	rc.Cmd("EHLO client.test", 250)
+	for _, tc := range cases {
+		for _, l := range tc.lines[:len(tc.lines)-1] {
+			rc.Cmd(l, 334)
+		}
+		if got := rc.Cmd(tc.lines[len(tc.lines)-1], tc.code); !strings.HasPrefix(got, tc.enh+" ") {
+			t.Errorf("%s: %d %q, want %s", tc.name, tc.code, got, tc.enh)
+		}
+	}
+	rc.Cmd("AUTH PLAIN "+plain(relaytest.User, relaytest.Password), 235)
+}

@@ -460,11 +460,25 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	}
 	switch strings.ToUpper(mech) {
 	case sasl.Plain:
-		return sasl.NewPlainServer(check), nil
+		return malformedIs501{sasl.NewPlainServer(check)}, nil
 	case sasl.Login:
 		return newLoginServer(func(user, pass string) error { return check("", user, pass) }), nil
 	}
 	return nil, smtp.ErrAuthUnknownMechanism
+}
+
+// malformedIs501 answers a response the mechanism cannot parse (PLAIN
+// without its two NULs) 501 5.5.2 as RFC 4954 section 4 answers one that
+// is not base64; go-smtp would send 454 4.7.0, a temporary failure, with
+// go-sasl's error text.
+type malformedIs501 struct{ sasl.Server }
+
+func (m malformedIs501) Next(response []byte) ([]byte, bool, error) {
+	challenge, done, err := m.Server.Next(response)
+	if _, ok := err.(*smtp.SMTPError); err != nil && !ok {
+		err = errAuthMalformed
+	}
+	return challenge, done, err
 }
 
 // dummyHash makes a login for an unknown user cost as much as for a known

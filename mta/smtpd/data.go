@@ -10,7 +10,9 @@ import (
 // checkedReader passes message data through while enforcing what go-smtp
 // does not: CRLF-only line endings (a bare LF or CR is how SMTP smuggling
 // works, so the message is refused rather than relayed), a header size
-// limit, a per-domain size limit below the server-wide one, and
+// limit, a first line that is not a continuation (it would continue the
+// relay's own Received field), a per-domain size limit below the
+// server-wide one, and
 // max_line_length for BDAT (go-smtp enforces it on DATA only, where a
 // longer line ends the connection). go-smtp itself enforces
 // max_message_size (newSMTPServer).
@@ -67,6 +69,10 @@ func (c *checkedReader) scan(b []byte) {
 	for c.inHeader && len(b) > 0 {
 		ch := b[0]
 		b = b[1:]
+		if c.headerLen == 0 && (ch == ' ' || ch == '\t') {
+			c.err = errLeadingFold
+			return
+		}
 		if !c.lineEnd(ch) || !c.line(1, ch == '\n') {
 			return
 		}

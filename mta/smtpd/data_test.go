@@ -34,6 +34,10 @@ func (c *refScan) scan(b []byte) {
 			c.lineLen = 0
 		}
 		if c.inHeader {
+			if c.headerLen == 0 && (ch == ' ' || ch == '\t') {
+				c.err = errLeadingFold
+				return
+			}
 			c.headerLen++
 			if ch == '\n' {
 				if c.lineStart {
@@ -65,7 +69,7 @@ func TestCheckedReaderMatchesReference(t *testing.T) {
 
 func testCheckedReaderMatchesReference(t *testing.T, maxLine int64) {
 	rng := rand.New(rand.NewPCG(1, uint64(maxLine)))
-	pieces := []string{"Subject: x\r\n", "\r\n", "body line\r\n", ".\r\n", "a", "\r", "\n", "\r\r\n", "x\n", "long line of text here\r\n"}
+	pieces := []string{"Subject: x\r\n", "\r\n", "body line\r\n", ".\r\n", "a", "\r", "\n", "\r\r\n", "x\n", "long line of text here\r\n", "\tfolded\r\n"}
 	for i := 0; i < 20000; i++ {
 		var msg []byte
 		for n := rng.IntN(30); n > 0; n-- {

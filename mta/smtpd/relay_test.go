@@ -322,6 +322,9 @@ func TestBadData(t *testing.T) {
 		{"bare LF", "Subject: x\r\n\r\nline one\nline two\r\n", 554, "5.6.11"},
 		{"bare CR", "Subject: x\r\n\r\nline one\rline two\r\n", 554, "5.6.11"},
 		{"smuggled end of data", "Subject: x\r\n\r\nhi\n.\nMAIL FROM:<evil@example.com>\r\n", 554, "5.6.11"},
+		// A first line that continues the relay's own Received field.
+		{"leading tab", "\tby trusted.example with ESMTPSA\r\nSubject: x\r\n\r\nhi\r\n", 554, "5.6.0"},
+		{"leading space", " (authenticated as ceo)\r\nSubject: x\r\n\r\nhi\r\n", 554, "5.6.0"},
 		{"header too large", "Subject: x\r\nX-Big: " + strings.Repeat("a", 900) + "\r\n" + strings.Repeat("X-Fill: "+strings.Repeat("b", 900)+"\r\n", 5) + "\r\nbody\r\n", 552, "5.3.4"},
 		{"message too large", "Subject: x\r\n\r\n" + strings.Repeat(strings.Repeat("c", 998)+"\r\n", 70), 552, "5.3.4"},
 	}

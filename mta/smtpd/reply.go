@@ -31,6 +31,7 @@ var (
 	errNestedMail     = reply(503, [3]int{5, 5, 1}, "Nested MAIL command: end the transaction with DATA or RSET first")
 	errLocalTempfail  = reply(451, [3]int{4, 3, 0}, "Local error, please try again later")
 	errBareLF         = reply(554, [3]int{5, 6, 11}, "Bare CR or LF in message data is not allowed; use CRLF line endings")
+	errLeadingFold    = reply(554, [3]int{5, 6, 0}, "Message header begins with a continuation line")
 	errHeaderTooLarge = reply(552, [3]int{5, 3, 4}, "Message header too large")
 	errTooLarge       = reply(552, [3]int{5, 3, 4}, "Message too large")
 	errLineTooLong    = reply(500, [3]int{5, 5, 2}, "Line too long")

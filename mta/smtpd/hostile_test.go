@@ -402,3 +402,36 @@ func TestMalformedAuth(t *testing.T) {
 	}
 	rc.Cmd("AUTH PLAIN "+plain(relaytest.User, relaytest.Password), 235)
 }
+
+// A non-ASCII envelope address needs SMTPUTF8 on MAIL (RFC 6531): without
+// it the address was queued and sent on in a MAIL or RCPT without
+// SMTPUTF8, which the next hop may refuse or misread.
+func TestNonASCIIAddressNeedsSMTPUTF8(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	cases := []struct {
+		mail, rcpt     string
+		mailCode, code int
+	}{
+		{"MAIL FROM:<zoë@example.com>", "", 553, 0},
+		{"MAIL FROM:<a@bücher.test>", "", 553, 0},
+		{"MAIL FROM:<a@example.com>", "RCPT TO:<zoë@sink.test>", 250, 553},
+		{"MAIL FROM:<a@example.com>", "RCPT TO:<u@bücher.test>", 250, 553},
+		{"MAIL FROM:<zoë@example.com> SMTPUTF8", "RCPT TO:<zoë@sink.test>", 250, 250},
+		{"MAIL FROM:<a@example.com>", "RCPT TO:<u@sink.test>", 250, 250},
+	}
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	for _, tc := range cases {
+		got := rc.Cmd(tc.mail, tc.mailCode)
+		if tc.mailCode == 553 && !strings.HasPrefix(got, "5.6.7 ") {
+			t.Errorf("%s: %q, want 5.6.7", tc.mail, got)
+		}
+		if tc.rcpt != "" {
+			if got := rc.Cmd(tc.rcpt, tc.code); tc.code == 553 && !strings.HasPrefix(got, "5.6.7 ") {
+				t.Errorf("%s: %q, want 5.6.7", tc.rcpt, got)
+			}
+		}
+		rc.Cmd("RSET", 250)
+	}
+}

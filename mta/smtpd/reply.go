@@ -26,6 +26,7 @@ func (r *connReply) line() string {
 var (
 	errAuthRequired   = reply(530, [3]int{5, 7, 0}, "Authentication required")
 	errAuthMalformed  = reply(501, [3]int{5, 5, 2}, "Malformed AUTH response")
+	errNeedSMTPUTF8   = reply(553, [3]int{5, 6, 7}, "Must declare SMTPUTF8 to send a non-ASCII address")
 	errNeedMail       = reply(503, [3]int{5, 5, 1}, "MAIL first")
 	errNoRecipients   = reply(554, [3]int{5, 5, 1}, "No valid recipients")
 	errNestedMail     = reply(503, [3]int{5, 5, 1}, "Nested MAIL command: end the transaction with DATA or RSET first")

@@ -136,6 +136,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if from != "" && !validAddress(from) {
 		return reply(553, [3]int{5, 1, 7}, "Malformed sender address")
 	}
+	if !s.mailOpts.UTF8 && !isASCII(from) {
+		return errNeedSMTPUTF8
+	}
 	if e := s.admit(); e != nil {
 		return e
 	}
@@ -165,6 +168,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	if !validAddress(to) {
 		return reply(553, [3]int{5, 1, 3}, "Malformed recipient address")
+	}
+	if !s.mailOpts.UTF8 && !isASCII(to) {
+		return errNeedSMTPUTF8
 	}
 	if s.hasRecipient(to) {
 		// Already accepted in this transaction: the same answer again,
@@ -492,6 +498,18 @@ func (srv *Server) checkPassword(user, pass string) bool {
 		return false
 	}
 	return bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(pass)) == nil
+}
+
+// isASCII reports whether an address can be sent without SMTPUTF8
+// (RFC 6531 section 3.3): a non-ASCII one sent on without it would break
+// the next hop's MAIL or RCPT.
+func isASCII(a string) bool {
+	for i := 0; i < len(a); i++ {
+		if a[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // validAddress is a conservative check of an envelope address that go-smtp

@@ -182,3 +182,53 @@ func keys(m map[string]string) []string {
 	}
 	return k
 }
+
+// On LMTP every recipient the client named gets the transaction's reply
+// after DATA, also when a data-stage filter changed the recipients: sluice
+// used to report a status per recipient it kept, and go-smtp panics on a
+// status for an address the client did not name, so a message a filter
+// gave a new recipient was queued, yet the client got 421 for all and
+// would send it again.
+func TestLMTPRepliesAfterRecipientChanges(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	cfg := behaveFilter(t, "add-rcpt", map[string]any{"changes": []map[string]any{{"op": "add_rcpt", "value": "added@sink.test"}}}, "") +
+		behaveFilter(t, "replace-rcpt", map[string]any{"changes": []map[string]any{{"op": "replace_rcpt", "name": "u@replace.test", "value": "other@sink.test"}}}, "") +
+		behaveFilter(t, "remove-rcpt", map[string]any{"changes": []map[string]any{{"op": "remove_rcpt", "value": "u@remove.test"}}}, "") +
+		sinkDomain("add.test", s, "add-rcpt") +
+		sinkDomain("replace.test", s, "replace-rcpt") +
+		sinkDomain("remove.test", s, "remove-rcpt") +
+		sinkDomain("sink.test", s)
+	r := relaytest.StartRelay(t, cfg)
+	cases := []struct {
+		domain string
+		want   []string // delivered to
+	}{
+		{"add.test", []string{"u@add.test", "v@add.test", "added@sink.test"}},
+		{"replace.test", []string{"other@sink.test", "v@replace.test"}},
+		{"remove.test", []string{"v@remove.test"}},
+	}
+	rc := relaytest.DialRaw(t, r.Addr("lmtp"))
+	rc.Cmd("LHLO client.test", 250)
+	for i, tc := range cases {
+		rc.Cmd("MAIL FROM:<a@example.com>", 250)
+		rc.Cmd("RCPT TO:<u@"+tc.domain+">", 250)
+		rc.Cmd("RCPT TO:<v@"+tc.domain+">", 250)
+		rc.Cmd("DATA", 354)
+		rc.Send("Subject: " + tc.domain + "\r\n\r\nhi\r\n.\r\n")
+		for _, rcpt := range []string{"u@" + tc.domain, "v@" + tc.domain} {
+			if got := rc.Expect(250); !strings.Contains(got, "<"+rcpt+"> OK: queued as ") {
+				t.Errorf("%s: reply %q", tc.domain, got)
+			}
+		}
+		var got []string
+		for _, m := range s.WaitMessages(t, i+1) {
+			if strings.Contains(m.Data, "Subject: "+tc.domain+"\r\n") {
+				got = append(got, m.Rcpts...)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+			t.Errorf("%s: delivered to %v, want %v", tc.domain, got, tc.want)
+		}
+	}
+	rc.Cmd("QUIT", 221)
+}

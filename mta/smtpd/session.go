@@ -255,17 +255,15 @@ func (s *session) Data(r io.Reader) error {
 	return reply(250, [3]int{2, 0, 0}, "OK: queued as %s", id)
 }
 
-// LMTPData gives each recipient its own reply (RFC 2033 section 4.2).
-func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
-	_, err := s.receive(r)
-	var reply error
-	if err != nil {
-		reply = err
-	}
-	for _, rc := range s.rcpts {
-		status.SetStatus(rc.Addr, reply)
-	}
-	return err
+// LMTPData answers the DATA of an LMTP transaction, one reply per
+// recipient (RFC 2033 section 4.2). sluice reaches one verdict per
+// transaction, so every recipient gets it: go-smtp fills each recipient
+// the client named with the returned reply. (Setting a status for each
+// recipient sluice kept would not do: a data-stage filter may have added
+// or renamed some, and go-smtp panics on an address the client did not
+// name.)
+func (s *session) LMTPData(r io.Reader, _ smtp.StatusCollector) error {
+	return s.Data(r)
 }
 
 // receive spools the message, runs the data stage and commits it to the queue.

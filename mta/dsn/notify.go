@@ -42,16 +42,19 @@ func wants(notify []string, kind string) bool {
 	return false
 }
 
-// Finished implements queue.Notifier: a bounce for failed recipients and a
-// success report for delivered ones that asked for it (RFC 3461 section
-// 5.2): "delivered" into a mailbox, "relayed" to an SMTP server without
-// DSN, and none from us when the next hop offered DSN and was given the
-// request, since reporting is then its job.
+// Finished implements queue.Notifier: of the recipients not reported yet,
+// a bounce for failed ones and a success report for delivered ones that
+// asked for it (RFC 3461 section 5.2): "delivered" into a mailbox,
+// "relayed" to an SMTP server without DSN, and none from us when the next
+// hop offered DSN and was given the request, since reporting is then its
+// job.
 func (s *Sender) Finished(q *queue.Queue, env *queue.Envelope, msgPath string) error {
 	var rs []Recipient
 	for _, r := range env.Recipients {
 		var a Action
 		switch {
+		case r.Reported:
+			continue // in an earlier report
 		case r.State == queue.StateFailed && wants(r.Notify, "FAILURE"):
 			a = Failed
 		case r.State == queue.StateDelivered && wants(r.Notify, "SUCCESS") && !r.DSNPassed:

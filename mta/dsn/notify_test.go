@@ -172,6 +172,33 @@ func TestBounceThroughQueue(t *testing.T) {
 	}
 }
 
+// TestBounceWhileOthersWait: a recipient that fails is bounced after that
+// attempt, not when the message's last recipient is done (which may be
+// days later), and only once: the final report names only the others.
+func TestBounceWhileOthersWait(t *testing.T) {
+	q, origin, dest := setup(t, queue.Options{RetryMin: time.Hour, RetryMax: time.Hour})
+	dest.script["bad@dest.example"] = []deliver.Result{{Code: 550, Enhanced: "5.1.1", Text: "no such user", Permanent: true}}
+	dest.script["slow@dest.example"] = []deliver.Result{{Code: 451, Enhanced: "4.4.1", Text: "try later"}}
+	id := submit(t, q, &queue.Envelope{From: "alice@origin.example", Recipients: []*queue.Recipient{
+		{Addr: "bad@dest.example"}, {Addr: "slow@dest.example"}}})
+	waitFor(t, "the bounce of bad@", func() bool { return len(origin.deliveries()) == 1 })
+	p := parse(t, origin.deliveries()[0].body)
+	if len(p.perRcpt) != 1 || p.perRcpt[0].Get("Final-Recipient") != "rfc822; bad@dest.example" || p.perRcpt[0].Get("Action") != "failed" {
+		t.Fatalf("first report %v", p.perRcpt)
+	}
+	if d, err := q.Show(id); err != nil || d.Envelope.Recipients[1].State != queue.StateQueued {
+		t.Fatalf("slow@ is no longer queued: %v %+v", err, d)
+	}
+	if err := q.Delete(id, true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the bounce of slow@", func() bool { return len(origin.deliveries()) == 2 && q.Len() == 0 })
+	p = parse(t, origin.deliveries()[1].body)
+	if len(p.perRcpt) != 1 || p.perRcpt[0].Get("Final-Recipient") != "rfc822; slow@dest.example" || p.perRcpt[0].Get("Action") != "failed" {
+		t.Errorf("final report %v", p.perRcpt)
+	}
+}
+
 // A recipient without a route fails at once and is bounced; its bounce is
 // queued before the original is removed.
 func TestBounceUnroutable(t *testing.T) {

@@ -37,6 +37,9 @@ type Recipient struct {
 	// given the parameters above. They decide the success report.
 	Relayed   bool `json:"relayed,omitempty"`
 	DSNPassed bool `json:"dsn_passed,omitempty"`
+	// Reported is set once the Notifier was told of the recipient's final
+	// state (and sent a report, if one was due), so it is told only once.
+	Reported bool `json:"reported,omitempty"`
 }
 
 // Envelope is everything about a queued message except its bytes. It is the

@@ -93,10 +93,15 @@ type Options struct {
 // path of the message's spool file, which exists for the duration of the
 // call; the message data is its first env.Size bytes (OpenData).
 type Notifier interface {
-	// Finished is called when no recipient is pending, before Options.Finished
-	// and before the files are removed. If it returns an error the message
-	// is kept and Finished is called again later (after RetryMin, or at the
-	// next start), so a bounce is durable before its original goes.
+	// Finished reports the recipients of env that reached a final state
+	// and are not Reported yet: after an attempt that ended some while
+	// others are still queued (a bounce should not wait for a slow
+	// destination's give_up_after), and when none is pending, before
+	// Options.Finished and before the files are removed. The queue then
+	// marks them Reported. If it returns an error they are reported later;
+	// at the end the message is kept and Finished is called again (after
+	// RetryMin, or at the next start), so a bounce is durable before its
+	// original goes.
 	Finished(q *Queue, env *Envelope, msgPath string) error
 	// Delayed is called once per message, at the first deferred attempt
 	// after DelayWarning. An error means it is called again at the next one.
@@ -706,18 +711,59 @@ func (q *Queue) attempt(j *job) {
 			m.mu.Unlock()
 		}
 	}
-	if len(retry) > 0 {
-		q.persist(m)
-		q.schedule(m, retry)
-		return
-	}
 	// A message whose recipients are all final is removed at once: writing
 	// its final state first would cost two fsyncs on every message for a
 	// file about to be deleted. Should a crash come between the delivery and
 	// the removal, the message is attempted again (at least once, never lost).
-	if !q.finishIfDone(m) {
-		q.persist(m)
+	if len(retry) == 0 && q.finishIfDone(m) {
+		return
 	}
+	// Recipients that ended here while others wait are reported now.
+	m.mu.Lock()
+	pending := m.env.Pending()
+	m.mu.Unlock()
+	if pending {
+		q.report(m)
+	}
+	q.persist(m)
+	if len(retry) > 0 {
+		q.schedule(m, retry)
+	}
+}
+
+// report has the Notifier report the recipients of m that reached a final
+// state since its last report, and marks them Reported; an error is
+// logged and returned, and they stay to be reported later. A recipient is
+// marked before the call, so that concurrent attempts for other
+// destinations of m never report it twice.
+func (q *Queue) report(m *message) error {
+	n := q.opts.Notifier
+	if n == nil {
+		return nil
+	}
+	m.mu.Lock()
+	env := m.env.Clone() // as the Notifier sees it: the new ones unreported
+	var claimed []*Recipient
+	for _, r := range m.env.Recipients {
+		if r.State.Final() && !r.Reported {
+			r.Reported = true
+			claimed = append(claimed, r)
+		}
+	}
+	m.mu.Unlock()
+	if len(claimed) == 0 {
+		return nil
+	}
+	err := n.Finished(q, env, q.msgPath(env.ID))
+	if err != nil {
+		q.log.Error("cannot queue delivery status notification; will retry", "id", env.ID, "error", err)
+		m.mu.Lock()
+		for _, r := range claimed {
+			r.Reported = false
+		}
+		m.mu.Unlock()
+	}
+	return err
 }
 
 // Schedule returns the retry schedule of r: the Router's (see Scheduler),
@@ -799,20 +845,17 @@ func (q *Queue) finishIfDone(m *message) (removed bool) {
 	if !done {
 		return false
 	}
-	if n := q.opts.Notifier; n != nil {
-		if err := n.Finished(q, env, q.msgPath(env.ID)); err != nil {
-			// Keep the original until its bounce is safely queued.
-			q.log.Error("cannot queue delivery status notification; will retry", "id", env.ID, "error", err)
-			m.mu.Lock()
-			m.finished = false
-			m.mu.Unlock()
-			time.AfterFunc(q.opts.RetryMin, func() {
-				if q.ctx.Err() == nil && !q.finishIfDone(m) {
-					q.persist(m)
-				}
-			})
-			return false
-		}
+	if err := q.report(m); err != nil {
+		// Keep the original until its bounce is safely queued.
+		m.mu.Lock()
+		m.finished = false
+		m.mu.Unlock()
+		time.AfterFunc(q.opts.RetryMin, func() {
+			if q.ctx.Err() == nil && !q.finishIfDone(m) {
+				q.persist(m)
+			}
+		})
+		return false
 	}
 	if q.opts.Finished != nil {
 		q.opts.Finished(env, q.msgPath(env.ID))

@@ -822,6 +822,11 @@ func (q *Queue) track(m *message) {
 func (q *Queue) persist(m *message) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.finished {
+		// Another attempt finished the message meanwhile and removed its
+		// files (or is removing them): an ID.env now would outlive it.
+		return
+	}
 	b, err := encodeEnvelope(m.env)
 	id := m.env.ID
 	if err == nil {

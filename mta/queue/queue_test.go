@@ -422,3 +422,44 @@ func TestMaxDeliveriesIsGlobal(t *testing.T) {
 		t.Errorf("at most %d deliveries at once, want 2", ct.max)
 	}
 }
+
+// stallingNotifier holds its first Finished call until release is closed.
+type stallingNotifier struct {
+	once    sync.Once
+	first   chan struct{} // closed when the first call starts
+	release chan struct{}
+}
+
+func (n *stallingNotifier) Finished(*Queue, *Envelope, string) error {
+	held := false
+	n.once.Do(func() { held = true; close(n.first) })
+	if held {
+		<-n.release
+	}
+	return nil
+}
+func (n *stallingNotifier) Delayed(*Queue, *Envelope, string) error { return nil }
+
+// TestNoEnvelopeAfterFinish: an attempt that ends while another
+// destination's attempt finishes the message must not write ID.env for
+// the message that is gone (it was left behind until the next start).
+func TestNoEnvelopeAfterFinish(t *testing.T) {
+	dir := t.TempDir()
+	fast, slow := newScripted(), newScripted()
+	slow.block = make(chan struct{})
+	n := &stallingNotifier{first: make(chan struct{}), release: make(chan struct{})}
+	q, err := Open(Options{Dir: dir, Router: domainRouter{"fast.example": fast, "slow.example": slow}, Notifier: n})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.Start()
+	enqueue(t, q, "m\r\n", "a@fast.example", "b@slow.example")
+	<-n.first // a@ is delivered and being reported while b@ waits
+	close(slow.block)
+	waitFor(t, "the message finished by b@'s attempt", func() bool { return q.Len() == 0 })
+	close(n.release) // a@'s attempt goes on
+	q.Close()
+	if f := files(t, dir); len(f) != 0 {
+		t.Errorf("files left after the message finished: %v", f)
+	}
+}

@@ -294,6 +294,8 @@ func TestWriteSummary(t *testing.T) {
 	c.Filters[1].Grants = []string{"files", "socket"}
 	c.Filters[1].Files = []string{"/var/lib/sigs/a.ndb"}
 	c.Filters[1].SocketEndpoint = "unix:/run/clamd.ctl"
+	c.Filters = append(c.Filters, Filter{Name: "dkim", ConfigJSON: []byte(`{"authserv_id":"mx.example.org","api_token":"t0k",` +
+		`"keys":[{"domain":"example.org","key":"-----BEGIN PRIVATE KEY-----\nMII...\n-----END PRIVATE KEY-----\n","selector":"s<1>"}]}`)})
 	var b bytes.Buffer
 	if err := c.WriteSummary(&b); err != nil {
 		t.Fatal(err)
@@ -309,13 +311,14 @@ func TestWriteSummary(t *testing.T) {
 		"give_up_after=48h0m0s delay_warning=2h0m0s\n",
 		"max_message_size=10MiB max_recipients=50 filters=spam,noop",
 		`config={"lists":["a","b"],"threshold":5}`,
+		`config={"api_token":"(hidden)","authserv_id":"mx.example.org","keys":[{"domain":"example.org","key":"(hidden)","selector":"s<1>"}]}`,
 		"filter noop wasm=/opt/noop.wasm stages=declared timeout=2s memory=64MiB on_error=tempfail grants=files,socket files=/var/lib/sigs/a.ndb socket_endpoint=unix:/run/clamd.ctl config={}",
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	for _, secret := range []string{"$2a$", "auth_password", "=p "} {
+	for _, secret := range []string{"$2a$", "auth_password", "=p ", "PRIVATE KEY", "t0k"} {
 		if strings.Contains(out, secret) {
 			t.Errorf("summary leaks %q:\n%s", secret, out)
 		}

@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -12,7 +14,8 @@ import (
 
 // WriteSummary writes the effective configuration, defaults filled in and
 // paths resolved, one setting per line, for `sluice check-config`. Secrets
-// (password hashes, relay passwords) are never written.
+// (password hashes, relay passwords, secret values in a filter's config) are
+// never written.
 func (c *Config) WriteSummary(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	p := func(format string, args ...any) { fmt.Fprintf(tw, format+"\n", args...) }
@@ -90,7 +93,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 			f.Name, f.Wasm, stages, f.Timeout, bytesize.Format(f.MemoryBytes), f.OnError,
 			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint)+prefixed(" resolver=", f.Resolver)+
 				prefixed(" files=", strings.Join(f.Files, ","))+prefixed(" socket_endpoint=", f.SocketEndpoint)+
-				prefixed(" signing_keys=", strings.Join(keys, ",")), f.ConfigJSON)
+				prefixed(" signing_keys=", strings.Join(keys, ",")), hideSecrets(f.ConfigJSON))
 	}
 	for _, d := range c.Domains {
 		var s strings.Builder
@@ -133,6 +136,50 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// hideSecrets returns a filter's config with every string that looks
+// secret replaced by "(hidden)": a PEM private key (the dkim filter's keys),
+// or the value of a field whose name has key, password, secret or token in
+// it. Plugins' configs are free-form, so this goes by names.
+func hideSecrets(js []byte) string {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return string(js)
+	}
+	var hidden bool
+	var walk func(name string, v any) any
+	walk = func(name string, v any) any {
+		switch x := v.(type) {
+		case string:
+			n := strings.ToLower(name)
+			if strings.Contains(x, "PRIVATE KEY") || strings.Contains(n, "key") || strings.Contains(n, "password") ||
+				strings.Contains(n, "secret") || strings.Contains(n, "token") {
+				hidden = true
+				return "(hidden)"
+			}
+		case map[string]any:
+			for k, e := range x {
+				x[k] = walk(k, e)
+			}
+		case []any:
+			for i, e := range x {
+				x[i] = walk(name, e)
+			}
+		}
+		return v
+	}
+	v = walk("", v)
+	if !hidden {
+		return string(js)
+	}
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+	return strings.TrimSuffix(b.String(), "\n")
 }
 
 func orOff(n int) string {

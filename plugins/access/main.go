@@ -11,6 +11,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -34,31 +35,19 @@ func init() {
 			return withPolicy(func(p *policy) sdk.Result { return p.rcpt(hostEnv, ev.Session, ev.Txn.From, ev.Rcpt.Addr) })
 		},
 	})
+	policyConf = pluginconf.AtInit("access", parsePolicy)
 }
 
-// The configuration does not change while the relay runs: parse it once
-// per instance.
-var (
-	loaded    *policy
-	loadErr   error
-	loadTried bool
-)
+// policy is read once, in init: a configuration the filter cannot parse
+// refuses to load (so `sluice check-config` and a reload report it), and a
+// broken policy never lets everything through.
+var policyConf *policy
 
 func withPolicy(fn func(*policy) sdk.Result) sdk.Result {
-	if !loadTried {
-		loadTried = true
-		raw, err := sdk.Config()
-		if err == nil {
-			loaded, err = parsePolicy(raw)
-		}
-		loadErr = err
-	}
-	if loadErr != nil {
-		// A broken policy must not silently let everything through.
-		sdk.Log(sdk.LevelError, loadErr.Error())
+	if policyConf == nil { // outside the sandbox only: AtInit refuses a bad config
 		return sdk.Tempfail(451, "4.3.5", "Access policy unavailable, try again later")
 	}
-	return fn(loaded)
+	return fn(policyConf)
 }
 
 // hostKV adapts the SDK's store to KV.

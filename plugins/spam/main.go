@@ -12,19 +12,23 @@ import (
 	"io"
 	"time"
 
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/plugins/spam/bayes"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
 func main() {}
 
-func init() { sdk.Handle(sdk.Handlers{Data: data}) }
+func init() {
+	sdk.Handle(sdk.Handlers{Data: data})
+	conf = pluginconf.AtInit("spam", parseSettings)
+}
 
-// Per-instance caches: the config never changes while the relay runs; the
-// model is reloaded when the store's meta record names a new generation.
+// conf is read once, in init: a bad config refuses to load, so `sluice
+// check-config` and a reload report it. The model is reloaded when the
+// store's meta record names a new generation.
 var (
 	conf     *settings
-	confErr  error
 	model    *bayes.Model
 	modelGen int64 = -1
 )
@@ -56,15 +60,7 @@ func currentModel() *bayes.Model {
 }
 
 func data(e *sdk.DataEvent) sdk.Result {
-	if conf == nil && confErr == nil {
-		raw, err := sdk.Config()
-		if err == nil {
-			conf, err = parseSettings(raw)
-		}
-		confErr = err
-	}
-	if confErr != nil {
-		sdk.Log(sdk.LevelError, confErr.Error())
+	if conf == nil { // outside the sandbox only: AtInit refuses a bad config
 		return sdk.Tempfail(451, "4.3.5", "Content filter unavailable, try again later")
 	}
 	body, err := io.ReadAll(io.LimitReader(e.Body(), conf.maxBody))

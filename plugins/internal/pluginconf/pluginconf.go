@@ -17,9 +17,10 @@ import (
 // AtInit reads and parses the configuration; call it from init. A
 // configuration that cannot be read or parsed makes the instance refuse
 // to load: the reason goes to stderr as "FILTER: invalid configuration:
-// ...", which the relay logs with the filter's name, and init panics with
-// the same words. Outside the sandbox (host-side tests) there is no
-// configuration, and it returns nil.
+// ...", which the relay logs with the filter's name, and the instance
+// exits (proc_exit 1; a panic would add a goroutine dump to the log).
+// Outside the sandbox (host-side tests) there is no configuration, and it
+// returns nil.
 func AtInit[T any](filter string, parse func(raw []byte) (*T, error)) *T {
 	js, err := sdk.Config()
 	if errors.Is(err, sdk.ErrNotInSandbox) {
@@ -31,7 +32,7 @@ func AtInit[T any](filter string, parse func(raw []byte) (*T, error)) *T {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: invalid configuration: %v\n", filter, err)
-		panic(filter + ": invalid configuration: " + err.Error())
+		os.Exit(1)
 	}
 	return v
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -38,6 +39,9 @@ type connState struct {
 	// failed): go-smtp would otherwise read on, and take what the client
 	// sends next, message text included, for commands.
 	lastReply atomic.Bool
+	// bdat is the reader of the last BDAT transfer, until the next MAIL
+	// has seen go-smtp close it (session.settleBDAT).
+	bdat atomic.Pointer[io.PipeReader]
 }
 
 // trackedConn wraps each accepted connection. It runs the connect stage

@@ -1,6 +1,7 @@
 package smtpd_test
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -433,5 +434,67 @@ func TestNonASCIIAddressNeedsSMTPUTF8(t *testing.T) {
 			}
 		}
 		rc.Cmd("RSET", 250)
+	}
+}
+
+// A BDAT transfer cut short (RSET, EHLO, a chunk over the size limit) and
+// a new transaction pipelined right after it: the new BDAT LAST gets its
+// own reply. go-smtp's goroutine for the cut transfer could hand its 451
+// to the new transaction, whose message was queued all the same, so the
+// client sent it again (in a run of 200, 139 got 451 and 194 were
+// delivered).
+func TestBDATCutShortThenNewTransaction(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s)+"limits {\n  max_message_size = \"64KiB\"\n}\n")
+	msg := "Subject: after a cut BDAT\r\n\r\nhello\r\n"
+	next := fmt.Sprintf("MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nBDAT %d LAST\r\n%sNOOP\r\n", len(msg), msg)
+	start := "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nBDAT 5\r\nSubje"
+	cuts := []struct{ name, cut string }{
+		{"RSET", "RSET\r\n"},
+		{"EHLO", "EHLO client.test\r\n"},
+		{"chunk too large", "BDAT 70000\r\n" + strings.Repeat(strings.Repeat("z", 98)+"\r\n", 700)},
+	}
+	const rounds = 40
+	sent := 0
+	for _, tc := range cuts {
+		c, err := net.Dial("tcp", r.Addr("smtp"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(60 * time.Second))
+		br := bufio.NewReader(c)
+		br.ReadString('\n')
+		io.WriteString(c, "EHLO client.test\r\n")
+		for l := ""; !strings.HasPrefix(l, "250 "); {
+			if l, err = br.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range rounds {
+			io.WriteString(c, start+tc.cut+next)
+			var last string
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("%s, round %d: %v", tc.name, i, err)
+				}
+				if strings.Contains(l, "successfully done nothing") {
+					break
+				}
+				if !strings.HasPrefix(l, "250-") {
+					last = strings.TrimSpace(l)
+				}
+			}
+			if !strings.Contains(last, "queued as") {
+				t.Errorf("%s, round %d: the new transaction's BDAT LAST got %q", tc.name, i, last)
+			}
+			sent++
+		}
+	}
+	s.WaitMessages(t, sent)
+	waitQueueEmpty(t, r)
+	if n := len(s.Messages()); n != sent {
+		t.Errorf("%d messages delivered, %d sent", n, sent)
 	}
 }

@@ -124,6 +124,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		// it would be answered for recipients sluice no longer has.
 		return errNestedMail
 	}
+	if e := s.settleBDAT(); e != nil {
+		return e
+	}
 	if s.mustAuth() && s.authUser() == "" {
 		return errAuthRequired
 	}
@@ -235,6 +238,36 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	return nil
 }
 
+// settleBDAT waits, at MAIL, until go-smtp has finished with the last BDAT
+// transfer. go-smtp (v0.25) reads BDAT chunks into a pipe whose reader a
+// goroutine of its own hands to Data; after Data returns, that goroutine
+// sends the result to a channel field of the connection that the next
+// BDAT replaces. When a transfer was cut short (RSET, EHLO or STARTTLS
+// between chunks, a chunk over the size limit), a goroutine that sent
+// late gave its 451 to the next transaction's BDAT LAST, which the client
+// then retried although its message had been queued. The goroutine closes
+// the reader right after it sends, and a pipe whose reader is closed reads
+// io.ErrClosedPipe, so waiting for that is enough; go-smtp has closed the
+// writer before it takes a MAIL, so the reads do not block. (A zero-size
+// chunk cut short before go-smtp's goroutine reaches Data is not covered.)
+func (s *session) settleBDAT() *smtp.SMTPError {
+	pr := s.cs.bdat.Swap(nil)
+	if pr == nil {
+		return nil
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := pr.Read(nil); err == io.ErrClosedPipe {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			s.srv.log.Error("previous BDAT transfer never finished; closing the connection", "client_ip", s.clientIP().String())
+			s.cs.lastReply.Store(true)
+			return errLocalTempfail
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
 // hasRecipient reports whether the transaction already has the address,
 // its domain compared without case (a local part may be case-sensitive).
 func (s *session) hasRecipient(to string) bool {
@@ -273,6 +306,9 @@ func (s *session) receive(r io.Reader) (string, error) {
 	}
 	s.cs.inData.Store(true)
 	defer s.cs.inData.Store(false)
+	if pr, ok := r.(*io.PipeReader); ok {
+		s.cs.bdat.Store(pr) // BDAT: see settleBDAT
+	}
 	if len(s.rcpts) == 0 && !s.discard && !s.rcptDiscarded {
 		// go-smtp has recipients that sluice does not: never answer 250
 		// for a message that nobody will get.

@@ -33,6 +33,11 @@ func partFixes(m message, budget int64) ([]partFix, []string, error) {
 		if p.Multipart || !identity(p.Encoding) {
 			continue
 		}
+		if p.End-p.BodyStart > budget {
+			// Not even read: it could not be re-encoded within the budget.
+			notes = append(notes, fmt.Sprintf("part %s of %d bytes not checked for 8-bit content: over what is left of twice max_size", p.Path, p.End-p.BodyStart))
+			continue
+		}
 		content, err := readRange(m.BodyAt, p.BodyStart, p.End)
 		if err != nil {
 			return nil, notes, err
@@ -64,9 +69,6 @@ func partFixes(m message, budget int64) ([]partFix, []string, error) {
 			continue
 		case other != "":
 			notes = append(notes, fmt.Sprintf("part %s: 8-bit content left as it is: replacing the part alone would drop its %s field", p.Path, other))
-			continue
-		case int64(len(content)) > budget:
-			notes = append(notes, fmt.Sprintf("part %s: 8-bit content of %d bytes left as it is: over what is left of twice max_size", p.Path, len(content)))
 			continue
 		}
 		budget -= int64(len(content))

@@ -789,16 +789,23 @@ func (q *Queue) Schedule(r *Recipient) Schedule {
 // dsnParams are the RFC 3461 parameters of env and rcpts for the next
 // hop, nil when the client gave none.
 func dsnParams(env *Envelope, rcpts []*Recipient) *deliver.DSN {
-	d := &deliver.DSN{Ret: env.DSNRet, EnvID: env.DSNEnvID, Rcpt: map[string]deliver.RcptDSN{}}
+	var d *deliver.DSN
+	if env.DSNRet != "" || env.DSNEnvID != "" {
+		d = &deliver.DSN{Ret: env.DSNRet, EnvID: env.DSNEnvID}
+	}
 	for _, r := range rcpts {
-		if len(r.Notify) > 0 || r.ORcpt != "" {
-			d.Rcpt[r.Addr] = deliver.RcptDSN{Notify: r.Notify, ORcpt: r.ORcpt}
+		if len(r.Notify) == 0 && r.ORcpt == "" {
+			continue
 		}
+		if d == nil {
+			d = &deliver.DSN{}
+		}
+		if d.Rcpt == nil {
+			d.Rcpt = map[string]deliver.RcptDSN{}
+		}
+		d.Rcpt[r.Addr] = deliver.RcptDSN{Notify: r.Notify, ORcpt: r.ORcpt}
 	}
-	if d.Ret == "" && d.EnvID == "" && len(d.Rcpt) == 0 {
-		return nil
-	}
-	return d
+	return d // nil: the client asked nothing (most mail), nothing allocated
 }
 
 // releaseLocked drops j's claim on its recipients. m.mu is held.

@@ -189,7 +189,11 @@ func TestBounceWhileOthersWait(t *testing.T) {
 	if d, err := q.Show(id); err != nil || d.Envelope.Recipients[1].State != queue.StateQueued {
 		t.Fatalf("slow@ is no longer queued: %v %+v", err, d)
 	}
-	if err := q.Delete(id, true); err != nil {
+	// The attempt that sent the bounce may still be rescheduling slow@:
+	// ErrBusy until then.
+	var err error
+	waitFor(t, "delete", func() bool { err = q.Delete(id, true); return !errors.Is(err, queue.ErrBusy) })
+	if err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "the bounce of slow@", func() bool { return len(origin.deliveries()) == 2 && q.Len() == 0 })

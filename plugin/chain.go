@@ -18,26 +18,26 @@ func (c *Chain) Empty() bool { return c == nil || len(c.filters) == 0 }
 
 // Connect runs before the greeting.
 func (c *Chain) Connect(ctx context.Context, s *Session) Verdict {
-	v, _ := c.run(ctx, abi.StageConnect, &abi.Event{Session: wireSession(s)}, nil, nil, nil)
+	v, _ := c.run(ctx, abi.StageConnect, &abi.Event{Session: wireSession(s)}, nil, nil, nil, nil)
 	return v
 }
 
 // Helo runs after HELO/EHLO/LHLO; s.Helo and s.HeloExtended are set.
 func (c *Chain) Helo(ctx context.Context, s *Session) Verdict {
-	v, _ := c.run(ctx, abi.StageHelo, &abi.Event{Session: wireSession(s)}, nil, nil, nil)
+	v, _ := c.run(ctx, abi.StageHelo, &abi.Event{Session: wireSession(s)}, nil, nil, nil, nil)
 	return v
 }
 
 // Auth runs after the host checked an AUTH attempt (ok tells the outcome).
 func (c *Chain) Auth(ctx context.Context, s *Session, mech, user string, ok bool) Verdict {
 	ev := &abi.Event{Session: wireSession(s), Auth: &abi.Auth{Mechanism: mech, User: user, OK: ok}}
-	v, _ := c.run(ctx, abi.StageAuth, ev, nil, nil, nil)
+	v, _ := c.run(ctx, abi.StageAuth, ev, nil, nil, nil, nil)
 	return v
 }
 
 // Mail runs after MAIL FROM.
 func (c *Chain) Mail(ctx context.Context, t *Txn) Verdict {
-	v, _ := c.run(ctx, abi.StageMail, txnEvent(t), t, nil, nil)
+	v, _ := c.run(ctx, abi.StageMail, txnEvent(t), t, nil, nil, nil)
 	return v
 }
 
@@ -45,17 +45,44 @@ func (c *Chain) Mail(ctx context.Context, t *Txn) Verdict {
 func (c *Chain) Rcpt(ctx context.Context, t *Txn, r Recipient) Verdict {
 	ev := txnEvent(t)
 	ev.Rcpt = &abi.Recipient{Addr: r.Addr, Params: r.Params}
-	v, _ := c.run(ctx, abi.StageRcpt, ev, t, nil, nil)
+	v, _ := c.run(ctx, abi.StageRcpt, ev, t, nil, nil, nil)
 	return v
 }
 
 // Data runs with the complete message. Every filter sees the original
 // message; the returned changes are those of the filters that ran, merged
-// in chain order (nil when none).
+// in chain order (nil when none), and a body or part change that collides
+// with an earlier filter's fails its filter. This is for tools that
+// inspect a chain's changes; the relay uses DataWithRewrite.
 func (c *Chain) Data(ctx context.Context, t *Txn, m *Message) (Verdict, *Changes) {
+	return c.DataWithRewrite(ctx, t, m, nil)
+}
+
+// A Rewriter applies message changes (header, body and part changes,
+// never envelope changes) to the message a chain runs on, and returns the
+// message as it now is.
+type Rewriter func(ch *Changes) (*Message, error)
+
+// DataWithRewrite runs the data stage so that each filter sees the message
+// as the filters before it left it: when a filter changed the message and
+// a later filter of the chain handles the data stage, rewrite applies the
+// change first and the later filters get the new message (its parts
+// scanned again). So a signing filter placed last signs what is sent, and
+// two filters may both change the body. The returned changes are every
+// filter's envelope changes and the message changes not yet applied: those
+// of the last filter that changed the message, when no filter followed
+// it. A nil rewrite is Data.
+func (c *Chain) DataWithRewrite(ctx context.Context, t *Txn, m *Message, rewrite Rewriter) (Verdict, *Changes) {
 	if !c.uses(abi.BitData) {
 		return Verdict{Action: Continue}, nil
 	}
+	ev, parts := c.dataEvent(t, m)
+	d := &dataSteps{chain: c, txn: t, rewrite: rewrite}
+	return c.run(ctx, abi.StageData, ev, t, m, parts, d)
+}
+
+// dataEvent builds the data event of m and scans its parts.
+func (c *Chain) dataEvent(t *Txn, m *Message) (*abi.Event, []part) {
 	wm := &abi.Message{Size: m.Size, BodySize: m.BodySize, Header: make([]abi.HeaderField, len(m.Header))}
 	for i, f := range m.Header {
 		wm.Header[i] = abi.HeaderField{Name: f.Name, Value: f.Value}
@@ -68,7 +95,41 @@ func (c *Chain) Data(ctx context.Context, t *Txn, m *Message) (Verdict, *Changes
 	wm.Parts = wireParts(parts, m.BodyOffset)
 	ev := txnEvent(t)
 	ev.Message = wm
-	return c.run(ctx, abi.StageData, ev, t, m, parts)
+	return ev, parts
+}
+
+// dataSteps applies a data-stage chain's message changes between filters.
+type dataSteps struct {
+	chain   *Chain
+	txn     *Txn
+	rewrite Rewriter
+}
+
+// afterFilter is called with the chain's changes so far after the filter
+// at index i. When they change the message and a later filter handles the
+// data stage, it moves the message changes out of total, applies them and
+// returns the event, message and parts the later filters see (next is
+// false otherwise).
+func (d *dataSteps) afterFilter(i int, total *Changes) (ev *abi.Event, msg *Message, parts []part, next bool, err error) {
+	if d == nil || d.rewrite == nil || !total.MessageChanged() || !d.chain.handledAfter(i, abi.BitData) {
+		return nil, nil, nil, false, nil
+	}
+	msg, err = d.rewrite(total.takeMessageChanges())
+	if err != nil {
+		return nil, nil, nil, false, err
+	}
+	ev, parts = d.chain.dataEvent(d.txn, msg)
+	return ev, msg, parts, true, nil
+}
+
+// handledAfter reports whether a filter after index i handles the stage bit.
+func (c *Chain) handledAfter(i int, bit int32) bool {
+	for _, f := range c.filters[i+1:] {
+		if f.stages&bit != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // wireParts gives the parts as the data event carries them, with offsets
@@ -109,7 +170,7 @@ func (c *Chain) Delivered(ctx context.Context, t *Txn, outcomes []Outcome) {
 	for _, o := range outcomes {
 		ev.Outcomes = append(ev.Outcomes, abi.Outcome{Rcpt: o.Rcpt, Code: o.Code, Enhanced: o.Enhanced, Text: o.Text, Delivered: o.Delivered, Permanent: o.Permanent})
 	}
-	c.run(ctx, abi.StageDelivered, ev, t, nil, nil)
+	c.run(ctx, abi.StageDelivered, ev, t, nil, nil, nil)
 }
 
 func (c *Chain) uses(bit int32) bool {
@@ -125,8 +186,9 @@ func (c *Chain) uses(bit int32) bool {
 }
 
 // run calls each filter of the chain that handles stage, in order. The
-// first verdict other than Continue ends the stage.
-func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, msg *Message, parts []part) (Verdict, *Changes) {
+// first verdict other than Continue ends the stage. At the data stage,
+// steps applies message changes between filters (nil: they merge).
+func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, msg *Message, parts []part, steps *dataSteps) (Verdict, *Changes) {
 	bit := abi.StageBits[stage]
 	if !c.uses(bit) {
 		return Verdict{Action: Continue}, nil
@@ -134,7 +196,7 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 	ev.ABI, ev.Stage, ev.Filter = abi.Version, stage, ""
 	event := &chainEvent{ev: ev}
 	var total *Changes
-	for _, f := range c.filters {
+	for i, f := range c.filters {
 		if f.stages&bit == 0 {
 			continue
 		}
@@ -149,6 +211,17 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 		}
 		if v.Action != Continue {
 			return v, total
+		}
+		nev, nmsg, nparts, next, err := steps.afterFilter(i, total)
+		if err != nil {
+			f.log.Error("applying the filter's changes to the message failed", "error", err)
+			v = failTempfail
+			v.Filter, v.Reason = f.name, "applying its changes: "+err.Error()
+			return v, total
+		}
+		if next {
+			nev.ABI, nev.Stage, nev.Filter = abi.Version, stage, ""
+			event, msg, parts = &chainEvent{ev: nev}, nmsg, nparts
 		}
 	}
 	return Verdict{Action: Continue}, total

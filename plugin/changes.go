@@ -28,7 +28,7 @@ type HeaderChange struct {
 	Name  string   `json:"name"`
 	Value string   `json:"value,omitempty"`
 	// Index (remove only): remove just the Index-th field of that name in the
-	// original message (1 = first); 0 removes every one.
+	// message as the filter saw it (1 = first); 0 removes every one.
 	Index int `json:"index,omitempty"`
 }
 
@@ -312,9 +312,18 @@ func overlaps(a, b string) bool {
 	return a == b || strings.HasPrefix(a, b+".") || strings.HasPrefix(b, a+".")
 }
 
-// merge appends a later filter's changes to the chain's total. Every filter
-// sees the original message, so a body or part change that collides with an
-// earlier filter's is refused rather than guessed at.
+// takeMessageChanges moves the message changes (header, body and parts)
+// out of ch into new Changes, leaving the envelope changes.
+func (ch *Changes) takeMessageChanges() *Changes {
+	m := &Changes{Headers: ch.Headers, ReplaceBody: ch.ReplaceBody, Body: ch.Body, Parts: ch.Parts}
+	ch.Headers, ch.ReplaceBody, ch.Body, ch.Parts = nil, false, nil, nil
+	return m
+}
+
+// merge appends a later filter's changes to the chain's total. Where the
+// filters saw the same message (Chain.Data, or no rewrite between them), a
+// body or part change that collides with an earlier filter's is refused
+// rather than guessed at.
 func (ch *Changes) merge(next *Changes) error {
 	if next.ReplaceBody && (ch.ReplaceBody || len(ch.Parts) > 0) {
 		return fmt.Errorf("body replacement collides with an earlier filter's body or part change")

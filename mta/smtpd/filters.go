@@ -162,38 +162,56 @@ func mailParams(o *smtp.MailOptions) map[string]string {
 
 // runDataStage runs the transaction's chain on the spooled message (the
 // client's bytes start at offset skip, after the relay's Received header)
-// and applies the changes. It returns the verdict, for the caller to act on.
+// and applies the changes: message changes are written to the spool file
+// between filters, so each filter sees what the ones before it left
+// (plugin.Chain.DataWithRewrite). It returns the verdict, for the caller to
+// act on.
 func (s *session) runDataStage(ctx context.Context, in *queue.Incoming, skip int64) (plugin.Verdict, error) {
 	cont := plugin.Verdict{Action: plugin.Continue}
 	if s.chain.Empty() {
 		return cont, nil
 	}
 	size := in.Size() - skip
-	section := io.NewSectionReader(in, skip, size)
-	msg, err := plugin.ReadMessage(section, size)
+	msg, err := plugin.ReadMessage(io.NewSectionReader(in, skip, size), size)
 	if err != nil {
 		// Unparseable header: filters cannot judge it; the failure policy
 		// of a chain is per filter, so refuse temporarily and log.
 		s.srv.log.Warn("message header unreadable for filters", "id", in.ID, "error", err)
 		return plugin.Verdict{Action: plugin.Reject, Code: 554, Enhanced: "5.6.0", Text: "Malformed message header"}, nil
 	}
-	v, ch := s.chain.Data(ctx, s.txn(in.ID), msg)
+	// apply writes the message with ch applied over the spool file, the
+	// relay's Received header kept in front; rewrite also reads it back,
+	// for the filters after the one that changed it.
+	apply := func(ch *plugin.Changes) error {
+		header := make([]byte, skip)
+		if _, err := in.ReadAt(header, 0); err != nil {
+			return err
+		}
+		pr, pw := io.Pipe()
+		go func(size int64) {
+			pw.Write(header)
+			pw.CloseWithError(plugin.Apply(ch, io.NewSectionReader(in, skip, size), pw))
+		}(size)
+		if err := in.Replace(pr); err != nil {
+			pr.CloseWithError(err)
+			return err
+		}
+		size = in.Size() - skip
+		return nil
+	}
+	rewrite := func(ch *plugin.Changes) (*plugin.Message, error) {
+		if err := apply(ch); err != nil {
+			return nil, err
+		}
+		return plugin.ReadMessage(io.NewSectionReader(in, skip, size), size)
+	}
+	v, ch := s.chain.DataWithRewrite(ctx, s.txn(in.ID), msg, rewrite)
 	if v.Action == plugin.Reject || v.Action == plugin.Tempfail || ch.Empty() {
 		return v, nil
 	}
 	s.applyEnvelopeChanges(ch)
 	if ch.MessageChanged() {
-		header := make([]byte, skip)
-		if _, err := in.ReadAt(header, 0); err != nil {
-			return v, err
-		}
-		pr, pw := io.Pipe()
-		go func() {
-			pw.Write(header)
-			pw.CloseWithError(plugin.Apply(ch, io.NewSectionReader(in, skip, size), pw))
-		}()
-		if err := in.Replace(pr); err != nil {
-			pr.CloseWithError(err)
+		if err := apply(ch); err != nil {
 			return v, err
 		}
 	}

@@ -232,3 +232,35 @@ func TestLMTPRepliesAfterRecipientChanges(t *testing.T) {
 	}
 	rc.Cmd("QUIT", 221)
 }
+
+// TestFiltersSeeEarlierChanges: through a live relay, each filter of a
+// chain sees the message as the earlier ones left it. Two filters replace
+// the body (before, the second collided and every message got 451), the
+// one between reports the body and subject it read, and the relay's own
+// Received header stays on top of what is delivered.
+func TestFiltersSeeEarlierChanges(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	cfg := behaveFilter(t, "rewrites", map[string]any{"changes": []map[string]any{
+		{"op": "body", "value": "first body\r\n"}, {"op": "set", "name": "Subject", "value": "tagged"}}}, "") +
+		behaveFilter(t, "reads", map[string]any{"mode": "body"}, "") +
+		behaveFilter(t, "rewrites-again", map[string]any{"changes": []map[string]any{{"op": "body", "value": "second body\r\n"}}}, "") +
+		sinkDomain("chain.test", s, "rewrites", "reads", "rewrites-again")
+	r := relaytest.StartRelay(t, cfg)
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	rc.Cmd("MAIL FROM:<a@example.com>", 250)
+	rc.Cmd("RCPT TO:<u@chain.test>", 250)
+	rc.Cmd("DATA", 354)
+	rc.Send("Subject: original\r\nFrom: a@example.com\r\n\r\noriginal body\r\n.\r\n")
+	rc.Expect(250)
+	rc.Cmd("QUIT", 221)
+
+	got := s.WaitMessages(t, 1)[0].Data
+	if !strings.HasPrefix(got, "Received: from client.test") || !strings.HasSuffix(got, "\r\n\r\nsecond body\r\n") ||
+		!strings.Contains(got, "\r\nSubject: tagged\r\n") || strings.Contains(got, "original") {
+		t.Errorf("delivered %q", got)
+	}
+	if !strings.Contains(got, `X-Part: 1 text/plain "first body" <nil>`) {
+		t.Errorf("the filter between did not read the first filter's body: %q", got)
+	}
+}

@@ -187,3 +187,45 @@ func TestEndToEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestSignsAfterEarlierFilters: in a live relay, a dkim filter placed after
+// a filter that tags the Subject and replaces the body signs the message as
+// it is sent, so the signature verifies; placed before it, it signs a
+// message that is then changed, and verification fails (which shows the
+// check can fail).
+func TestSignsAfterEarlierFilters(t *testing.T) {
+	z := zone{"rsa1._domainkey.example.com": txtRecord(t, rsaKey)}
+	conf, _ := json.Marshal(map[string]any{"authserv_id": "relay.test",
+		"keys": []map[string]string{{"domain": "example.com", "selector": "rsa1", "key": pemOf(t, rsaKey)}}})
+	changes, _ := json.Marshal(map[string]any{"changes": []map[string]any{
+		{"op": "set", "name": "Subject", "value": "[tagged] hello"}, {"op": "body", "value": "a new body\r\n"}}})
+	sink := relaytest.StartSink(t, false, nil)
+	domain := func(name string, filters ...string) string {
+		fl, _ := json.Marshal(filters)
+		return fmt.Sprintf("domain %q {\n  filters = %s\n  deliver \"smtp\" {\n    address = %q\n    tls = \"none\"\n  }\n}\n", name, fl, sink.Addr)
+	}
+	r := relaytest.StartRelay(t, fmt.Sprintf("filter \"dkim\" {\n  wasm = %q\n  stages = [\"data\"]\n  timeout = \"10s\"\n  config = %s\n}\n"+
+		"filter \"changes\" {\n  wasm = %q\n  timeout = \"10s\"\n  config = %s\n}\n",
+		wasmtest.Build(t, "plugins/dkim"), conf, wasmtest.Build(t, "plugin/testdata/behave"), changes)+
+		domain("last.test", "changes", "dkim")+domain("first.test", "dkim", "changes"))
+
+	for i, tt := range []struct {
+		rcpt string
+		pass bool
+	}{{"bob@last.test", true}, {"bob@first.test", false}} {
+		send(t, r.Addr("smtp-insecure-auth"), true, "alice@example.com", tt.rcpt,
+			"From: Alice <alice@example.com>\r\nTo: "+tt.rcpt+"\r\nSubject: hello\r\nDate: Mon, 1 Jan 2024 00:00:00 +0000\r\n"+
+				"Message-ID: <"+tt.rcpt+">\r\n\r\nthe original body\r\n")
+		got := lastMessage(t, sink, i+1)
+		if !strings.Contains(got, "\r\nSubject: [tagged] hello\r\n") || !strings.HasSuffix(got, "\r\n\r\na new body\r\n") {
+			t.Fatalf("%s: the changes were not applied:\n%s", tt.rcpt, got)
+		}
+		vs := verifyAll(t, got, z)
+		if len(vs) != 1 {
+			t.Fatalf("%s: %d signatures:\n%s", tt.rcpt, len(vs), got)
+		}
+		if ok := vs[0].Err == nil; ok != tt.pass {
+			t.Errorf("%s: verification error %v, want pass=%v\n%s", tt.rcpt, vs[0].Err, tt.pass, got)
+		}
+	}
+}

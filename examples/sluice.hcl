@@ -80,11 +80,14 @@ listener "smtps" {
 
 # LMTP (RFC 2033) on a unix socket, without STARTTLS. The socket's file
 # permissions already keep the path private, so AUTH may go in the clear.
+# Local clients may relay to any domain: socket_mode (default "0660"),
+# with the file's owner and group, decides who may connect.
 listener "lmtp" {
   kind          = "lmtp"
   address       = "unix:./sluice-data/lmtp.sock"
   starttls      = false
   insecure_auth = true
+  socket_mode   = "0660"
 }
 
 # A user for AUTH PLAIN/LOGIN (this hash is of the password "example").

@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -148,7 +149,7 @@ func mustPrefixes(ss ...string) []netip.Prefix {
 }
 
 var listenerSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
-	{Name: "kind"}, {Name: "address", Required: true}, {Name: "starttls"}, {Name: "insecure_auth"},
+	{Name: "kind"}, {Name: "address", Required: true}, {Name: "starttls"}, {Name: "insecure_auth"}, {Name: "socket_mode"},
 }}
 
 var listenerKinds = []string{string(KindSMTP), string(KindSubmission), string(KindSMTPS), string(KindLMTP)}
@@ -197,6 +198,23 @@ func (d *decoder) listener(b *hcl.Block) (Listener, hcl.Range, bool) {
 	}
 	if a := c.Attributes["insecure_auth"]; a != nil {
 		d.boolean(a, &l.InsecureAuth)
+	}
+	if l.Network == "unix" {
+		l.SocketMode = 0o660
+	}
+	if a := c.Attributes["socket_mode"]; a != nil {
+		var mode string
+		if d.str(a, &mode) {
+			m, err := strconv.ParseUint(mode, 8, 32)
+			switch {
+			case l.Network != "unix":
+				d.errorf(a.Expr.Range(), "Invalid setting", "socket_mode applies to unix-socket listeners only.")
+			case err != nil || m > 0o777 || !strings.HasPrefix(mode, "0"):
+				d.errorf(a.Expr.Range(), "Invalid socket mode", "socket_mode %q: want octal permission bits as a string, such as \"0660\".", mode)
+			default:
+				l.SocketMode = os.FileMode(m)
+			}
+		}
 	}
 	return l, addr, d.errors() == start
 }

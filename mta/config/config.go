@@ -6,6 +6,7 @@ package config
 
 import (
 	"net/netip"
+	"os"
 	"time"
 )
 
@@ -125,6 +126,10 @@ type Listener struct {
 	// InsecureAuth offers AUTH without TLS (for loopback or unix-socket
 	// listeners whose path is already private). Off by default.
 	InsecureAuth bool
+	// SocketMode is a unix socket's permission bits (default 0660): a
+	// local client may relay to any domain, so the socket's mode, owner
+	// and group decide who may.
+	SocketMode os.FileMode
 }
 
 // User may authenticate with AUTH PLAIN or LOGIN.

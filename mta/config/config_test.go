@@ -56,7 +56,7 @@ func TestParseFull(t *testing.T) {
 		Listeners: []Listener{
 			{Name: "inbound", Kind: KindSMTP, Network: "tcp", Address: "127.0.0.1:2525", STARTTLS: true},
 			{Name: "submission", Kind: KindSubmission, Network: "tcp", Address: "[::1]:2587", STARTTLS: true},
-			{Name: "lmtp", Kind: KindLMTP, Network: "unix", Address: "/etc/sluice/lmtp.sock", STARTTLS: false},
+			{Name: "lmtp", Kind: KindLMTP, Network: "unix", Address: "/etc/sluice/lmtp.sock", STARTTLS: false, SocketMode: 0o600},
 			{Name: "smtps", Kind: KindSMTPS, Network: "tcp", Address: ":0", STARTTLS: false},
 		},
 		Users: []User{{Name: "alice@example.org", PasswordHash: "$2a$04$pzMtWBb1OEGrr.SnIZSs2.hKoF7MT1rMPc1hLqSImyGQVKXW3iRSy"}},

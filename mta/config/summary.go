@@ -75,6 +75,9 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		if l.InsecureAuth {
 			tls += ", insecure_auth"
 		}
+		if l.Network == "unix" {
+			tls += fmt.Sprintf(", socket_mode %#o", l.SocketMode)
+		}
 		p("listener %s\t%s %s %s, %s", l.Name, l.Kind, l.Network, l.Address, tls)
 	}
 	for _, u := range c.Users {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -127,6 +128,10 @@ domain "*" {
 `, sock, s.Addr))
 	if got := r.Server.Addr("lmtp-unix"); got == nil || got.Network() != "unix" {
 		t.Fatalf("lmtp-unix listens on %v", got)
+	}
+	// Whoever may connect may relay: the socket is not left to the umask.
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v (%v), want the default 0660", fi.Mode().Perm(), err)
 	}
 	conn, err := net.Dial("unix", sock)
 	if err != nil {

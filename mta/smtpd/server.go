@@ -138,6 +138,12 @@ func (s *Server) Listen() error {
 			os.Remove(l.cfg.Address)
 		}
 		ln, err := net.Listen(l.cfg.Network, l.cfg.Address)
+		if err == nil && l.cfg.Network == "unix" {
+			// Local clients may relay anywhere: the socket's mode says who may connect.
+			if err = os.Chmod(l.cfg.Address, l.cfg.SocketMode); err != nil {
+				ln.Close()
+			}
+		}
 		if err != nil {
 			s.closeListeners()
 			return fmt.Errorf("listener %q: %w", l.cfg.Name, err)

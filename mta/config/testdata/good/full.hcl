@@ -41,9 +41,10 @@ listener "submission" {
   address = "[::1]:2587"
 }
 listener "lmtp" {
-  kind     = "lmtp"
-  address  = "unix:lmtp.sock"
-  starttls = false
+  kind        = "lmtp"
+  address     = "unix:lmtp.sock"
+  starttls    = false
+  socket_mode = "0600"
 }
 listener "smtps" {
   address = ":0"

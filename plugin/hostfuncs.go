@@ -41,7 +41,7 @@ const maxReadChunk = 1 << 20 // one body_read or part_read copies at most this m
 
 // hostFuncNames lists ABI v1 imports, to refuse a module importing others.
 var hostFuncNames = map[string]bool{
-	"log": true, "config_read": true, "body_read": true, "part_read": true,
+	"log": true, "config_read": true, "header_read": true, "body_read": true, "part_read": true,
 	"kv_get": true, "kv_put": true, "kv_delete": true, "dns_lookup": true, "http_call": true,
 	"file_read": true, "socket_call": true,
 	"blob_put":  true,
@@ -55,6 +55,7 @@ func instantiateHostModule(ctx context.Context, rt wazero.Runtime) error {
 	b := rt.NewHostModuleBuilder(abi.Module)
 	b.NewFunctionBuilder().WithFunc(hostLog).Export("log")
 	b.NewFunctionBuilder().WithFunc(hostConfigRead).Export("config_read")
+	b.NewFunctionBuilder().WithFunc(hostHeaderRead).Export("header_read")
 	b.NewFunctionBuilder().WithFunc(hostBodyRead).Export("body_read")
 	b.NewFunctionBuilder().WithFunc(hostPartRead).Export("part_read")
 	b.NewFunctionBuilder().WithFunc(hostKVGet).Export("kv_get")
@@ -133,6 +134,17 @@ func readRange(m api.Module, ra io.ReaderAt, start, end int64, off uint64, buf, 
 		return abi.ErrFailed
 	}
 	return int32(got)
+}
+
+// hostHeaderRead reads the message header as it arrived: every field with
+// its own spacing and folding, through the blank line (for checks that need
+// the exact bytes, such as DKIM's simple canonicalization).
+func hostHeaderRead(ctx context.Context, m api.Module, off uint64, buf, capacity uint32) int32 {
+	st := stateOf(ctx)
+	if st == nil || st.msg == nil {
+		return abi.ErrUnavailable
+	}
+	return readRange(m, st.msg.Body, 0, st.msg.BodyOffset, off, buf, capacity)
 }
 
 func hostBodyRead(ctx context.Context, m api.Module, off uint64, buf, capacity uint32) int32 {

@@ -8,6 +8,9 @@ package sdk
 func hostLog(level int32, msg string)               {}
 func hostConfig() ([]byte, error)                   { return nil, ErrNotInSandbox }
 func hostBodyRead(off int64, p []byte) (int, error) { return 0, ErrNotInSandbox }
+func hostHeaderRead(off int64, p []byte) (int, error) {
+	return 0, ErrNotInSandbox
+}
 func hostPartRead(path string, off int64, p []byte) (int, error) {
 	return 0, ErrNotInSandbox
 }

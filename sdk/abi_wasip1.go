@@ -62,6 +62,9 @@ func sluiceLog(level int32, ptr unsafe.Pointer, n int32)
 //go:wasmimport sluice config_read
 func sluiceConfigRead(buf unsafe.Pointer, capacity int32) int32
 
+//go:wasmimport sluice header_read
+func sluiceHeaderRead(off int64, buf unsafe.Pointer, capacity int32) int32
+
 //go:wasmimport sluice body_read
 func sluiceBodyRead(off int64, buf unsafe.Pointer, capacity int32) int32
 
@@ -112,6 +115,10 @@ func hostLog(level int32, msg string) { sluiceLog(level, sptr(msg), int32(len(ms
 
 func hostConfig() ([]byte, error) {
 	return fetch(func(b []byte) int32 { return sluiceConfigRead(bptr(b), int32(len(b))) })
+}
+
+func hostHeaderRead(off int64, p []byte) (int, error) {
+	return status(sluiceHeaderRead(off, bptr(p), int32(len(p))))
 }
 
 func hostBodyRead(off int64, p []byte) (int, error) {

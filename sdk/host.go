@@ -76,6 +76,15 @@ func (e *DataEvent) Body() *BodyReader {
 	return &BodyReader{size: e.BodySize, read: hostBodyRead}
 }
 
+// RawHeader returns the message header as it arrived: every field with its
+// own spacing and folding, CRLF line ends, through the blank line. Header
+// gives the same fields parsed; use RawHeader where the exact bytes
+// matter (DKIM's simple header canonicalization). Only valid in a Data
+// handler.
+func (e *DataEvent) RawHeader() ([]byte, error) {
+	return io.ReadAll(&BodyReader{size: e.Size - e.BodySize, read: hostHeaderRead})
+}
+
 // PartRaw returns a reader over part p's body as it appears in the message
 // (still transfer-encoded).
 func (e *DataEvent) PartRaw(p Part) *BodyReader {

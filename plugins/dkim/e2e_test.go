@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-msgauth/dkim"
 	"github.com/sluice-mail/sluice/internal/dnstest"
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
@@ -186,6 +187,24 @@ func TestEndToEnd(t *testing.T) {
 			}
 		})
 	}
+
+	// Simple header canonicalization over fields not written "Name: value"
+	// verifies: the plugin reads the header as it arrived (header_read).
+	t.Run("simple header canonicalization with odd spacing", func(t *testing.T) {
+		text := "From:Carol <carol@example.com>\r\nTo:\tbob@remote.test\r\nSubject:  odd  spacing\r\n" +
+			"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <odd@example.com>\r\n\r\nHello Bob.\r\n"
+		var b strings.Builder
+		if err := dkim.Sign(&b, strings.NewReader(text), &dkim.SignOptions{Domain: "example.com", Selector: "rsa1", Signer: rsaKey,
+			HeaderCanonicalization: dkim.CanonicalizationSimple, BodyCanonicalization: dkim.CanonicalizationSimple}); err != nil {
+			t.Fatal(err)
+		}
+		send(t, r.Addr("smtp"), false, "carol@example.com", "bob@remote.test", b.String())
+		n++
+		ar, _, _ := strings.Cut(lastMessage(t, sink, n), "\r\nDKIM-Signature: ")
+		if ar = strings.ReplaceAll(ar, "\r\n\t", " "); !strings.Contains(ar, "dkim=pass header.d=example.com") {
+			t.Errorf("Authentication-Results %q, want dkim=pass", ar)
+		}
+	})
 }
 
 // TestSignsAfterEarlierFilters: in a live relay, a dkim filter placed after

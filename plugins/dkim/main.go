@@ -47,7 +47,14 @@ func data(e *sdk.DataEvent) sdk.Result {
 		// silently: fail, and let the operator's on_error decide.
 		panic(err)
 	}
-	o, err := decide(s, e.Session, e.Header, e.Body(), lookupTXT)
+	var raw []byte
+	if e.Session.AuthUser == "" && !e.Session.Trusted && s.verify {
+		// Verification needs the exact header (simple canonicalization).
+		if raw, err = e.RawHeader(); err != nil {
+			panic(err)
+		}
+	}
+	o, err := decide(s, e.Session, e.Header, raw, e.Body(), lookupTXT)
 	if err != nil {
 		panic(err)
 	}
@@ -74,8 +81,9 @@ func (o outcome) result() sdk.Result {
 }
 
 // decide is the filter's logic, free of host calls except through body
-// and lookup, so that it can be tested outside the sandbox.
-func decide(s *settings, sess sdk.Session, h sdk.Header, body io.Reader, lookup func(string) ([]string, error)) (outcome, error) {
+// and lookup, so that it can be tested outside the sandbox. raw is the
+// header as it arrived, for verifying (nil: rebuilt from h).
+func decide(s *settings, sess sdk.Session, h sdk.Header, raw []byte, body io.Reader, lookup func(string) ([]string, error)) (outcome, error) {
 	var o outcome
 	if s.authservID != "" {
 		o.removeAR = authmail.ForgedAuthResults(h, s.authservID)
@@ -90,7 +98,7 @@ func decide(s *settings, sess sdk.Session, h sdk.Header, body io.Reader, lookup 
 			o.signature = sig
 		}
 	} else if s.verify && s.authservID != "" {
-		o.authResults = authmail.FormatAuthResults(s.authservID, verifyMessage(h, body, lookup, s.maxSignatures))
+		o.authResults = authmail.FormatAuthResults(s.authservID, verifyMessage(h, raw, body, lookup, s.maxSignatures))
 	}
 	return o, nil
 }

@@ -22,9 +22,9 @@ func lookupTXT(name string) ([]string, error) {
 
 // verifyMessage checks every DKIM signature of the message (at most max)
 // and returns one dkim result per signature, or dkim=none.
-func verifyMessage(h sdk.Header, body io.Reader, lookup func(string) ([]string, error), max int) []authres.Result {
+func verifyMessage(h sdk.Header, raw []byte, body io.Reader, lookup func(string) ([]string, error), max int) []authres.Result {
 	var out []authres.Result
-	for _, r := range authmail.VerifyDKIM(h, body, lookup, max, reason) {
+	for _, r := range authmail.VerifyDKIM(h, raw, body, lookup, max, reason) {
 		out = append(out, r)
 	}
 	return out

@@ -73,6 +73,7 @@ type input struct {
 	helo     string
 	from     string // MAIL FROM, "" for the null sender
 	header   sdk.Header
+	raw      []byte // the header as it arrived, for DKIM (nil: rebuilt from header)
 	body     io.Reader
 }
 
@@ -108,7 +109,7 @@ func check(s *settings, in input, r resolver, sample func(pct int) bool) outcome
 	}
 	spfDomain := strings.ToLower(sdk.AddressDomain(sender))
 
-	dkims := authmail.VerifyDKIM(in.header, in.body, r.TXT, s.maxSignatures, reason)
+	dkims := authmail.VerifyDKIM(in.header, in.raw, in.body, r.TXT, s.maxSignatures, reason)
 	results := []authres.Result{spfRes}
 	for _, d := range dkims {
 		results = append(results, d)

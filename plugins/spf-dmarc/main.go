@@ -40,7 +40,11 @@ func data(e *sdk.DataEvent) sdk.Result {
 		// Our own users' mail is signed, not judged; forged results still go.
 		return changes(outcome{removeAR: authmail.ForgedAuthResults(e.Header, s.authservID)}, sdk.Continue())
 	}
-	in := input{clientIP: net.ParseIP(e.Session.ClientIP), helo: e.Session.Helo, from: e.Txn.From, header: e.Header, body: e.Body()}
+	raw, err := e.RawHeader() // DKIM's simple canonicalization needs the exact bytes
+	if err != nil {
+		panic(err)
+	}
+	in := input{clientIP: net.ParseIP(e.Session.ClientIP), helo: e.Session.Helo, from: e.Txn.From, header: e.Header, raw: raw, body: e.Body()}
 	o := check(s, in, hostResolver, func(pct int) bool { return rand.IntN(100) < pct })
 	switch o.action {
 	case "reject":

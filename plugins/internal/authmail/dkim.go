@@ -1,6 +1,7 @@
 package authmail
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net"
@@ -14,12 +15,18 @@ import (
 
 // VerifyDKIM checks every DKIM signature of the message (at most max) and
 // returns one dkim result per signature, or dkim=none; reason makes the
-// errors into the results' reasons.
-func VerifyDKIM(h sdk.Header, body io.Reader, lookup func(string) ([]string, error), max int, reason func(error) string) []*authres.DKIMResult {
+// errors into the results' reasons. raw is the header as it arrived
+// (sdk.DataEvent.RawHeader), which simple header canonicalization needs;
+// nil rebuilds it from h (see MessageReader).
+func VerifyDKIM(h sdk.Header, raw []byte, body io.Reader, lookup func(string) ([]string, error), max int, reason func(error) string) []*authres.DKIMResult {
 	if !h.Has("DKIM-Signature") {
 		return []*authres.DKIMResult{{Value: authres.ResultNone}}
 	}
-	verifs, err := dkim.VerifyWithOptions(MessageReader(h, body), &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: max})
+	msg := MessageReader(h, body)
+	if raw != nil {
+		msg = io.MultiReader(bytes.NewReader(raw), body)
+	}
+	verifs, err := dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: max})
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 		return []*authres.DKIMResult{{Value: authres.ResultPermError, Reason: reason(err)}}
 	}

@@ -208,6 +208,17 @@ func TestLookups(t *testing.T) {
 	if ca := c.CatchAll(); ca == nil || ca.Deliver.Method != DeliverMX {
 		t.Errorf("CatchAll = %+v", ca)
 	}
+	// Internationalized names: blocks are written with A-labels; SMTPUTF8
+	// mail may name the domain with U-labels.
+	idn := &Config{Domains: []Domain{{Name: "xn--bcher-kva.example"}}}
+	for _, name := range []string{"xn--bcher-kva.example", "bücher.example", "BÜCHER.Example.", "XN--BCHER-KVA.example"} {
+		if d, ok := idn.Domain(name); !ok || d.Name != "xn--bcher-kva.example" {
+			t.Errorf("Domain(%q) = %v, %v; want the xn--bcher-kva.example block", name, d, ok)
+		}
+	}
+	if _, ok := idn.Domain("bucher.example"); ok {
+		t.Error("Domain(bucher.example) matched an IDN block")
+	}
 	if u, ok := c.UserByName("alice@example.org"); !ok || u.Name != "alice@example.org" {
 		t.Errorf("UserByName(alice@example.org) = %v, %v", u, ok)
 	}

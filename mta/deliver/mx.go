@@ -148,6 +148,7 @@ func (m *mx) lookupMX(ctx context.Context, domain string) ([]mxHost, error) {
 		}
 		return []mxHost{{name: ip.String(), literal: ip.String()}}, nil
 	}
+	domain = config.ASCIIDomain(domain) // DNS holds IDNs as A-labels
 	if _, ok := dns.IsDomainName(domain); !ok || len(domain) > 253 || !validAddress(domain) {
 		return nil, localErr(550, "5.1.2", "bad destination domain %q", cleanText(domain))
 	}

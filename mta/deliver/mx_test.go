@@ -265,3 +265,16 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestMXInternationalizedDomain: a recipient domain written with U-labels
+// (SMTPUTF8 mail) is looked up by its A-labels, as DNS holds it.
+func TestMXInternationalizedDomain(t *testing.T) {
+	z := newStubDNS(t, "xn--bcher-kva.example. 60 IN MX 10 mx.xn--bcher-kva.example.")
+	m := newMX(config.Delivery{}, z.start(t), 25, Options{}.withDefaults())
+	for _, domain := range []string{"bücher.example", "xn--bcher-kva.example"} {
+		hosts, err := m.lookupMX(context.Background(), domain)
+		if err != nil || len(hosts) != 1 || hosts[0].name != "mx.xn--bcher-kva.example" {
+			t.Errorf("lookupMX(%q) = %+v, %v", domain, hosts, err)
+		}
+	}
+}

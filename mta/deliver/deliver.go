@@ -82,3 +82,11 @@ type Transport interface {
 	// Close releases cached connections.
 	Close() error
 }
+
+// A RecipientChecker is a Transport that can tell, before a message is
+// accepted, that it will never deliver to an address (a maildir refuses
+// local parts that are not one safe directory name), so the relay refuses
+// it at RCPT instead of bouncing after 250.
+type RecipientChecker interface {
+	CheckRecipient(addr string) error
+}

@@ -80,6 +80,16 @@ func safePathElement(s string) bool {
 	return true
 }
 
+// CheckRecipient implements RecipientChecker with the checks deliverOne
+// makes of the recipient.
+func (m *maildir) CheckRecipient(rcpt string) error {
+	if !validAddress(rcpt) {
+		return localErr(550, "5.1.3", "recipient address contains forbidden characters")
+	}
+	_, err := m.dir(rcpt)
+	return err
+}
+
 func (m *maildir) deliverOne(msg *Message, rcpt string) Result {
 	if !validAddress(rcpt) {
 		return classify(context.Background(), rcpt, "maildir", localErr(550, "5.1.3", "recipient address contains forbidden characters"))

@@ -45,6 +45,16 @@ func Domain(addr string) string {
 	return strings.ToLower(strings.TrimSuffix(addr[i+1:], "."))
 }
 
+// CheckRecipient asks the transport of domain block d whether it could
+// ever deliver to addr (deliver.RecipientChecker); nil when it can, or
+// when the transport cannot tell before trying.
+func (t *Table) CheckRecipient(d *config.Domain, addr string) error {
+	if c, ok := t.transports[d.Name].(deliver.RecipientChecker); ok {
+		return c.CheckRecipient(addr)
+	}
+	return nil
+}
+
 // Lookup returns the domain block for a recipient domain: the served domain
 // itself (local is true), else the catch-all (local is false), else nil.
 func (t *Table) Lookup(domain string) (d *config.Domain, local bool) {

@@ -535,3 +535,30 @@ func TestShutdownRightAfterStart(t *testing.T) {
 		})
 	}
 }
+
+// TestMaildirRecipientRefusedAtRcpt: a local part a Maildir cannot store
+// (it would name another directory) is refused at RCPT with 550 5.1.3, not
+// accepted with 250 and bounced at delivery.
+func TestMaildirRecipientRefusedAtRcpt(t *testing.T) {
+	r := relaytest.StartRelay(t, fmt.Sprintf(`domain "local.test" {
+  deliver "maildir" { path = %q }
+}`, t.TempDir()+"/{local}"))
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	rc.Cmd("MAIL FROM:<a@example.com>", 250)
+	for _, tc := range []struct {
+		rcpt string
+		code int
+	}{
+		{"a/b@local.test", 550},
+		{"..@local.test", 550},
+		{"ok@local.test", 250},
+		{"Also.OK+tag@local.test", 250},
+	} {
+		got := rc.Cmd("RCPT TO:<"+tc.rcpt+">", tc.code)
+		if tc.code == 550 && !strings.HasPrefix(got, "5.1.3") {
+			t.Errorf("%s: %q, want 5.1.3", tc.rcpt, got)
+		}
+	}
+	rc.Cmd("QUIT", 221)
+}

@@ -190,6 +190,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if d == nil {
 		return reply(550, [3]int{5, 1, 2}, "No route to domain of <%s>", to)
 	}
+	if err := s.srv.routingTable().CheckRecipient(d, to); err != nil {
+		// The transport would refuse it after 250 (a bounce): say so now.
+		s.srv.log.Debug("recipient refused by its transport", "rcpt", to, "reason", err)
+		return reply(550, [3]int{5, 1, 3}, "Recipient address <%s> cannot be delivered here", to)
+	}
 	if max := d.MaxRecipients; max > 0 && s.perDomain[d.Name] >= max {
 		return reply(452, [3]int{4, 5, 3}, "Too many recipients for this domain in one transaction")
 	}

@@ -292,12 +292,17 @@ func validPartReplacement(p abi.PartReplace, parts []part) error {
 	if !found {
 		return fmt.Errorf("part %q: no such part", p.Path)
 	}
-	mt, _, err := mime.ParseMediaType(p.ContentType)
+	mt, params, err := mime.ParseMediaType(p.ContentType)
 	if err != nil || strings.ContainsAny(p.ContentType, "\r\n") {
 		return fmt.Errorf("part %s: invalid content type %q", p.Path, p.ContentType)
 	}
 	if strings.HasPrefix(mt, "multipart/") || strings.HasPrefix(mt, "message/") {
 		return fmt.Errorf("part %s: a replacement must be a leaf part, not %s", p.Path, mt)
+	}
+	// The content is given decoded, as UTF-8; the writer (go-message)
+	// encodes no other charset, so another would fail when applied.
+	if cs, ok := params["charset"]; ok && !strings.EqualFold(cs, "utf-8") && !strings.EqualFold(cs, "us-ascii") {
+		return fmt.Errorf("part %s: charset %q: give the content in UTF-8 with charset=utf-8", p.Path, cs)
 	}
 	if p.Disposition != "" {
 		if _, _, err := mime.ParseMediaType(p.Disposition); err != nil || strings.ContainsAny(p.Disposition, "\r\n") {

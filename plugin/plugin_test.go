@@ -185,6 +185,7 @@ func TestFailurePolicy(t *testing.T) {
 		{name: "removing a stranger", conf: v{"changes": []v{{"op": "remove_rcpt", "value": "mallory@example.com"}}}, reason: "not a recipient"},
 		{name: "bad route", conf: v{"changes": []v{{"op": "reroute", "name": "alice@example.com", "value": "../etc"}}}, reason: "invalid route"},
 		{name: "missing part", conf: v{"changes": []v{{"op": "part", "path": "3.1", "type": "text/plain", "value": "x"}}}, reason: "no such part"},
+		{name: "part charset the host cannot write", conf: v{"changes": []v{{"op": "part", "path": "1", "type": "text/plain; charset=iso-8859-1", "value": "x"}}}, reason: "give the content in UTF-8"},
 		{name: "invalid sender", conf: v{"changes": []v{{"op": "sender", "value": "a@"}}}, reason: "sender"},
 		{name: "on_error continue", conf: v{"mode": "panic"}, mod: func(f *config.Filter) { f.OnError = "continue" },
 			want: &Verdict{Action: Continue}}, // the chain goes on; the reason is only logged

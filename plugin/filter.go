@@ -401,15 +401,25 @@ func (f *filter) instantiate(ctx context.Context) (*instance, error) {
 	}
 	inst.mod, inst.mem, inst.stop = m, m.Memory(), stop
 	inst.alloc, inst.onEvent = m.ExportedFunction(abi.ExportAlloc), m.ExportedFunction(abi.ExportOnEvent)
-	if init := m.ExportedFunction(abi.ExportInitialize); init != nil {
-		fired, err := inst.guarded(ctx, initTimeout, func() error { _, err := init.Call(ctx); return err })
+	// The module's start function (moved out of instantiation by
+	// plugin/interrupt, so that it can be stopped), then _initialize, both
+	// within the one initialisation limit.
+	for _, init := range []struct{ export, what string }{
+		{interrupt.StartExport, "start function"},
+		{abi.ExportInitialize, abi.ExportInitialize},
+	} {
+		fn := m.ExportedFunction(init.export)
+		if fn == nil {
+			continue
+		}
+		fired, err := inst.guarded(ctx, initTimeout, func() error { _, err := fn.Call(ctx); return err })
 		if fired && err == nil {
 			err = interruptedError{ctx.Err(), initTimeout}
 		}
 		if err != nil {
 			reason := f.describe(err, inst)
 			m.Close(context.Background())
-			return nil, fmt.Errorf("%s: %s", abi.ExportInitialize, reason)
+			return nil, fmt.Errorf("%s: %s", init.what, reason)
 		}
 	}
 	return inst, nil

@@ -16,7 +16,17 @@ type handmade struct {
 	out             []byte
 	resultPtr       uint32
 	resultLen       uint32
+	// initBody and startBody, when set, are the code of an exported
+	// _initialize and of the module's start function (its start section),
+	// both of type () -> (): locals, instructions, end.
+	initBody, startBody []byte
 }
+
+// Function bodies for initBody and startBody.
+var (
+	bodyLoop = []byte{0, 0x03, 0x40, 0x0c, 0, 0x0b, 0x0b} // loop br 0 end: never returns
+	bodyTrap = []byte{0, 0x00, 0x0b}                      // unreachable
+)
 
 func (hm handmade) file(t testing.TB) string {
 	t.Helper()
@@ -34,14 +44,30 @@ func (hm handmade) bytes() []byte {
 		packed = int64(hm.resultPtr)<<32 | int64(hm.resultLen)
 	}
 	b := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
-	b = section(b, 1, []byte{3, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7e})
+	// Types: 0 () -> i32, 1 (i32) -> i32, 2 (i32, i32) -> i64, 3 () -> ().
+	b = section(b, 1, []byte{4, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7e, 0x60, 0, 0})
 	names := []string{"sluice_abi_version", "sluice_stages", "sluice_alloc", "sluice_on_event"}
-	funcs := []byte{4, 0, 0, 1, 2}
-	if hm.encoding != 0 {
-		names = append(names, "sluice_event_encoding")
-		funcs = []byte{5, 0, 0, 1, 2, 0}
+	types := []byte{0, 0, 1, 2}
+	bodies := [][]byte{
+		append(append([]byte{0, 0x41}, sleb(int64(hm.version))...), 0x0b),
+		append(append([]byte{0, 0x41}, sleb(int64(hm.stages))...), 0x0b),
+		append(append([]byte{0, 0x41}, sleb(1024)...), 0x0b),
+		append(append([]byte{0, 0x42}, sleb(packed)...), 0x0b),
 	}
-	b = section(b, 3, funcs)
+	if hm.encoding != 0 {
+		names, types = append(names, "sluice_event_encoding"), append(types, 0)
+		bodies = append(bodies, append(append([]byte{0, 0x41}, sleb(int64(hm.encoding))...), 0x0b))
+	}
+	if hm.initBody != nil {
+		names, types = append(names, "_initialize"), append(types, 3)
+		bodies = append(bodies, hm.initBody)
+	}
+	start := len(bodies)
+	if hm.startBody != nil {
+		types = append(types, 3)
+		bodies = append(bodies, hm.startBody)
+	}
+	b = section(b, 3, append([]byte{byte(len(types))}, types...))
 	b = section(b, 5, []byte{1, 0, 1})
 	exp := []byte{byte(len(names) + 1)}
 	for i, n := range names {
@@ -51,14 +77,8 @@ func (hm handmade) bytes() []byte {
 	}
 	exp = append(exp, 6, 'm', 'e', 'm', 'o', 'r', 'y', 2, 0)
 	b = section(b, 7, exp)
-	bodies := [][]byte{
-		append(append([]byte{0, 0x41}, sleb(int64(hm.version))...), 0x0b),
-		append(append([]byte{0, 0x41}, sleb(int64(hm.stages))...), 0x0b),
-		append(append([]byte{0, 0x41}, sleb(1024)...), 0x0b),
-		append(append([]byte{0, 0x42}, sleb(packed)...), 0x0b),
-	}
-	if hm.encoding != 0 {
-		bodies = append(bodies, append(append([]byte{0, 0x41}, sleb(int64(hm.encoding))...), 0x0b))
+	if hm.startBody != nil {
+		b = section(b, 8, []byte{byte(start)})
 	}
 	code := []byte{byte(len(bodies))}
 	for _, body := range bodies {

@@ -144,7 +144,8 @@ func failureKind(reason string) string {
 	case strings.HasPrefix(reason, "plugin exited"):
 		return ErrKindExit
 	case strings.HasPrefix(reason, "no instance available"), strings.HasPrefix(reason, "canceled by the caller"),
-		strings.HasPrefix(reason, "event of"), strings.HasPrefix(reason, "instantiate:"), strings.HasPrefix(reason, abi.ExportInitialize):
+		strings.HasPrefix(reason, "event of"), strings.HasPrefix(reason, "instantiate:"), strings.HasPrefix(reason, abi.ExportInitialize),
+		strings.HasPrefix(reason, "start function"):
 		return ErrKindOther
 	}
 	// "invalid output: ...", "malformed result: ...", "invalid changes: ...",

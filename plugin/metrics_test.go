@@ -151,6 +151,8 @@ func TestFailureKind(t *testing.T) {
 		"invalid changes: header X: bare LF":     ErrKindInvalid,
 		"unknown action \"bounce\"":              ErrKindInvalid,
 		"no instance available: context expired": ErrKindOther,
+		"_initialize: trap: wasm error":          ErrKindOther, // a new instance failed to start
+		"start function: timeout: no answer":     ErrKindOther,
 	} {
 		if got := failureKind(reason); got != kind {
 			t.Errorf("%q: %s, want %s", reason, got, kind)

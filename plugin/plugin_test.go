@@ -294,6 +294,45 @@ func TestHandmadeModules(t *testing.T) {
 	}
 }
 
+// TestInitFailures: a module whose _initialize or start function (its
+// start section) traps or never returns is refused at load with the filter
+// named and the reason; a loop is stopped at the initialisation limit
+// instead of holding sluice's start, a reload or a session for ever.
+func TestInitFailures(t *testing.T) {
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name string
+		hm   handmade
+		want string
+	}{
+		{"_initialize traps", handmade{version: 1, stages: 1, initBody: bodyTrap}, "_initialize: trap: wasm error: unreachable"},
+		{"_initialize loops", handmade{version: 1, stages: 1, initBody: bodyLoop}, "_initialize: timeout: no answer within 10s"},
+		{"start function traps", handmade{version: 1, stages: 1, startBody: bodyTrap}, "start function: trap: wasm error: unreachable"},
+		{"start function loops", handmade{version: 1, stages: 1, startBody: bodyLoop}, "start function: timeout: no answer within 10s"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			file := tt.hm.file(t)
+			done := make(chan error, 1)
+			go func() {
+				h, err := NewHost(ctx, []config.Filter{{Name: "hm", Wasm: file}}, HostOptions{})
+				if err == nil {
+					h.Close(ctx)
+				}
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), `filter "hm"`) || !strings.Contains(err.Error(), tt.want) {
+					t.Errorf("NewHost: %v, want an error naming the filter and %q", err, tt.want)
+				}
+			case <-time.After(2 * time.Minute): // bounds a hang, far above the 10 s limit
+				t.Fatal("loading the module never returned")
+			}
+		})
+	}
+}
+
 func writeTemp(t testing.TB, content string) string {
 	t.Helper()
 	p := t.TempDir() + "/x.wasm"

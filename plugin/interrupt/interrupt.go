@@ -22,9 +22,14 @@
 // Quantum rounds is what lets the Go runtime stop the world while a guest
 // runs: native code between such points cannot be preempted.
 //
+// A start function (the module's start section) would run inside
+// instantiation, before the host can reach the stop global: Instrument
+// removes the start section and exports that function as StartExport, for
+// the host to call, interruptible, right after instantiating.
+//
 // The module is refused when it uses an instruction this package does not
 // know, names a global that does not exist (it could then reach the new
-// ones), already exports StopExport, or has no memory to grow.
+// ones), already exports StopExport or StartExport, or has no memory to grow.
 package interrupt
 
 import (
@@ -36,6 +41,11 @@ import (
 // StopExport is the name of the exported i32 global that interrupts the
 // module when set to a non-zero value.
 const StopExport = "sluice_interrupt"
+
+// StartExport is the name under which an instrumented module exports its
+// start function, if it had one: the caller must call it once after
+// instantiation, before anything else, as instantiation would have.
+const StartExport = "sluice_interrupt_start"
 
 // Quantum is the number of function entries and loop rounds between two
 // returns into Go (each costs ~40 ns; a round costs ~1 ns).
@@ -60,6 +70,7 @@ const (
 	importMem   = 2
 	importGlob  = 3
 	importTag   = 4
+	exportFunc  = 0
 	exportGlob  = 3
 	opEnd       = 0x0b
 )
@@ -103,6 +114,9 @@ func Instrument(wasm []byte) ([]byte, error) {
 	if m.exportsStop {
 		return nil, fmt.Errorf("module already exports %q", StopExport)
 	}
+	if m.exportsStart {
+		return nil, fmt.Errorf("module already exports %q", StartExport)
+	}
 	for _, g := range m.exportedGlobals {
 		if g >= m.globals {
 			return nil, fmt.Errorf("export of global %d, which does not exist", g)
@@ -128,7 +142,7 @@ func Instrument(wasm []byte) ([]byte, error) {
 			case secGlobal:
 				emit(id, newGlobals(nil, 0))
 			case secExport:
-				emit(id, newExport(nil, 0, stop))
+				emit(id, newExport(nil, 0, stop, m.start))
 			}
 		}
 	}
@@ -144,7 +158,9 @@ func Instrument(wasm []byte) ([]byte, error) {
 		case secExport:
 			r := &reader{b: s.body}
 			n := r.u32()
-			emit(s.id, newExport(s.body[r.pos:], n, stop))
+			emit(s.id, newExport(s.body[r.pos:], n, stop, m.start))
+		case secStart:
+			// dropped: the function is exported as StartExport instead
 		case secCode:
 			body, err := instrumentCode(s.body, m.globals, fuel, stop)
 			if err != nil {
@@ -171,22 +187,36 @@ func newGlobals(rest []byte, n uint32) []byte {
 }
 
 // newExport is an export section of the n existing entries in rest plus
-// StopExport for the global stop.
-func newExport(rest []byte, n, stop uint32) []byte {
-	b := appendU32(nil, n+1)
+// StopExport for the global stop and, when start is set, StartExport for
+// the function *start.
+func newExport(rest []byte, n, stop uint32, start *uint32) []byte {
+	extra := uint32(1)
+	if start != nil {
+		extra++
+	}
+	b := appendU32(nil, n+extra)
 	b = append(b, rest...)
 	b = appendU32(b, uint32(len(StopExport)))
 	b = append(b, StopExport...)
 	b = append(b, exportGlob)
-	return appendU32(b, stop)
+	b = appendU32(b, stop)
+	if start != nil {
+		b = appendU32(b, uint32(len(StartExport)))
+		b = append(b, StartExport...)
+		b = append(b, exportFunc)
+		b = appendU32(b, *start)
+	}
+	return b
 }
 
 // module is what Instrument needs to know about the sections other than code.
 type module struct {
-	present     map[byte]bool
-	globals     uint32 // imported and defined
-	hasMemory   bool
-	exportsStop bool
+	present      map[byte]bool
+	globals      uint32 // imported and defined
+	hasMemory    bool
+	exportsStop  bool
+	exportsStart bool
+	start        *uint32 // the start function, if the module has one
 	// exportedGlobals must all exist: the new globals come after them.
 	exportedGlobals []uint32
 }
@@ -235,12 +265,18 @@ func (m *module) scan(s section) error {
 	case secGlobal:
 		n := r.u32()
 		m.globals += n
+	case secStart:
+		f := r.u32()
+		m.start = &f
 	case secExport:
 		for n := r.u32(); n > 0 && r.err == nil; n-- {
 			name := r.name()
 			kind, index := r.byte1(), r.u32()
-			if name == StopExport {
+			switch name {
+			case StopExport:
 				m.exportsStop = true
+			case StartExport:
+				m.exportsStart = true
 			}
 			// Global indices are checked once the global section is known.
 			if kind == exportGlob {

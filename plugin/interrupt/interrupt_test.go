@@ -172,6 +172,12 @@ func TestRefused(t *testing.T) {
 		sec(secMemory, vec([]byte{0, 1})...),
 		sec(secGlobal, vec([]byte{0x7f, 1, 0x41, 0, opEnd})...),
 		sec(secExport, vec(export(StopExport, 3, 0))...))
+	exportsStart := assemble(
+		sec(secType, vec([]byte{0x60, 0, 0})...),
+		sec(3, vec([]byte{0})...),
+		sec(secMemory, vec([]byte{0, 1})...),
+		sec(secExport, vec(export(StartExport, 0, 0))...),
+		sec(secCode, vec(code(0, opEnd))...))
 	gcOp := assemble(
 		sec(secType, vec([]byte{0x60, 0, 0})...),
 		sec(3, vec([]byte{0})...),
@@ -189,6 +195,7 @@ func TestRefused(t *testing.T) {
 		{"names a global it lacks", namesFuel, "global 0 does not exist"},
 		{"exports a global it lacks", exportsFuel, "global 0, which does not exist"},
 		{"exports the stop name", exportsStop, "already exports"},
+		{"exports the start name", exportsStart, "already exports"},
 		{"GC instruction", gcOp, "unsupported instruction 0xfb"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -216,6 +223,74 @@ func TestMissingSectionsCreated(t *testing.T) {
 	m := instantiate(t, out)
 	if m.ExportedGlobal(StopExport) == nil {
 		t.Fatalf("no %s export", StopExport)
+	}
+}
+
+// TestStartFunction: a start function no longer runs inside instantiation,
+// where the stop global cannot reach it yet; it is exported for the host to
+// call, and stops like any call.
+func TestStartFunction(t *testing.T) {
+	// Function 0 (the start function) counts its runs in global 0, or
+	// spins forever once global 1 is set; function 1 reads global 0.
+	wasm := func(spin bool) []byte {
+		var g1 byte
+		if spin {
+			g1 = 1
+		}
+		return assemble(
+			sec(secType, vec([]byte{0x60, 0, 0}, []byte{0x60, 0, 1, 0x7f})...),
+			sec(3, vec([]byte{0}, []byte{1})...),
+			sec(secMemory, vec([]byte{0, 1})...),
+			sec(secGlobal, vec([]byte{0x7f, 1, 0x41, 0, opEnd}, []byte{0x7f, 0, 0x41, g1, opEnd})...),
+			sec(secExport, vec(export("runs", 0, 1))...),
+			sec(secStart, 0),
+			sec(secCode, vec(
+				code(0, 0x23, 0, 0x41, 1, 0x6a, 0x24, 0, // runs++
+					0x23, 1, 0x04, 0x40, 0x03, 0x40, 0x0c, 0, opEnd, opEnd, // if spin { loop {} }
+					opEnd),
+				code(0, 0x23, 0, opEnd))...))
+	}
+	if got := call(t, instantiate(t, wasm(false)), "runs"); got != 1 {
+		t.Fatalf("plain module: start ran %d times", got)
+	}
+	out, err := Instrument(wasm(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := instantiate(t, out)
+	if got := call(t, m, "runs"); got != 0 {
+		t.Errorf("instrumented module: start ran %d times inside instantiation", got)
+	}
+	start := m.ExportedFunction(StartExport)
+	if start == nil {
+		t.Fatalf("no %s export", StartExport)
+	}
+	if _, err := start.Call(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := call(t, m, "runs"); got != 1 {
+		t.Errorf("after calling %s: start ran %d times", StartExport, got)
+	}
+
+	// A spinning start function: instantiation returns, and the call stops.
+	out, err = Instrument(wasm(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = instantiate(t, out)
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.ExportedFunction(StartExport).Call(context.Background())
+		done <- err
+	}()
+	m.ExportedGlobal(StopExport).(api.MutableGlobal).Set(1)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Errorf("%s returned %v, want an unreachable trap", StartExport, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s still running 10s after the stop", StartExport)
 	}
 }
 

@@ -68,46 +68,130 @@ func Apply(ch *Changes, original io.Reader, w io.Writer) error {
 	return bw.Flush()
 }
 
+// applyHeaderChanges applies changes to fields in order (ABI.md 3.3) in
+// time linear in the fields and changes: a result may hold hundreds of
+// thousands of changes, and rewriting the list for each (as prepend, set and
+// remove naively do) would cost the host minutes outside the plugin's timeout.
+// Fields are kept in place and marked dead; prepended ones collect in top,
+// newest last. Field names match case-insensitively in ASCII (header field
+// names are ASCII; a change's name is checked to be).
 func applyHeaderChanges(fields []rawField, changes []HeaderChange) []rawField {
-	for _, c := range changes {
-		nf := rawField{name: c.Name, raw: []byte(c.Name + ": " + c.Value + "\r\n")}
-		switch c.Op {
-		case HeaderAdd:
-			fields = append(fields, nf)
-		case HeaderPrepend:
-			fields = append([]rawField{nf}, fields...)
-		case HeaderRemove:
-			fields = removeFields(fields, c.Name, c.Index)
-		case HeaderSet:
-			out := fields[:0:0]
-			placed := false
-			for _, f := range fields {
-				if !strings.EqualFold(f.name, c.Name) {
-					out = append(out, f)
-				} else if !placed {
-					out = append(out, nf)
-					placed = true
-				}
+	if len(changes) == 0 {
+		return fields
+	}
+	type entry struct {
+		f    rawField
+		dead bool
+	}
+	// byName holds the live entries of a name: those in top in the order
+	// they were prepended (the last is the first in the header), then the
+	// others in header order (after a set, its one field is there, wherever
+	// it stands). Dead ones may linger until the next set or remove of that
+	// name clears the lists.
+	type named struct{ top, rest []*entry }
+	var top, rest []*entry
+	byName := map[string]*named{}
+	ranked := map[string]map[int]*entry{} // original fields by name and rank (rawField.nth; a set replaces one with nth 0)
+	of := func(name string) *named {
+		k := lowerASCII(name)
+		n := byName[k]
+		if n == nil {
+			n = &named{}
+			byName[k] = n
+		}
+		return n
+	}
+	for _, f := range fields {
+		e := &entry{f: f}
+		rest = append(rest, e)
+		n := of(f.name)
+		n.rest = append(n.rest, e)
+		if f.nth > 0 {
+			k := lowerASCII(f.name)
+			if ranked[k] == nil {
+				ranked[k] = map[int]*entry{}
 			}
-			if !placed {
-				out = append(out, nf)
-			}
-			fields = out
+			ranked[k][f.nth] = e
 		}
 	}
-	return fields
-}
-
-// removeFields drops the fields named name: every one when nth is 0,
-// otherwise only the original nth one (fields a change added have no rank).
-func removeFields(fields []rawField, name string, nth int) []rawField {
-	out := fields[:0:0]
-	for _, f := range fields {
-		if !strings.EqualFold(f.name, name) || (nth != 0 && f.nth != nth) {
-			out = append(out, f)
+	kill := func(es []*entry, keep *entry) {
+		for _, e := range es {
+			if e != keep {
+				e.dead = true
+			}
+		}
+	}
+	for _, c := range changes {
+		nf := rawField{name: c.Name, raw: []byte(c.Name + ": " + c.Value + "\r\n")}
+		n := of(c.Name)
+		switch c.Op {
+		case HeaderAdd:
+			e := &entry{f: nf}
+			rest = append(rest, e)
+			n.rest = append(n.rest, e)
+		case HeaderPrepend:
+			e := &entry{f: nf}
+			top = append(top, e)
+			n.top = append(n.top, e)
+		case HeaderRemove:
+			if c.Index == 0 {
+				kill(n.top, nil)
+				kill(n.rest, nil)
+				n.top, n.rest = nil, nil
+			} else if e := ranked[lowerASCII(c.Name)][c.Index]; e != nil && e.f.nth == c.Index {
+				e.dead = true // n.rest may keep it: dead entries are skipped
+			}
+		case HeaderSet:
+			var first *entry
+			for i := len(n.top) - 1; i >= 0 && first == nil; i-- {
+				if !n.top[i].dead {
+					first = n.top[i]
+				}
+			}
+			for i := 0; i < len(n.rest) && first == nil; i++ {
+				if !n.rest[i].dead {
+					first = n.rest[i]
+				}
+			}
+			kill(n.top, first)
+			kill(n.rest, first)
+			n.top, n.rest = nil, nil
+			if first == nil {
+				first = &entry{}
+				rest = append(rest, first)
+			}
+			first.f = nf // a new field (nth 0): an index no longer reaches it
+			n.rest = append(n.rest, first)
+		}
+	}
+	out := make([]rawField, 0, len(top)+len(rest))
+	for i := len(top) - 1; i >= 0; i-- {
+		if !top[i].dead {
+			out = append(out, top[i].f)
+		}
+	}
+	for _, e := range rest {
+		if !e.dead {
+			out = append(out, e.f)
 		}
 	}
 	return out
+}
+
+// lowerASCII lower-cases the ASCII letters of s.
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
 }
 
 // crlf turns bare LF line endings into CRLF, as SMTP requires.

@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"bytes"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -212,4 +214,135 @@ func TestSignatureFieldsAddOnly(t *testing.T) {
 			t.Errorf("%+v: err = %v, want ok=%t", tt.h, err, tt.ok)
 		}
 	}
+}
+
+// TestApplyManyHeaderChanges: a result may hold hundreds of thousands of
+// header changes (16 MiB of them). Applying each must not rewrite the whole
+// field list: that made a hostile plugin's answer cost the host minutes of
+// CPU and gigabytes of garbage outside the plugin's timeout. The bound is
+// on bytes allocated, not time: linear work allocates about a kilobyte
+// per change here, a copy of the list per change over 400 MB.
+func TestApplyManyHeaderChanges(t *testing.T) {
+	const n = 4000
+	var msg strings.Builder
+	for i := range n {
+		fmt.Fprintf(&msg, "X-%d: v\r\n", i%10)
+	}
+	msg.WriteString("\r\nbody\r\n")
+	ch := &Changes{}
+	for i := range n {
+		ch.Headers = append(ch.Headers,
+			HeaderChange{Op: HeaderPrepend, Name: "P", Value: "p"},
+			HeaderChange{Op: HeaderSet, Name: fmt.Sprintf("X-%d", i%10), Value: "s"},
+			HeaderChange{Op: HeaderAdd, Name: "A", Value: "a"},
+			HeaderChange{Op: HeaderRemove, Name: "Nope"})
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	var out bytes.Buffer
+	if err := Apply(ch, strings.NewReader(msg.String()), &out); err != nil {
+		t.Fatal(err)
+	}
+	runtime.ReadMemStats(&after)
+	t.Logf("%d header changes: %d KB allocated", len(ch.Headers), (after.TotalAlloc-before.TotalAlloc)>>10)
+	if got := after.TotalAlloc - before.TotalAlloc; got > 16<<20 {
+		t.Errorf("applying %d header changes allocated %d MB", len(ch.Headers), got>>20)
+	}
+	if got := strings.Count(out.String(), "P: p\r\n"); got != n {
+		t.Errorf("%d prepended fields, want %d", got, n)
+	}
+	if got := strings.Count(out.String(), ": s\r\n"); got != 10 {
+		t.Errorf("%d set fields, want 10", got)
+	}
+}
+
+// applyHeaderChangesModel is the header-change semantics of ABI.md 3.3
+// written the obvious way (each change rewrites the list), to check the
+// real implementation against.
+func applyHeaderChangesModel(fields []rawField, changes []HeaderChange) []rawField {
+	for _, c := range changes {
+		nf := rawField{name: c.Name, raw: []byte(c.Name + ": " + c.Value + "\r\n")}
+		switch c.Op {
+		case HeaderAdd:
+			fields = append(fields, nf)
+		case HeaderPrepend:
+			fields = append([]rawField{nf}, fields...)
+		case HeaderRemove:
+			out := fields[:0:0]
+			for _, f := range fields {
+				if !strings.EqualFold(f.name, c.Name) || (c.Index != 0 && f.nth != c.Index) {
+					out = append(out, f)
+				}
+			}
+			fields = out
+		case HeaderSet:
+			out := fields[:0:0]
+			placed := false
+			for _, f := range fields {
+				if !strings.EqualFold(f.name, c.Name) {
+					out = append(out, f)
+				} else if !placed {
+					out = append(out, nf)
+					placed = true
+				}
+			}
+			if !placed {
+				out = append(out, nf)
+			}
+			fields = out
+		}
+	}
+	return fields
+}
+
+// FuzzHeaderChanges: any sequence of header changes gives what the model
+// gives, applied in one call or split in two (as Apply does for a part
+// replacement's own fields).
+func FuzzHeaderChanges(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}, []byte{0x10, 0x21, 0x32, 0x43, 0x05, 0x15, 0x25, 0x35, 0x47, 0x03}, uint8(3))
+	f.Add([]byte{1, 1, 1}, []byte{0x01, 0x11, 0x31, 0x3d, 0x21, 0x31}, uint8(0))
+	names := []string{"A", "a", "B", "C"}
+	f.Fuzz(func(t *testing.T, orig, ops []byte, split uint8) {
+		if len(orig) > 64 || len(ops) > 64 {
+			return
+		}
+		var fields []rawField
+		rank := map[string]int{}
+		for i, b := range orig {
+			n := names[int(b)%len(names)]
+			rank[strings.ToLower(n)]++
+			fields = append(fields, rawField{name: n, raw: []byte(fmt.Sprintf("%s: o%d\r\n", n, i)), nth: rank[strings.ToLower(n)]})
+		}
+		var changes []HeaderChange
+		for i, b := range ops {
+			c := HeaderChange{Name: names[int(b&3)], Value: fmt.Sprintf("c%d", i)}
+			switch (b >> 4) & 3 {
+			case 0:
+				c.Op = HeaderAdd
+			case 1:
+				c.Op = HeaderPrepend
+			case 2:
+				c.Op = HeaderSet
+			case 3:
+				c.Op, c.Value, c.Index = HeaderRemove, "", int(b>>2&3)
+			}
+			changes = append(changes, c)
+		}
+		render := func(fs []rawField) string {
+			var b strings.Builder
+			for _, f := range fs {
+				b.Write(f.raw)
+			}
+			return b.String()
+		}
+		want := render(applyHeaderChangesModel(append([]rawField(nil), fields...), changes))
+		if got := render(applyHeaderChanges(append([]rawField(nil), fields...), changes)); got != want {
+			t.Fatalf("one call:\n got %q\nwant %q", got, want)
+		}
+		k := int(split) % (len(changes) + 1)
+		two := applyHeaderChanges(applyHeaderChanges(append([]rawField(nil), fields...), changes[:k]), changes[k:])
+		if got := render(two); got != want {
+			t.Fatalf("split at %d:\n got %q\nwant %q", k, got, want)
+		}
+	})
 }

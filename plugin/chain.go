@@ -200,14 +200,12 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 		if f.stages&bit == 0 {
 			continue
 		}
-		v, ch := f.observe(ctx, stage, event, t, msg, parts)
+		v, ch := f.observe(ctx, stage, event, t, msg, parts, total)
 		if ch != nil {
 			if total == nil {
 				total = &Changes{}
 			}
-			if err := total.merge(ch); err != nil {
-				v = f.failure(stage, "invalid changes: "+err.Error())
-			}
+			total.merge(ch)
 		}
 		if v.Action != Continue {
 			return v, total
@@ -270,8 +268,9 @@ func splice(doc []byte, at, n int, name []byte) []byte {
 }
 
 // handle runs one filter for one stage and turns every failure into the
-// filter's on_error verdict.
-func (f *filter) handle(ctx context.Context, stage string, event *chainEvent, t *Txn, msg *Message, parts []part) (Verdict, *Changes) {
+// filter's on_error verdict. prior are the changes of the filters before it
+// in the chain, which its own must not collide with.
+func (f *filter) handle(ctx context.Context, stage string, event *chainEvent, t *Txn, msg *Message, parts []part, prior *Changes) (Verdict, *Changes) {
 	doc, err := event.forFilter(f)
 	if err != nil {
 		return f.failure(stage, err.Error()), nil
@@ -290,6 +289,11 @@ func (f *filter) handle(ctx context.Context, stage string, event *chainEvent, t 
 			return Verdict{Action: Continue, Filter: f.name, Reason: err.Error()}, nil // counted, then ignored
 		}
 		return Verdict{Action: Continue}, nil
+	}
+	if err == nil && ch != nil {
+		if err = prior.collides(ch); err != nil {
+			err = fmt.Errorf("invalid changes: %w", err)
+		}
 	}
 	if err != nil {
 		return f.failure(stage, err.Error()), nil

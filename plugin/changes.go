@@ -191,6 +191,19 @@ func hasRecipient(rcpts []Recipient, a string) bool {
 // convertChanges validates a plugin's wire changes against the transaction
 // and the message's parts and converts them.
 func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
+	// Each recipient change costs the relay work per recipient of the
+	// transaction, and each added recipient a delivery: bounded, like RCPT.
+	for _, l := range []struct {
+		name string
+		n    int
+	}{
+		{"add_recipients", len(w.AddRecipients)}, {"remove_recipients", len(w.RemoveRecipients)},
+		{"replace_recipients", len(w.ReplaceRecipients)}, {"reroute", len(w.Reroute)},
+	} {
+		if l.n > abi.MaxRecipientChanges {
+			return nil, fmt.Errorf("%s: %d entries (at most %d)", l.name, l.n, abi.MaxRecipientChanges)
+		}
+	}
 	ch := &Changes{}
 	for _, h := range w.Headers {
 		if err := validHeaderName(h.Name); err != nil {
@@ -325,11 +338,15 @@ func (ch *Changes) takeMessageChanges() *Changes {
 	return m
 }
 
-// merge appends a later filter's changes to the chain's total. Where the
-// filters saw the same message (Chain.Data, or no rewrite between them), a
-// body or part change that collides with an earlier filter's is refused
-// rather than guessed at.
-func (ch *Changes) merge(next *Changes) error {
+// collides reports why a later filter's changes cannot join the chain's
+// total ch (nil: they can). Where the filters saw the same message
+// (Chain.Data, or no rewrite between them), a body or part change that
+// collides with an earlier filter's is refused rather than guessed at; and
+// the chain's envelope changes stay within the limit of one result.
+func (ch *Changes) collides(next *Changes) error {
+	if ch == nil {
+		return nil
+	}
 	if next.ReplaceBody && (ch.ReplaceBody || len(ch.Parts) > 0) {
 		return fmt.Errorf("body replacement collides with an earlier filter's body or part change")
 	}
@@ -343,6 +360,25 @@ func (ch *Changes) merge(next *Changes) error {
 			}
 		}
 	}
+	for _, l := range []struct {
+		name     string
+		had, add int
+	}{
+		{"add_recipients", len(ch.AddRecipients), len(next.AddRecipients)},
+		{"remove_recipients", len(ch.RemoveRecipients), len(next.RemoveRecipients)},
+		{"replace_recipients", len(ch.ReplaceRecipients), len(next.ReplaceRecipients)},
+		{"reroute", len(ch.Reroutes), len(next.Reroutes)},
+	} {
+		if l.add > 0 && l.had+l.add > abi.MaxRecipientChanges {
+			return fmt.Errorf("%s: %d entries in the chain (at most %d)", l.name, l.had+l.add, abi.MaxRecipientChanges)
+		}
+	}
+	return nil
+}
+
+// merge appends a later filter's changes, which collides has accepted, to
+// the chain's total.
+func (ch *Changes) merge(next *Changes) {
 	ch.Headers = append(ch.Headers, next.Headers...)
 	if next.Sender != nil {
 		ch.Sender = next.Sender
@@ -355,5 +391,4 @@ func (ch *Changes) merge(next *Changes) error {
 		ch.ReplaceBody, ch.Body = true, next.Body
 	}
 	ch.Parts = append(ch.Parts, next.Parts...)
-	return nil
 }

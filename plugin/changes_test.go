@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -106,16 +107,53 @@ func TestNoChangesIsByteExact(t *testing.T) {
 }
 
 func TestConflictingChangesInChain(t *testing.T) {
-	h := newTestHost(t,
+	dir := t.TempDir()
+	shareCompilationCache(t, dir)
+	m := NewMetrics()
+	h, err := NewHost(context.Background(), []config.Filter{
 		behave(t, "a", v{"changes": []v{{"op": "body", "value": "one"}}}, nil),
 		behave(t, "b", v{"changes": []v{{"op": "part", "path": "1", "type": "text/plain", "value": "two"}}}, nil),
-	)
-	got, ch := h.chain(t, "a", "b").Data(context.Background(), testTxn(), testMessage(t, simpleMsg))
-	if got.Action != Tempfail || got.Filter != "b" || !strings.Contains(got.Reason, "earlier filter") {
+	}, HostOptions{DataDir: dir, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(context.Background())
+	c, _ := h.Chain([]string{"a", "b"})
+	got, ch := c.Data(context.Background(), testTxn(), testMessage(t, simpleMsg))
+	if got.Action != Tempfail || got.Filter != "b" || got.Reason != "invalid changes: part 1: an earlier filter replaced the whole body" {
 		t.Errorf("verdict %+v", got)
 	}
 	if !ch.ReplaceBody || len(ch.Parts) != 0 {
 		t.Errorf("changes %+v", ch)
+	}
+	// b failed: counted as an invalid answer, not as the continue it said.
+	s := scrape(t, m)
+	for k, want := range map[string]float64{
+		`sluice_filter_errors_total{filter="b",stage="data",kind="invalid"}`:      1,
+		`sluice_filter_verdicts_total{filter="b",stage="data",action="continue"}`: 0,
+		`sluice_filter_verdicts_total{filter="a",stage="data",action="continue"}`: 1,
+		`sluice_filter_errors_total{filter="a",stage="data",kind="invalid"}`:      0,
+	} {
+		if s[k] != want {
+			t.Errorf("%s = %v, want %v", k, s[k], want)
+		}
+	}
+}
+
+// TestChainRecipientLimit: the envelope changes of a whole chain are held
+// to the per-result limit too, so a chain of filters cannot add recipients
+// without bound.
+func TestChainRecipientLimit(t *testing.T) {
+	h := newTestHost(t,
+		behave(t, "a", v{"changes": manyChanges("add_rcpt", 600)}, nil),
+		behave(t, "b", v{"changes": manyChanges("add_rcpt", 600)}, nil),
+	)
+	got, ch := h.chain(t, "a", "b").Data(context.Background(), testTxn(), testMessage(t, simpleMsg))
+	if got.Action != Tempfail || got.Filter != "b" || !strings.Contains(got.Reason, "add_recipients: 1200 entries in the chain (at most 1000)") {
+		t.Errorf("verdict %+v", got)
+	}
+	if len(ch.AddRecipients) != 600 {
+		t.Errorf("%d recipients added, want the first filter's 600", len(ch.AddRecipients))
 	}
 }
 

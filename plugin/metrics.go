@@ -100,9 +100,9 @@ func (m *Metrics) attach(h *Host) {
 // observe runs one filter for one stage like handle, and records the call:
 // its latency, and either the verdict or the kind of failure. Every
 // verdict other than continue is logged, with the filter, stage and reply.
-func (f *filter) observe(ctx context.Context, stage string, event *chainEvent, t *Txn, msg *Message, parts []part) (Verdict, *Changes) {
+func (f *filter) observe(ctx context.Context, stage string, event *chainEvent, t *Txn, msg *Message, parts []part, prior *Changes) (Verdict, *Changes) {
 	start := time.Now()
-	v, ch := f.handle(ctx, stage, event, t, msg, parts)
+	v, ch := f.handle(ctx, stage, event, t, msg, parts, prior)
 	d := time.Since(start)
 	m := f.host.opts.Metrics
 	if m != nil {

@@ -187,6 +187,8 @@ func TestFailurePolicy(t *testing.T) {
 		{name: "missing part", conf: v{"changes": []v{{"op": "part", "path": "3.1", "type": "text/plain", "value": "x"}}}, reason: "no such part"},
 		{name: "part charset the host cannot write", conf: v{"changes": []v{{"op": "part", "path": "1", "type": "text/plain; charset=iso-8859-1", "value": "x"}}}, reason: "give the content in UTF-8"},
 		{name: "invalid sender", conf: v{"changes": []v{{"op": "sender", "value": "a@"}}}, reason: "sender"},
+		{name: "too many added recipients", conf: v{"changes": manyChanges("add_rcpt", 1001)}, reason: "add_recipients: 1001 entries (at most 1000)"},
+		{name: "too many removed recipients", conf: v{"changes": manyChanges("remove_rcpt", 1001)}, reason: "remove_recipients: 1001 entries (at most 1000)"},
 		{name: "on_error continue", conf: v{"mode": "panic"}, mod: func(f *config.Filter) { f.OnError = "continue" },
 			want: &Verdict{Action: Continue}}, // the chain goes on; the reason is only logged
 		{name: "on_error reject", conf: v{"mode": "panic"}, mod: func(f *config.Filter) { f.OnError = "reject" }, reason: "trap",
@@ -292,6 +294,20 @@ func TestHandmadeModules(t *testing.T) {
 	if got := c.Connect(ctx, testSession()); got.Action != Reject || got.Code != 554 || got.Text != "handmade" {
 		t.Errorf("handmade reject: %+v", got)
 	}
+}
+
+// manyChanges is n changes of one recipient operation for the behave plugin.
+func manyChanges(op string, n int) []v {
+	out := make([]v, n)
+	for i := range out {
+		switch op {
+		case "add_rcpt":
+			out[i] = v{"op": op, "value": fmt.Sprintf("r%d@example.com", i)}
+		default:
+			out[i] = v{"op": op, "value": "alice@example.com"}
+		}
+	}
+	return out
 }
 
 // TestInitFailures: a module whose _initialize or start function (its

@@ -84,6 +84,9 @@ const (
 	MaxKVKeys       = 10000 // per filter
 	MaxHTTPBody     = 1 << 20
 	MaxLogLineBytes = 1024
+	// MaxRecipientChanges bounds each recipient list of a result's changes
+	// (add, remove, replace, reroute), and of a chain's changes together.
+	MaxRecipientChanges = 1000
 )
 
 // Event is the document the host passes to sluice_on_event. Fields that do

@@ -194,18 +194,25 @@ func lowerASCII(s string) string {
 	return s
 }
 
-// crlf turns bare LF line endings into CRLF, as SMTP requires.
+// crlf turns bare LF and bare CR line endings into CRLF, as SMTP
+// requires: the relay refuses either from clients (some receivers end a
+// line at a bare CR, which lets "\r.\r" end DATA early), and a plugin's
+// body must not carry them on.
 func crlf(b []byte) []byte {
-	if !bytes.Contains(b, []byte("\n")) {
+	if !bytes.ContainsAny(b, "\r\n") {
 		return b
 	}
 	var out bytes.Buffer
 	out.Grow(len(b) + len(b)/32)
 	for i, c := range b {
-		if c == '\n' && (i == 0 || b[i-1] != '\r') {
-			out.WriteByte('\r')
+		switch {
+		case c == '\n' && (i == 0 || b[i-1] != '\r'):
+			out.WriteString("\r\n")
+		case c == '\r' && (i+1 == len(b) || b[i+1] != '\n'):
+			out.WriteString("\r\n")
+		default:
+			out.WriteByte(c)
 		}
-		out.WriteByte(c)
 	}
 	return out.Bytes()
 }

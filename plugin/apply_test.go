@@ -102,6 +102,12 @@ func TestApply(t *testing.T) {
 		{name: "body replaced with CRLF", msg: "A: a\r\n\r\nold\r\n",
 			ch:   &Changes{ReplaceBody: true, Body: []byte("new\nlines\r\n")},
 			want: "A: a\r\n\r\nnew\r\nlines\r\n"},
+		// A bare CR is a line end to some receivers ("\r.\r" ends DATA there:
+		// SMTP smuggling), so the relay refuses it from clients; nor does
+		// it pass it on from a plugin.
+		{name: "body with bare CR", msg: "A: a\r\n\r\nold\r\n",
+			ch:   &Changes{ReplaceBody: true, Body: []byte("x\r.\rMAIL FROM:<a@b.c>\r\r\nend\r")},
+			want: "A: a\r\n\r\nx\r\n.\r\nMAIL FROM:<a@b.c>\r\n\r\nend\r\n"},
 		{name: "nested part replaced, the rest byte-exact", msg: multipartMsg,
 			ch: &Changes{Parts: []PartReplacement{{Path: "2", ContentType: "text/plain; charset=utf-8", Disposition: "inline", Content: []byte("attachment removed")}}},
 			contains: []string{"preamble\r\n--outer\r\nContent-Type: multipart/alternative; boundary=inner\r\n", "caf=C3=A9 plain\r\n--inner\r\n",

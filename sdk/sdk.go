@@ -272,7 +272,8 @@ func (c *Changes) Reroute(rcpt, route string) *Changes {
 }
 
 // ReplaceBody replaces the whole body (everything after the header); use
-// CRLF line endings and set Content-Type with SetHeader if it changes.
+// CRLF line endings (the host turns a bare LF or CR into CRLF) and set
+// Content-Type with SetHeader if it changes.
 func (c *Changes) ReplaceBody(body []byte) *Changes { c.w.Body = &body; return c }
 
 // ReplacePart replaces MIME part path ("1.2") by a leaf part with the given

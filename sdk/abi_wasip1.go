@@ -24,8 +24,8 @@ func exportABIVersion() int32 { return abi.Version }
 //go:wasmexport sluice_stages
 func exportStages() int32 { return stageBits() }
 
-// The SDK asks for packed events, which it decodes 2–4× faster than JSON;
-// dispatch still takes JSON from a host that ignores this export.
+// The SDK asks for packed events, which it decodes 2–4× faster than JSON,
+// and takes no other: dispatch answers a JSON event with an error result.
 //
 //go:wasmexport sluice_event_encoding
 func exportEventEncoding() int32 { return abi.EncodingPacked }

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/sluice-mail/sluice/sdk"
@@ -19,22 +20,25 @@ type config struct {
 	Reject []string `json:"reject"`
 }
 
+// cfg is read once, when the instance starts: the config never changes
+// during an instance's life, and decoding JSON in the guest is slow.
+var cfg config
+
 func main() {}
 
 func init() {
+	// A config the plugin cannot read refuses the filter: sluice does not
+	// start (or keeps the running filters on a reload) and logs this panic
+	// under the filter's name. Outside sluice (a plain go test of this
+	// package) there is no config.
+	if err := sdk.ConfigJSON(&cfg); err != nil && !errors.Is(err, sdk.ErrNotInSandbox) {
+		panic("tagger: bad config: " + err.Error())
+	}
 	sdk.Handle(sdk.Handlers{Mail: mail, Data: data})
 }
 
-func load() config {
-	var c config
-	if err := sdk.ConfigJSON(&c); err != nil {
-		sdk.Log(sdk.LevelError, "bad config: "+err.Error())
-	}
-	return c
-}
-
 func mail(e *sdk.MailEvent) sdk.Result {
-	for _, r := range load().Reject {
+	for _, r := range cfg.Reject {
 		if strings.EqualFold(r, e.Txn.From) {
 			return sdk.Reject(550, "5.7.1", "Sender refused by policy")
 		}
@@ -47,7 +51,7 @@ func data(e *sdk.DataEvent) sdk.Result {
 		return sdk.Continue()
 	}
 	domain := sdk.AddressDomain(e.Txn.From)
-	for _, d := range load().Domains {
+	for _, d := range cfg.Domains {
 		if strings.EqualFold(d, domain) {
 			// Inside mail: strip a forged tag rather than trust it.
 			return sdk.Continue().With(new(sdk.Changes).RemoveHeader("X-Sluice-Outside"))

@@ -1,12 +1,17 @@
 package main_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
+	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/plugin"
 )
 
 // TestTaggerInLiveRelay runs the README's example plugin in a relay: a
@@ -63,5 +68,22 @@ domain "example.com" {
 	}
 	if strings.Contains(got["inside"], "X-Sluice-Outside") {
 		t.Errorf("inside mail kept a forged tag: %q", got["inside"])
+	}
+}
+
+// TestTaggerRefusesBadConfig: a config the tagger cannot decode stops the
+// filter from loading, with the filter named and the plugin's reason logged.
+func TestTaggerRefusesBadConfig(t *testing.T) {
+	wasm := wasmtest.Build(t, "examples/plugin-tagger")
+	var log strings.Builder
+	h, err := plugin.NewHost(context.Background(), []config.Filter{{Name: "tagger", Wasm: wasm,
+		ConfigJSON: []byte(`{"domains": "example.com"}`)}},
+		plugin.HostOptions{CacheDir: wasmtest.CompileCacheDir(), Logger: hclog.New(&hclog.LoggerOptions{Output: &log})})
+	if err == nil {
+		h.Close(context.Background())
+		t.Fatal("the tagger loaded with a config it cannot read")
+	}
+	if !strings.Contains(err.Error(), `filter "tagger"`) || !strings.Contains(log.String(), "tagger: bad config: json: cannot unmarshal string") {
+		t.Errorf("error %v; log:\n%s", err, log.String())
 	}
 }

@@ -470,6 +470,7 @@ func (f *filter) call(ctx context.Context, st *callState, event []byte) ([]byte,
 		out, err = inst.run(ctx, event)
 		return err
 	})
+	f.logs.flush()
 	if err != nil {
 		reason := f.describe(err, inst)
 		f.discard(inst)

@@ -17,15 +17,35 @@ type logSink struct {
 	log     hclog.Logger
 	rate    float64 // tokens per second
 	burst   float64
+	now     func() time.Time
 	mu      sync.Mutex
 	tokens  float64
 	last    time.Time
 	pending uint64        // dropped since the last report
 	dropped atomic.Uint64 // total, for tests and metrics
+	// reported is when flush last reported drops: it does so at most once
+	// a second, so that a plugin flooding every call cannot flood this way.
+	reported time.Time
 }
 
 func newLogSink(log hclog.Logger) *logSink {
-	return &logSink{log: log, rate: 100, burst: 200, tokens: 200, last: time.Now()}
+	return &logSink{log: log, rate: 100, burst: 200, tokens: 200, now: time.Now, last: time.Now()}
+}
+
+// flush reports lines dropped since the last report, at most once a
+// second; the host calls it when a call ends, so that a plugin that floods
+// and then falls silent still has its drops counted in the log.
+func (s *logSink) flush() {
+	s.mu.Lock()
+	now := s.now()
+	dropped := s.pending
+	if dropped == 0 || now.Sub(s.reported) < time.Second {
+		s.mu.Unlock()
+		return
+	}
+	s.pending, s.reported = 0, now
+	s.mu.Unlock()
+	s.log.Warn("plugin log lines dropped by the rate limit", "dropped", dropped)
 }
 
 func (s *logSink) emit(level int32, stream, line string) {
@@ -33,7 +53,7 @@ func (s *logSink) emit(level int32, stream, line string) {
 		line = line[:abi.MaxLogLineBytes] + "…(truncated)"
 	}
 	s.mu.Lock()
-	now := time.Now()
+	now := s.now()
 	s.tokens += now.Sub(s.last).Seconds() * s.rate
 	if s.tokens > s.burst {
 		s.tokens = s.burst

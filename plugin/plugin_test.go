@@ -546,3 +546,33 @@ func TestHammer(t *testing.T) {
 		}
 	}
 }
+
+// TestLogDropsReportedWhenSilent: a plugin that floods within one call and
+// then never logs again still has its dropped lines counted in the log
+// (the rate limit let them be reported only with its next line), and the
+// report itself is rate-limited.
+func TestLogDropsReportedWhenSilent(t *testing.T) {
+	logs := &logBuffer{}
+	s := newLogSink(hclog.New(&hclog.LoggerOptions{Output: logs}))
+	now := time.Unix(1e9, 0)
+	s.now, s.last = func() time.Time { return now }, now
+	for i := range 300 {
+		s.emit(2, "stdout", fmt.Sprint("line ", i))
+	}
+	s.flush()
+	if got := strings.Count(logs.String(), "dropped=100"); got != 1 {
+		t.Fatalf("%d reports of 100 dropped lines, want 1:\n%s", got, logs)
+	}
+	for range 50 {
+		s.emit(2, "stdout", "more")
+		s.flush()
+	}
+	if got := strings.Count(logs.String(), "dropped by the rate limit"); got != 1 {
+		t.Errorf("%d drop reports within one second, want 1", got)
+	}
+	now = now.Add(time.Second)
+	s.flush()
+	if !strings.Contains(logs.String(), "dropped=50") {
+		t.Errorf("the next second's report is missing:\n%.500s", logs.String()[max(0, len(logs.String())-500):])
+	}
+}

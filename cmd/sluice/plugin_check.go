@@ -47,6 +47,10 @@ func pluginCheckCommand(args []string, stdout, stderr io.Writer) int {
 		enc.Encode(rep)
 	} else {
 		printCheckReport(stdout, rep)
+		if !rep.OK() && !*verbose {
+			// A trap's own message (a Go panic's, say) is in the plugin's output.
+			fmt.Fprintln(stdout, "(-v shows the plugin's own log lines and output, where a panic's message is)")
+		}
 	}
 	if !rep.OK() {
 		return 1

@@ -23,8 +23,15 @@ func TestPluginCheckCommand(t *testing.T) {
 
 	broken := wasmtest.Build(t, "plugin/testdata/broken/abi2")
 	code, out, _ = run(broken)
-	if code != 1 || !strings.Contains(out, "FAILED: 1 problem(s)\n  - plugin speaks ABI version 2; this sluice supports version 1\n") {
+	if code != 1 || !strings.Contains(out, "FAILED: 1 problem(s)\n  - plugin speaks ABI version 2; this sluice supports version 1\n") ||
+		!strings.Contains(out, "-v shows the plugin's own log lines") {
 		t.Errorf("broken: exit %d\n%s", code, out)
+	}
+	// With -v the plugin's own output is there: the tagger's panic on a
+	// config it cannot read says why it refused to load.
+	code, out, errs = run(tagger, "-v", "-config", `{"domains":"example.org"}`)
+	if code != 1 || !strings.Contains(out, "_initialize: trap") || !strings.Contains(errs, "tagger: bad config") || strings.Contains(out, "-v shows") {
+		t.Errorf("bad tagger config with -v: exit %d\n%s\nstderr:\n%s", code, out, errs)
 	}
 	code, out, _ = run(broken, "-json")
 	var rep struct{ Problems []string }

@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -17,6 +18,7 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/plugin/interrupt"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -59,6 +61,12 @@ func Check(ctx context.Context, file string, opts CheckOptions) *CheckReport {
 	rep := &CheckReport{File: file, Problems: []string{}}
 	wasm, err := os.ReadFile(file)
 	if err != nil {
+		rep.problem("%v", err)
+		return rep
+	}
+	// Sizes first: wazero, reading the shape, allocates what a module
+	// declares. (Not a module at all: checkShape says so with wazero's words.)
+	if err := interrupt.CheckSizes(wasm); err != nil && !errors.Is(err, interrupt.ErrNotModule) {
 		rep.problem("%v", err)
 		return rep
 	}

@@ -84,6 +84,8 @@ func TestCheckBrokenPlugins(t *testing.T) {
 			"connect stage, IPv6, TLS 1.3: invalid output",
 		}},
 		{"not wasm", func(t *testing.T) string { return writeTemp(t, "not wasm") }, []string{"not a valid WebAssembly module"}},
+		// 40 bytes that made wazero allocate 3 GB while reading the shape.
+		{"declares more than it holds", func(t *testing.T) string { return writeTemp(t, hostileSizes) }, []string{"section 4: declares"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -102,3 +104,6 @@ func TestCheckBrokenPlugins(t *testing.T) {
 		})
 	}
 }
+
+// hostileSizes declares a table section of ~2^28 entries in 13 bytes.
+const hostileSizes = "\x00asm\x01\x00\x00\x00\x04\r\xff\xff\xff0000000000\x05\x1d00@00000000000000000000000000"

@@ -260,6 +260,10 @@ func TestHandmadeModules(t *testing.T) {
 	if _, err := NewHost(ctx, []config.Filter{{Name: "junk", Wasm: writeTemp(t, "not wasm")}}, HostOptions{}); err == nil || !strings.Contains(err.Error(), `filter "junk"`) {
 		t.Errorf("junk module: %v", err)
 	}
+	if _, err := NewHost(ctx, []config.Filter{{Name: "sizes", Wasm: writeTemp(t, hostileSizes)}}, HostOptions{}); err == nil ||
+		!strings.Contains(err.Error(), `filter "sizes"`) || !strings.Contains(err.Error(), "section 4: declares") {
+		t.Errorf("module declaring more than it holds: %v", err)
+	}
 	for _, tt := range []struct {
 		name   string
 		hm     handmade

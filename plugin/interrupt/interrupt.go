@@ -29,7 +29,9 @@
 //
 // The module is refused when it uses an instruction this package does not
 // know, names a global that does not exist (it could then reach the new
-// ones), already exports StopExport or StartExport, or has no memory to grow.
+// ones), already exports StopExport or StartExport, or has no memory to grow;
+// and when it declares more entries than its bytes hold, or more locals or
+// table entries than MaxLocals and MaxTableEntries (see checkBounds).
 package interrupt
 
 import (
@@ -88,22 +90,15 @@ type section struct {
 // Instrument returns a copy of the module wasm with the interrupt checks in
 // place, or an error saying why the module is refused.
 func Instrument(wasm []byte) ([]byte, error) {
-	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || binary.LittleEndian.Uint32(wasm[4:8]) != 1 {
-		return nil, errors.New("not a WebAssembly 1.0 binary module")
-	}
-	var secs []section
-	r := &reader{b: wasm, pos: 8}
-	for !r.done() {
-		id := r.byte1()
-		n := r.u32()
-		body := r.bytes(int(n))
-		if r.err != nil {
-			return nil, r.fail("section header")
-		}
-		secs = append(secs, section{id, body})
+	secs, err := sections(wasm)
+	if err != nil {
+		return nil, err
 	}
 	var m module
 	for _, s := range secs {
+		if err := checkBounds(s); err != nil {
+			return nil, fmt.Errorf("section %d: %w", s.id, err)
+		}
 		if err := m.scan(s); err != nil {
 			return nil, fmt.Errorf("section %d: %w", s.id, err)
 		}
@@ -173,6 +168,28 @@ func Instrument(wasm []byte) ([]byte, error) {
 	}
 	addMissing(0)
 	return out, nil
+}
+
+// ErrNotModule: the bytes do not start like a binary WebAssembly 1.0 module.
+var ErrNotModule = errors.New("not a WebAssembly 1.0 binary module")
+
+// sections splits a binary module into its sections.
+func sections(wasm []byte) ([]section, error) {
+	if len(wasm) < 8 || string(wasm[:4]) != "\x00asm" || binary.LittleEndian.Uint32(wasm[4:8]) != 1 {
+		return nil, ErrNotModule
+	}
+	var secs []section
+	r := &reader{b: wasm, pos: 8}
+	for !r.done() {
+		id := r.byte1()
+		n := r.u32()
+		body := r.bytes(int(n))
+		if r.err != nil {
+			return nil, r.fail("section header")
+		}
+		secs = append(secs, section{id, body})
+	}
+	return secs, nil
 }
 
 // newGlobals is a global section of the n existing entries in rest plus

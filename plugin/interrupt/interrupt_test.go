@@ -183,11 +183,27 @@ func TestRefused(t *testing.T) {
 		sec(3, vec([]byte{0})...),
 		sec(secMemory, vec([]byte{0, 1})...),
 		sec(secCode, vec(code(0, 0xfb, 0, opEnd))...))
+	mem := sec(secMemory, vec([]byte{0, 1})...)
+	name := func(sub ...byte) []byte { return sec(secCustom, append([]byte{4, 'n', 'a', 'm', 'e'}, sub...)...) }
 	for _, tc := range []struct {
 		name string
 		wasm []byte
 		want string
 	}{
+		// What wazero would allocate as declared before reading it.
+		{"tables beyond the section's bytes", assemble(sec(4, 0xff, 0xff, 0xff, 0x7f)), "section 4: declares 268435455 entries in 0 bytes"},
+		{"a table of 2^30 entries", assemble(sec(4, vec([]byte{0x70, 0, 0x80, 0x80, 0x80, 0x80, 0x04})...), mem), "table of up to 1073741824 entries"},
+		{"an imported table of 2^30", assemble(sec(secImport, vec([]byte{1, 'm', 1, 't', importTable, 0x70, 1, 0, 0x80, 0x80, 0x80, 0x80, 0x04})...), mem), "table of up to 1073741824"},
+		{"a data segment beyond its bytes", assemble(mem, sec(secData, vec([]byte{1, 0xff, 0xff, 0xff, 0xff, 0x0f})...)), "declares 4294967295 bytes"},
+		{"an element vector beyond its bytes", assemble(mem, sec(secElement, vec([]byte{1, 0, 0xff, 0xff, 0xff, 0x0f})...)), "section 9: declares"},
+		{"parameters beyond their bytes", assemble(sec(secType, vec([]byte{0x60, 0xff, 0xff, 0xff, 0x0f})...)), "section 1: declares"},
+		{"100,000 locals", assemble(sec(secType, vec([]byte{0x60, 0, 0})...), sec(3, vec([]byte{0})...), mem,
+			sec(secCode, vec(code(1, 0xa0, 0x8d, 0x06, 0x7f, opEnd))...)), "a function of 100000 locals; at most 50000"},
+		{"function names beyond their bytes", assemble(mem, name(1, 5, 0xff, 0xff, 0xff, 0xff, 0x0f)), "name section: declares"},
+		{"local names beyond their bytes", assemble(mem, name(2, 6, 1, 0, 0xff, 0xff, 0xff, 0x0f)), "name section: declares"},
+		// Found by FuzzInstrument: wazero allocated 3 and 7 GB for these.
+		{"fuzz: table section", []byte("\x00asm\x01\x00\x00\x00\x04\r\xff\xff\xff0000000000\x05\x1d00@00000000000000000000000000"), "section 4"},
+		{"fuzz: element section", []byte("\x00asm\x01\x00\x00\x00\t\r\x91\x91\x910000000000\x05\x1d00000000000000000000000000000"), "section 9"},
 		{"empty", nil, "not a WebAssembly"},
 		{"text", []byte("(module)"), "not a WebAssembly"},
 		{"truncated", good[:len(good)-3], "malformed"},
@@ -295,10 +311,15 @@ func TestStartFunction(t *testing.T) {
 }
 
 // FuzzInstrument: Instrument never panics, and what it accepts from a
-// module wazero compiles, wazero compiles too.
+// module wazero compiles, wazero compiles too. (What it refuses never
+// reaches wazero, which is how the fuzzer no longer dies of wazero's
+// allocations.)
 func FuzzInstrument(f *testing.F) {
 	f.Add(testModule())
 	f.Add(assemble(sec(secMemory, vec([]byte{0, 1})...)))
+	// Inputs on which wazero allocated gigabytes before checkBounds.
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\x04\r\xff\xff\xff0000000000\x05\x1d00@00000000000000000000000000"))
+	f.Add([]byte("\x00asm\x01\x00\x00\x00\t\r\x91\x91\x910000000000\x05\x1d00000000000000000000000000000"))
 	f.Fuzz(func(t *testing.T, wasm []byte) {
 		out, err := Instrument(wasm)
 		if err != nil {

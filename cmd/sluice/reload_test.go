@@ -98,8 +98,20 @@ func dialog(t *testing.T, c *textproto.Conn, steps ...any) string {
 // WebAssembly, or a config the plugin refuses at start, is refused with the
 // reason logged, and the running filter stays.
 func TestReloadPlugins(t *testing.T) {
-	t.Parallel()
 	dir := t.TempDir()
+	// The relay compiles into data/wasm-cache: point it at the compilation
+	// cache the tests' in-process hosts share, since a race-built binary
+	// takes over 15 s to compile a Go module cold.
+	shared := wasmtest.CompileCacheDir()
+	if err := os.MkdirAll(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(shared, filepath.Join(dir, "data", "wasm-cache")); err != nil {
+		t.Fatal(err)
+	}
 	listen := freePort(t)
 	tagger, behave := wasmtest.Build(t, "examples/plugin-tagger"), wasmtest.Build(t, "plugin/testdata/behave")
 	install := func(src string) {

@@ -215,6 +215,9 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 			f.log.Error("applying the filter's changes to the message failed", "error", err)
 			v = failTempfail
 			v.Filter, v.Reason = f.name, "applying its changes: "+err.Error()
+			if m := f.host.opts.Metrics; m != nil {
+				m.failure(f.name, stage, v.Reason)
+			}
 			return v, total
 		}
 		if next {

@@ -114,11 +114,7 @@ func (f *filter) observe(ctx context.Context, stage string, event *chainEvent, t
 			sm.buckets[i].Add(1)
 		}
 		if v.Reason != "" {
-			kind := failureKind(v.Reason)
-			sm.errors[slices.Index(errKinds, kind)].Add(1)
-			if m.onFailure != nil {
-				m.onFailure(f.name, stage, kind, v.Reason)
-			}
+			m.failure(f.name, stage, v.Reason)
 		} else if v.Action >= 0 && int(v.Action) < len(actionNames) {
 			sm.verdicts[v.Action].Add(1)
 		}
@@ -128,6 +124,15 @@ func (f *filter) observe(ctx context.Context, stage string, event *chainEvent, t
 			"enhanced", v.Enhanced, "text", v.Text, "duration", d)
 	}
 	return v, ch
+}
+
+// failure counts a failure of filter at stage by its kind.
+func (m *Metrics) failure(filter, stage, reason string) {
+	kind := failureKind(reason)
+	m.stage(filter, stage).errors[slices.Index(errKinds, kind)].Add(1)
+	if m.onFailure != nil {
+		m.onFailure(filter, stage, kind, reason)
+	}
 }
 
 // failureKind sorts a failure by the reason the host gave it (filter.go's
@@ -145,7 +150,7 @@ func failureKind(reason string) string {
 		return ErrKindExit
 	case strings.HasPrefix(reason, "no instance available"), strings.HasPrefix(reason, "canceled by the caller"),
 		strings.HasPrefix(reason, "event of"), strings.HasPrefix(reason, "instantiate:"), strings.HasPrefix(reason, abi.ExportInitialize),
-		strings.HasPrefix(reason, "start function"):
+		strings.HasPrefix(reason, "start function"), strings.HasPrefix(reason, "applying its changes:"):
 		return ErrKindOther
 	}
 	// "invalid output: ...", "malformed result: ...", "invalid changes: ...",

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/sluice-mail/sluice/mta/config"
 )
 
 // memoryRewriter applies message changes to an in-memory copy of a message,
@@ -82,5 +84,30 @@ func TestDataWithRewrite(t *testing.T) {
 	v, _ = h.chain(t, "first", "second").DataWithRewrite(ctx, testTxn(), testMessage(t, simpleMsg), failing)
 	if v.Action != Tempfail || v.Code != 451 || v.Filter != "first" || !strings.Contains(v.Reason, "disk full") {
 		t.Errorf("failed rewrite: %+v", v)
+	}
+}
+
+// TestFailedRewriteCounted: a rewrite that fails between filters counts as
+// a failure of the filter whose changes it was applying.
+func TestFailedRewriteCounted(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	shareCompilationCache(t, dir)
+	m := NewMetrics()
+	h, err := NewHost(ctx, []config.Filter{
+		behave(t, "first", v{"changes": []v{{"op": "add", "name": "X-A", "value": "1"}}}, nil),
+		behave(t, "second", v{}, nil),
+	}, HostOptions{DataDir: dir, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close(ctx)
+	c, _ := h.Chain([]string{"first", "second"})
+	failing := func(*Changes) (*Message, error) { return nil, fmt.Errorf("disk full") }
+	if v, _ := c.DataWithRewrite(ctx, testTxn(), testMessage(t, simpleMsg), failing); v.Action != Tempfail {
+		t.Fatalf("verdict %+v", v)
+	}
+	if got := scrape(t, m)[`sluice_filter_errors_total{filter="first",stage="data",kind="other"}`]; got != 1 {
+		t.Errorf("errors_total of first = %v, want 1", got)
 	}
 }

@@ -10,6 +10,7 @@
 package main
 
 import (
+	"errors"
 	"io"
 
 	"github.com/sluice-mail/sluice/plugins/internal/authmail"
@@ -21,23 +22,32 @@ func main() {}
 
 func init() {
 	sdk.Handle(sdk.Handlers{Data: data})
+	conf = pluginconf.AtInit("dkim", parseConfig)
 }
 
-// cached is the parsed configuration, keys included.
-var cached pluginconf.Lazy[settings]
+// conf is the configuration, parsed in init (a bad one refuses to load, so
+// check-config and a reload report it); the host's keys join it at the
+// first message (hostKeysIn).
+var (
+	conf       *settings
+	hostKeysIn bool
+)
 
 func load() (*settings, error) {
-	return cached.Load(func(raw []byte) (*settings, error) {
-		s, err := parseConfig(raw)
-		if err != nil {
-			return nil, err
-		}
+	if conf == nil { // outside the sandbox only: AtInit refuses a bad config
+		return nil, errors.New("dkim: no configuration")
+	}
+	if !hostKeysIn {
 		// Keys the host holds (the "sign" grant) sign natively; they win
 		// over keys in the config for the same domain.
 		host, err := hostKeys(sdk.SigningKeys, sdk.Sign)
-		s.withHostKeys(host)
-		return s, err
-	})
+		if err != nil {
+			return nil, err
+		}
+		conf.withHostKeys(host)
+		hostKeysIn = true
+	}
+	return conf, nil
 }
 
 func data(e *sdk.DataEvent) sdk.Result {

@@ -13,6 +13,7 @@
 package main
 
 import (
+	"errors"
 	"math/rand/v2"
 	"net"
 
@@ -25,11 +26,19 @@ func main() {}
 
 func init() {
 	sdk.Handle(sdk.Handlers{Data: data})
+	conf = pluginconf.AtInit("spf-dmarc", parseConfig)
 }
 
-var cached pluginconf.Lazy[settings]
+// conf is read once, in init: a bad config (a missing authserv_id above
+// all) refuses to load, so check-config and a reload report it.
+var conf *settings
 
-func load() (*settings, error) { return cached.Load(parseConfig) }
+func load() (*settings, error) {
+	if conf == nil { // outside the sandbox only: AtInit refuses a bad config
+		return nil, errors.New("spf-dmarc: no configuration")
+	}
+	return conf, nil
+}
 
 func data(e *sdk.DataEvent) sdk.Result {
 	s, err := load()

@@ -1,7 +1,7 @@
 // Package pluginconf reads a built-in filter's configuration (its
-// `config = { ... }` block, from sdk.Config) once per instance: at init,
-// where a bad configuration refuses to load (AtInit), or on first use,
-// where the operator's on_error decides what a bad one does (Lazy).
+// `config = { ... }` block, from sdk.Config) once per instance, at init,
+// where a bad configuration refuses to load (AtInit), and the sizes in it
+// (Size).
 package pluginconf
 
 import (
@@ -35,31 +35,6 @@ func AtInit[T any](filter string, parse func(raw []byte) (*T, error)) *T {
 		os.Exit(1)
 	}
 	return v
-}
-
-// Lazy is a configuration read from the host and parsed on first use: it
-// never changes during an instance's life, and parsing (RSA keys above
-// all) is too costly to repeat per message.
-type Lazy[T any] struct {
-	v   *T
-	err error
-}
-
-// Load returns the parsed configuration, or the error parse gave, which
-// stays; when the host cannot give the configuration, the next call asks
-// again. A configuration that fails to parse is never kept.
-func (c *Lazy[T]) Load(parse func(raw []byte) (*T, error)) (*T, error) {
-	if c.v == nil && c.err == nil {
-		raw, err := sdk.Config()
-		if err != nil {
-			return nil, err
-		}
-		c.v, c.err = parse(raw)
-		if c.err != nil {
-			c.v = nil
-		}
-	}
-	return c.v, c.err
 }
 
 // Size reads a positive byte count from a config value: a JSON number of

@@ -27,6 +27,7 @@ import (
 // paramSink is a next hop that records each message with the DSN
 // parameters it came with, and answers RCPT as rcpt says (nil: accept).
 type paramSink struct {
+	addr string                       // where it listens
 	rcpt func(to string, n int) error // n: how many times to was given before
 
 	mu    sync.Mutex
@@ -39,13 +40,14 @@ type paramMsg struct {
 	rcpts map[string]string // address -> "NOTIFY=... ORCPT=..."
 }
 
-func startParamSink(t *testing.T, addr string, dsn bool, rcpt func(string, int) error) *paramSink {
+func startParamSink(t *testing.T, dsn bool, rcpt func(string, int) error) *paramSink {
 	t.Helper()
 	s := &paramSink{rcpt: rcpt, tries: map[string]int{}}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // a port of its own: no race with other tests for a free one
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.addr = ln.Addr().String()
 	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &paramSession{s: s}, nil }))
 	srv.Domain = "sink.e2e.test"
 	srv.EnableDSN = dsn
@@ -221,9 +223,9 @@ func sendDSN(t *testing.T, addr, from string, mail *smtp.MailOptions, rcpts map[
 func TestDSNEndToEnd(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, dsnHop, plainHop := freePort(t), freePort(t), freePort(t)
-	dsnSink := startParamSink(t, dsnHop, true, nil)
-	plainSink := startParamSink(t, plainHop, false, func(to string, _ int) error {
+	listen := freePort(t)
+	dsnSink := startParamSink(t, true, nil)
+	plainSink := startParamSink(t, false, func(to string, _ int) error {
 		if strings.HasPrefix(to, "gone@") {
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
 		}
@@ -252,7 +254,7 @@ domain "plain.test" {
 domain "sender.test" {
   deliver "maildir" {}
 }
-`, listen, dsnHop, plainHop))
+`, listen, dsnSink.addr, plainSink.addr))
 	p := startSluice(t, dir, "serve", "-config", cfg)
 	p.waitListening(listen)
 
@@ -331,8 +333,8 @@ domain "sender.test" {
 func TestRetriesBouncesDelays(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, flakyHop, deadHop := freePort(t), freePort(t), freePort(t)
-	flaky := startParamSink(t, flakyHop, false, func(to string, n int) error {
+	listen, deadHop := freePort(t), freePort(t)
+	flaky := startParamSink(t, false, func(to string, n int) error {
 		switch {
 		case strings.HasPrefix(to, "gone@"):
 			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
@@ -376,7 +378,7 @@ domain "slow.test" {
 domain "sender.test" {
   deliver "maildir" {}
 }
-`, listen, flakyHop, deadHop, deadHop))
+`, listen, flaky.addr, deadHop, deadHop))
 	p := startSluice(t, dir, "serve", "-config", cfg)
 	p.waitListening(listen)
 

@@ -264,3 +264,81 @@ func TestFiltersSeeEarlierChanges(t *testing.T) {
 		t.Errorf("the filter between did not read the first filter's body: %q", got)
 	}
 }
+
+// TestLMTPRecipientsOfSeveralChains: on LMTP, recipients whose domains run
+// different filter chains share one transaction (no 452): each chain runs
+// on its own copy of the message and each recipient gets its chain's
+// reply. A domain that rejects refuses only its own recipients; the others
+// are queued with their own chain's changes, a duplicate RCPT gets its
+// chain's reply again, and the SMTP listener still splits with 452.
+func TestLMTPRecipientsOfSeveralChains(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	cfg := behaveFilter(t, "tag-a", map[string]any{"changes": []map[string]any{{"op": "add", "name": "X-Chain", "value": "a"}}}, "") +
+		behaveFilter(t, "tag-b", map[string]any{"changes": []map[string]any{{"op": "set", "name": "Subject", "value": "b"}}}, "") +
+		behaveFilter(t, "reject", verdicts("data", "reject", 550, "5.7.1", "Not for this domain"), "") +
+		sinkDomain("a.test", s, "tag-a") +
+		sinkDomain("b.test", s, "tag-b") +
+		sinkDomain("reject.test", s, "reject") +
+		sinkDomain("sink.test", s)
+	r := relaytest.StartRelay(t, cfg)
+
+	rc := relaytest.DialRaw(t, r.Addr("lmtp"))
+	rc.Cmd("LHLO client.test", 250)
+	rc.Cmd("MAIL FROM:<a@example.com>", 250)
+	rcpts := []string{"u@a.test", "u@b.test", "u@reject.test", "v@a.test", "u@sink.test", "u@A.test"}
+	for _, rcpt := range rcpts {
+		rc.Cmd("RCPT TO:<"+rcpt+">", 250)
+	}
+	rc.Cmd("DATA", 354)
+	rc.Send("Subject: original\r\nFrom: a@example.com\r\n\r\nhi\r\n.\r\n")
+	ids := map[string]string{}
+	for _, rcpt := range rcpts {
+		code := 250
+		if strings.HasSuffix(rcpt, "@reject.test") {
+			code = 550
+		}
+		got := rc.Expect(code)
+		if !strings.Contains(got, "<"+rcpt+">") {
+			t.Errorf("reply for %s: %q", rcpt, got)
+		}
+		if code == 550 && (!strings.HasPrefix(got, "5.7.1 ") || !strings.Contains(got, "Not for this domain")) {
+			t.Errorf("reply for %s: %q", rcpt, got)
+		}
+		if _, id, ok := strings.Cut(got, "queued as "); ok {
+			ids[rcpt] = id
+		}
+	}
+	// One queue entry per chain: a.test's recipients (and the duplicate) share one.
+	if ids["u@a.test"] == "" || ids["u@a.test"] != ids["v@a.test"] || ids["u@a.test"] != ids["u@A.test"] ||
+		ids["u@a.test"] == ids["u@b.test"] || ids["u@b.test"] == ids["u@sink.test"] {
+		t.Errorf("queue ids %v", ids)
+	}
+	rc.Cmd("QUIT", 221)
+
+	msgs := s.WaitMessages(t, 3)
+	waitQueueEmpty(t, r)
+	byRcpts := map[string]string{}
+	for _, m := range s.Messages() {
+		byRcpts[strings.Join(m.Rcpts, ",")] = m.Data
+	}
+	if len(msgs) != 3 || len(s.Messages()) != 3 {
+		t.Fatalf("delivered %d messages: %v", len(s.Messages()), keys(byRcpts))
+	}
+	if m := byRcpts["u@a.test,v@a.test"]; !strings.Contains(m, "\r\nX-Chain: a\r\n") || !strings.Contains(m, "Subject: original") {
+		t.Errorf("a.test's copy: %q", m)
+	}
+	if m := byRcpts["u@b.test"]; strings.Contains(m, "X-Chain") || !strings.Contains(m, "\r\nSubject: b\r\n") {
+		t.Errorf("b.test's copy: %q", m)
+	}
+	if m := byRcpts["u@sink.test"]; strings.Contains(m, "X-Chain") || !strings.Contains(m, "Subject: original") {
+		t.Errorf("sink.test's copy: %q", m)
+	}
+
+	// SMTP gives one reply for the whole transaction: it still splits.
+	sc := relaytest.DialRaw(t, r.Addr("smtp"))
+	sc.Cmd("EHLO client.test", 250)
+	sc.Cmd("MAIL FROM:<a@example.com>", 250)
+	sc.Cmd("RCPT TO:<u@a.test>", 250)
+	sc.Cmd("RCPT TO:<u@b.test>", 452)
+	sc.Cmd("QUIT", 221)
+}

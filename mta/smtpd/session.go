@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,11 +75,23 @@ type session struct {
 	// discard is set when a filter said to accept and drop the transaction;
 	// rcptDiscarded when one said so for a recipient (accepted, not kept).
 	discard, rcptDiscarded bool
+	// accepted lists, on LMTP, every RCPT answered 250, in order, for the
+	// per-recipient replies after DATA (LMTPData).
+	accepted []acceptedRcpt
+}
+
+// acceptedRcpt is one RCPT an LMTP client got 250 for: the address as the
+// client wrote it (go-smtp keys the replies by it), the recipient it became
+// (nil when a filter discarded it) and the domain block whose chain it runs.
+type acceptedRcpt struct {
+	addr   string
+	rcpt   *queue.Recipient
+	domain string
 }
 
 func (s *session) Reset() {
 	s.hasFrom, s.from, s.mailOpts, s.rcpts, s.perDomain, s.maxBytes = false, "", smtp.MailOptions{}, nil, nil, 0
-	s.chain, s.chainDomain, s.discard, s.rcptDiscarded = nil, "", false, false
+	s.chain, s.chainDomain, s.discard, s.rcptDiscarded, s.accepted = nil, "", false, false, nil
 	s.releaseChains()
 }
 
@@ -147,7 +160,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	}
 	s.hasFrom, s.from = true, from
 	s.rcpts, s.perDomain, s.maxBytes = nil, map[string]int{}, s.srv.config().Limits.MaxMessageBytes
-	s.chain, s.chainDomain, s.discard, s.rcptDiscarded = nil, "", false, false
+	s.chain, s.chainDomain, s.discard, s.rcptDiscarded, s.accepted = nil, "", false, false, nil
 	if s.chains == nil {
 		// The transaction runs on the chains current now, to its end, even
 		// if a reload swaps in others meanwhile.
@@ -175,10 +188,11 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !s.mailOpts.UTF8 && !isASCII(to) {
 		return errNeedSMTPUTF8
 	}
-	if s.hasRecipient(to) {
+	if r := s.findRecipient(to); r != nil {
 		// Already accepted in this transaction: the same answer again,
 		// and one copy of the message (duplicate RCPTs would be delivered
 		// once each).
+		s.accept(to, r.rcpt, r.domain)
 		return nil
 	}
 	domain := routing.Domain(to)
@@ -208,8 +222,10 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	// One DATA reply must be true for every recipient, so all recipients of
 	// a transaction share one filter chain; others wait for a new
-	// transaction (the client retries them after 452, RFC 5321 section 4.5.3.1.10).
-	if s.chainDomain != "" && s.chains.keys[d.Name] != s.chains.keys[s.chainDomain] {
+	// transaction (the client retries them after 452, RFC 5321 section
+	// 4.5.3.1.10). LMTP replies per recipient after DATA, so there each
+	// chain runs on its own copy of the message (LMTPData).
+	if !s.isLMTP() && s.chainDomain != "" && s.chains.keys[d.Name] != s.chains.keys[s.chainDomain] {
 		return reply(452, [3]int{4, 5, 3}, "<%s> runs other filters; send it in a separate transaction", to)
 	}
 	r := &queue.Recipient{Addr: to}
@@ -224,6 +240,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		if v.Action == plugin.Discard {
 			// Accepted, then dropped: this recipient is not queued.
 			s.rcptDiscarded = true
+			s.accept(to, nil, d.Name)
 			return nil
 		}
 	}
@@ -240,7 +257,17 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	s.rcpts = append(s.rcpts, r)
 	s.perDomain[d.Name]++
+	s.accept(to, r, d.Name)
 	return nil
+}
+
+func (s *session) isLMTP() bool { return s.cs.listener.cfg.Kind == config.KindLMTP }
+
+// accept records, on LMTP, a RCPT answered 250 (see acceptedRcpt).
+func (s *session) accept(addr string, r *queue.Recipient, domain string) {
+	if s.isLMTP() {
+		s.accepted = append(s.accepted, acceptedRcpt{addr: addr, rcpt: r, domain: domain})
+	}
 }
 
 // settleBDAT waits, at MAIL, until go-smtp has finished with the last BDAT
@@ -273,16 +300,28 @@ func (s *session) settleBDAT() *smtp.SMTPError {
 	}
 }
 
-// hasRecipient reports whether the transaction already has the address,
-// its domain compared without case (a local part may be case-sensitive).
-func (s *session) hasRecipient(to string) bool {
+// findRecipient returns the recipient the transaction already has for the
+// address, its domain compared without case (a local part may be
+// case-sensitive), with the domain block it came from; nil if none.
+func (s *session) findRecipient(to string) *acceptedRcpt {
 	at := strings.LastIndexByte(to, '@')
 	for _, r := range s.rcpts {
 		if len(r.Addr) == len(to) && r.Addr[:at] == to[:at] && strings.EqualFold(r.Addr[at:], to[at:]) {
-			return true
+			return &acceptedRcpt{addr: to, rcpt: r, domain: s.domainOf(r)}
 		}
 	}
-	return false
+	return nil
+}
+
+// domainOf is the domain block recipient r was accepted through (recorded
+// on LMTP only; elsewhere every recipient shares chainDomain).
+func (s *session) domainOf(r *queue.Recipient) string {
+	for _, a := range s.accepted {
+		if a.rcpt == r {
+			return a.domain
+		}
+	}
+	return s.chainDomain
 }
 
 func (s *session) Data(r io.Reader) error {
@@ -294,20 +333,92 @@ func (s *session) Data(r io.Reader) error {
 }
 
 // LMTPData answers the DATA of an LMTP transaction, one reply per
-// recipient (RFC 2033 section 4.2). sluice reaches one verdict per
-// transaction, so every recipient gets it: go-smtp fills each recipient
-// the client named with the returned reply. (Setting a status for each
-// recipient sluice kept would not do: a data-stage filter may have added
-// or renamed some, and go-smtp panics on an address the client did not
-// name.)
-func (s *session) LMTPData(r io.Reader, _ smtp.StatusCollector) error {
-	return s.Data(r)
+// recipient (RFC 2033 section 4.2). When the recipients run one filter
+// chain, one verdict holds for all: go-smtp fills each recipient the
+// client named with the returned reply. When they run several, the
+// message is spooled once and copied, each chain runs on its own copy
+// with its own recipients, and each recipient gets its chain's reply.
+// Replies are keyed by the addresses as the client wrote them (a filter
+// may have renamed or added recipients; go-smtp panics on an address the
+// client did not name).
+func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
+	var domains []string // one domain block per chain, in the order first named
+	for _, a := range s.accepted {
+		if a.rcpt != nil && !slices.ContainsFunc(domains, func(d string) bool { return s.chains.keys[d] == s.chains.keys[a.domain] }) {
+			domains = append(domains, a.domain)
+		}
+	}
+	if len(domains) < 2 {
+		return s.Data(r)
+	}
+	in, sp, err := s.spool(r)
+	if err != nil || in == nil {
+		return err
+	}
+	// Every chain's copy is made before any chain changes its own.
+	ins := []*queue.Incoming{in}
+	for range domains[1:] {
+		c, err := s.srv.queue.NewMessage()
+		if err == nil {
+			if _, err = io.Copy(c, io.NewSectionReader(in, 0, in.Size())); err != nil {
+				c.Abort()
+			}
+		}
+		if err != nil {
+			s.srv.log.Error("cannot copy the message for another filter chain", "id", in.ID, "error", err)
+			for _, x := range ins {
+				x.Abort()
+			}
+			return errLocalTempfail
+		}
+		ins = append(ins, c)
+	}
+	all, from := s.rcpts, s.from
+	defer func() { s.rcpts, s.from = all, from }()
+	for i, d := range domains {
+		inChain := func(a acceptedRcpt) bool { return a.rcpt != nil && s.chains.keys[a.domain] == s.chains.keys[d] }
+		s.rcpts, s.from, s.chain = nil, from, s.chains.chain(d)
+		for _, r := range all {
+			if slices.ContainsFunc(s.accepted, func(a acceptedRcpt) bool { return a.rcpt == r && inChain(a) }) {
+				s.rcpts = append(s.rcpts, r)
+			}
+		}
+		id, err := s.finish(ins[i], sp)
+		if err == nil {
+			err = reply(250, [3]int{2, 0, 0}, "OK: queued as %s", id)
+		}
+		for _, a := range s.accepted {
+			if inChain(a) {
+				status.SetStatus(a.addr, err)
+			}
+		}
+	}
+	return nil // recipients discarded at RCPT: accepted, not kept
+}
+
+// spooled is what finish needs of a message spool wrote.
+type spooled struct {
+	skip        int64 // the relay's Received header, before the client's bytes
+	with        trace.Transmission
+	stamp       trace.Stamp
+	discardedID string // the reference of a message read and dropped
 }
 
 // receive spools the message, runs the data stage and commits it to the queue.
 func (s *session) receive(r io.Reader) (string, error) {
+	in, sp, err := s.spool(r)
+	if err != nil || in == nil {
+		return sp.discardedID, err
+	}
+	return s.finish(in, sp)
+}
+
+// spool writes the relay's Received header and the client's message data
+// to a new queue file. A nil file with no error means the message was
+// read and dropped (discarded by a filter; sp.discardedID names it).
+func (s *session) spool(r io.Reader) (*queue.Incoming, spooled, error) {
 	if !s.hasFrom {
-		return "", errNeedMail
+		return nil, spooled{}, errNeedMail
 	}
 	s.cs.inData.Store(true)
 	defer s.cs.inData.Store(false)
@@ -318,7 +429,7 @@ func (s *session) receive(r io.Reader) (string, error) {
 		// go-smtp has recipients that sluice does not: never answer 250
 		// for a message that nobody will get.
 		io.Copy(io.Discard, r)
-		return "", errNoRecipients
+		return nil, spooled{}, errNoRecipients
 	}
 	if s.discard || len(s.rcpts) == 0 {
 		// Every recipient (or the whole transaction) was discarded by a
@@ -326,13 +437,13 @@ func (s *session) receive(r io.Reader) (string, error) {
 		io.Copy(io.Discard, r)
 		id := "discarded-" + newSessionID()
 		s.srv.log.Info("message discarded by filter", "client_ip", s.clientIP().String(), "from", s.from, "ref", id)
-		return id, nil
+		return nil, spooled{discardedID: id}, nil
 	}
 	in, err := s.srv.queue.NewMessage()
 	if err != nil {
 		s.srv.log.Error("cannot create queue file", "error", err)
 		io.Copy(io.Discard, r)
-		return "", errLocalTempfail
+		return nil, spooled{}, errLocalTempfail
 	}
 	tlsSt, isTLS := tlsState(s.conn, s.cs)
 	with := trace.Transmission{
@@ -356,7 +467,7 @@ func (s *session) receive(r io.Reader) (string, error) {
 	if _, err := io.WriteString(in, header); err != nil {
 		in.Abort()
 		io.Copy(io.Discard, r)
-		return "", errLocalTempfail
+		return nil, spooled{}, errLocalTempfail
 	}
 	lim := s.srv.config().Limits
 	cr := newCheckedReader(r, lim.MaxHeaderBytes, s.maxBytes, int64(lim.MaxLineLength))
@@ -369,28 +480,36 @@ func (s *session) receive(r io.Reader) (string, error) {
 			if se == errDataTimeout {
 				s.srv.log.Info("client timed out sending message data", "id", in.ID, "client_ip", s.clientIP().String())
 			}
-			return "", se
+			return nil, spooled{}, se
 		case errors.Is(err, smtp.ErrTooLongLine):
 			// Only on DATA: the rest of the data cannot be read, so
 			// go-smtp would answer a second time and close.
 			s.cs.lastReply.Store(true)
-			return "", errLineTooLongClosing
+			return nil, spooled{}, errLineTooLongClosing
 		case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
 			s.srv.log.Info("connection lost during message data", "id", in.ID, "client_ip", s.clientIP().String())
-			return "", reply(451, [3]int{4, 3, 0}, "Connection lost during DATA")
+			return nil, spooled{}, reply(451, [3]int{4, 3, 0}, "Connection lost during DATA")
 		case errors.Is(err, smtp.ErrDataReset):
 			// RSET or a disconnect between BDAT chunks: nobody reads this reply.
-			return "", errDataAborted
+			return nil, spooled{}, errDataAborted
 		}
 		s.srv.log.Error("cannot spool message", "id", in.ID, "error", err)
-		return "", errLocalTempfail
+		return nil, spooled{}, errLocalTempfail
 	}
 	if err := cr.final(); err != nil {
 		in.Abort()
-		return "", err
+		return nil, spooled{}, err
 	}
+	return in, spooled{skip: int64(len(header)), with: with, stamp: stamp}, nil
+}
+
+// finish runs the data stage on a spooled message and commits it to the
+// queue (or quarantines or drops it, as the filters said) for the
+// recipients in s.rcpts.
+func (s *session) finish(in *queue.Incoming, sp spooled) (string, error) {
+	with, stamp := sp.with, sp.stamp
 	// Filter chain, data stage: on the spooled file, before commit.
-	v, err := s.runDataStage(context.Background(), in, int64(len(header)))
+	v, err := s.runDataStage(context.Background(), in, sp.skip)
 	if err != nil {
 		in.Abort()
 		s.srv.log.Error("cannot apply filter changes", "id", in.ID, "error", err)

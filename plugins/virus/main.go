@@ -11,11 +11,13 @@ package main
 
 import (
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/plugins/virus/engine"
 	"github.com/sluice-mail/sluice/sdk"
 )
@@ -24,39 +26,35 @@ func main() {}
 
 func init() {
 	sdk.Handle(sdk.Handlers{Data: data})
+	conf = pluginconf.AtInit("virus", parseConfig)
 }
+
+// conf is the configuration, parsed in init: a bad one refuses to load,
+// so check-config and a reload report it.
+var conf *Config
 
 // maxSigFile bounds one signature file read into the instance.
 const maxSigFile = 256 << 20
 
-// state is this instance's compiled configuration; instances are reused,
-// so the signatures are loaded once and checked for changes every
-// ReloadEvery.
+// state is this instance's scanner; instances are reused, so the
+// signatures are loaded once and checked for changes every ReloadEvery.
 var state struct {
-	raw     []byte
-	cfg     *Config
 	scanner *engine.Scanner
 	sum     [32]byte
 	checked time.Time
 }
 
-// load returns the scanner for the current config and signature files.
+// load returns the configuration and the scanner for the current signature
+// files.
 func load() (*Config, *engine.Scanner, error) {
-	raw, err := sdk.Config()
-	if err != nil {
-		return nil, nil, err
+	cfg := conf
+	if cfg == nil { // outside the sandbox only: AtInit refuses a bad config
+		return nil, nil, errors.New("no configuration")
 	}
-	fresh := state.cfg == nil || string(raw) != string(state.raw) ||
-		time.Since(state.checked) >= time.Duration(state.cfg.ReloadEvery)
-	if !fresh {
-		return state.cfg, state.scanner, nil
-	}
-	cfg, err := parseConfig(raw)
-	if err != nil {
-		return nil, nil, err
+	if state.scanner != nil && time.Since(state.checked) < time.Duration(cfg.ReloadEvery) {
+		return cfg, state.scanner, nil
 	}
 	h := sha256.New()
-	h.Write(raw)
 	files := make([][]byte, len(cfg.Signatures))
 	for i, p := range cfg.Signatures {
 		b, err := sdk.ReadFile(p, maxSigFile)
@@ -71,7 +69,7 @@ func load() (*Config, *engine.Scanner, error) {
 	copy(sum[:], h.Sum(nil))
 	if state.scanner != nil && sum == state.sum {
 		state.checked = time.Now()
-		return state.cfg, state.scanner, nil
+		return cfg, state.scanner, nil
 	}
 	db := engine.NewDB()
 	if cfg.Builtin == nil || *cfg.Builtin {
@@ -87,7 +85,7 @@ func load() (*Config, *engine.Scanner, error) {
 	}
 	sdk.Logf("loaded %d signatures (%d skipped) from %d files", db.Count, len(db.Skipped), len(cfg.Signatures))
 	sc := &engine.Scanner{DB: db, Limits: cfg.limits(), Names: engine.NewNamePolicy(cfg.Attachments.Extensions)}
-	state.raw, state.cfg, state.scanner, state.sum, state.checked = raw, cfg, sc, sum, time.Now()
+	state.scanner, state.sum, state.checked = sc, sum, time.Now()
 	return cfg, sc, nil
 }
 

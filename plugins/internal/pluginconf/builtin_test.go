@@ -13,7 +13,7 @@ import (
 )
 
 // TestBuiltinFiltersRefuseBadConfig: the built-in filters that read their
-// config with AtInit (all but virus) refuse to load a config they cannot use, logging
+// config with AtInit (all of them) refuse to load a config they cannot use, logging
 // their own reason, so `sluice check-config`, `serve` and a reload report
 // it instead of every message failing.
 func TestBuiltinFiltersRefuseBadConfig(t *testing.T) {
@@ -28,6 +28,7 @@ func TestBuiltinFiltersRefuseBadConfig(t *testing.T) {
 		{"plugins/normalize", `{"hostname": "h", "max_size": "1.5MiB"}`, "max_size"},
 		{"plugins/rewrite", `{"rulez": []}`, "unknown field"},
 		{"plugins/spf-dmarc", `{}`, "authserv_id"},
+		{"plugins/virus", `{"acton": "strip"}`, "acton"},
 		{"plugins/dkim", `{"keys": [{"domain": "example.com", "selector": "s1", "key": "not a key"}]}`, "keys[0]"},
 	} {
 		ctx := context.Background()

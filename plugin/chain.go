@@ -108,18 +108,17 @@ type dataSteps struct {
 // afterFilter is called with the chain's changes so far after the filter
 // at index i. When they change the message and a later filter handles the
 // data stage, it moves the message changes out of total, applies them and
-// returns the event, message and parts the later filters see (next is
-// false otherwise).
-func (d *dataSteps) afterFilter(i int, total *Changes) (ev *abi.Event, msg *Message, parts []part, next bool, err error) {
+// returns the event, message and parts the later filters see (a nil event
+// otherwise).
+func (d *dataSteps) afterFilter(i int, total *Changes) (event *chainEvent, msg *Message, parts []part, err error) {
 	if d == nil || d.rewrite == nil || !total.MessageChanged() || !d.chain.handledAfter(i, abi.BitData) {
-		return nil, nil, nil, false, nil
+		return nil, nil, nil, nil
 	}
-	msg, err = d.rewrite(total.takeMessageChanges())
-	if err != nil {
-		return nil, nil, nil, false, err
+	if msg, err = d.rewrite(total.takeMessageChanges()); err != nil {
+		return nil, nil, nil, err
 	}
-	ev, parts = d.chain.dataEvent(d.txn, msg)
-	return ev, msg, parts, true, nil
+	ev, parts := d.chain.dataEvent(d.txn, msg)
+	return newChainEvent(ev, abi.StageData), msg, parts, nil
 }
 
 // handledAfter reports whether a filter after index i handles the stage bit.
@@ -193,8 +192,7 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 	if !c.uses(bit) {
 		return Verdict{Action: Continue}, nil
 	}
-	ev.ABI, ev.Stage, ev.Filter = abi.Version, stage, ""
-	event := &chainEvent{ev: ev}
+	event := newChainEvent(ev, stage)
 	var total *Changes
 	for i, f := range c.filters {
 		if f.stages&bit == 0 {
@@ -210,7 +208,7 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 		if v.Action != Continue {
 			return v, total
 		}
-		nev, nmsg, nparts, next, err := steps.afterFilter(i, total)
+		next, nmsg, nparts, err := steps.afterFilter(i, total)
 		if err != nil {
 			f.log.Error("applying the filter's changes to the message failed", "error", err)
 			v = failTempfail
@@ -220,9 +218,8 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 			}
 			return v, total
 		}
-		if next {
-			nev.ABI, nev.Stage, nev.Filter = abi.Version, stage, ""
-			event, msg, parts = &chainEvent{ev: nev}, nmsg, nparts
+		if next != nil {
+			event, msg, parts = next, nmsg, nparts
 		}
 	}
 	return Verdict{Action: Continue}, total
@@ -236,6 +233,12 @@ type chainEvent struct {
 	ev               *abi.Event // Filter empty
 	json, packed     []byte
 	jsonAt, packedAt int // where the empty filter name starts
+}
+
+// newChainEvent readies ev for the filters of a chain at stage.
+func newChainEvent(ev *abi.Event, stage string) *chainEvent {
+	ev.ABI, ev.Stage, ev.Filter = abi.Version, stage, ""
+	return &chainEvent{ev: ev}
 }
 
 // forFilter returns the event document for f.

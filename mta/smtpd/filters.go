@@ -187,22 +187,23 @@ func (s *session) runDataStage(ctx context.Context, in *queue.Incoming, skip int
 		if _, err := in.ReadAt(header, 0); err != nil {
 			return err
 		}
+		original := io.NewSectionReader(in, skip, in.Size()-skip)
 		pr, pw := io.Pipe()
-		go func(size int64) {
+		go func() {
 			pw.Write(header)
-			pw.CloseWithError(plugin.Apply(ch, io.NewSectionReader(in, skip, size), pw))
-		}(size)
+			pw.CloseWithError(plugin.Apply(ch, original, pw))
+		}()
 		if err := in.Replace(pr); err != nil {
 			pr.CloseWithError(err)
 			return err
 		}
-		size = in.Size() - skip
 		return nil
 	}
 	rewrite := func(ch *plugin.Changes) (*plugin.Message, error) {
 		if err := apply(ch); err != nil {
 			return nil, err
 		}
+		size := in.Size() - skip
 		return plugin.ReadMessage(io.NewSectionReader(in, skip, size), size)
 	}
 	v, ch := s.chain.DataWithRewrite(ctx, s.txn(in.ID), msg, rewrite)

@@ -378,9 +378,9 @@ func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 	for i, d := range domains {
 		inChain := func(a acceptedRcpt) bool { return a.rcpt != nil && s.chains.keys[a.domain] == s.chains.keys[d] }
 		s.rcpts, s.from, s.chain = nil, from, s.chains.chain(d)
-		for _, r := range all {
-			if slices.ContainsFunc(s.accepted, func(a acceptedRcpt) bool { return a.rcpt == r && inChain(a) }) {
-				s.rcpts = append(s.rcpts, r)
+		for _, a := range s.accepted { // in RCPT order; a duplicate names its first one's recipient
+			if inChain(a) && !slices.Contains(s.rcpts, a.rcpt) {
+				s.rcpts = append(s.rcpts, a.rcpt)
 			}
 		}
 		id, err := s.finish(ins[i], sp)

@@ -58,7 +58,7 @@ func data(e *sdk.DataEvent) sdk.Result {
 		panic(err)
 	}
 	var raw []byte
-	if e.Session.AuthUser == "" && !e.Session.Trusted && s.verify {
+	if s.verifies(e.Session) {
 		// Verification needs the exact header (simple canonicalization).
 		if raw, err = e.RawHeader(); err != nil {
 			panic(err)
@@ -90,6 +90,16 @@ func (o outcome) result() sdk.Result {
 	return sdk.Continue().With(ch)
 }
 
+// ours reports whether the session is our own users' (authenticated or
+// from a trusted network): their mail is signed, not verified.
+func ours(sess sdk.Session) bool { return sess.AuthUser != "" || sess.Trusted }
+
+// verifies reports whether the filter verifies the signatures of mail from
+// the session (and so writes Authentication-Results).
+func (s *settings) verifies(sess sdk.Session) bool {
+	return !ours(sess) && s.verify && s.authservID != ""
+}
+
 // decide is the filter's logic, free of host calls except through body
 // and lookup, so that it can be tested outside the sandbox. raw is the
 // header as it arrived, for verifying (nil: rebuilt from h).
@@ -98,7 +108,7 @@ func decide(s *settings, sess sdk.Session, h sdk.Header, raw []byte, body io.Rea
 	if s.authservID != "" {
 		o.removeAR = authmail.ForgedAuthResults(h, s.authservID)
 	}
-	if sess.AuthUser != "" || sess.Trusted {
+	if ours(sess) {
 		// Our own users' mail: sign it, never judge it.
 		if k, ok := s.keyFor(authmail.FromDomain(h)); ok {
 			sig, err := sign(k, s.headers, h, body)
@@ -107,7 +117,7 @@ func decide(s *settings, sess sdk.Session, h sdk.Header, raw []byte, body io.Rea
 			}
 			o.signature = sig
 		}
-	} else if s.verify && s.authservID != "" {
+	} else if s.verifies(sess) {
 		o.authResults = authmail.FormatAuthResults(s.authservID, verifyMessage(h, raw, body, lookup, s.maxSignatures))
 	}
 	return o, nil

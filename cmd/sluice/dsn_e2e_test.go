@@ -22,6 +22,8 @@ import (
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mail/sluice/internal/relaytest"
 )
 
 // paramSink is a next hop that records each message with the DSN
@@ -223,7 +225,7 @@ func sendDSN(t *testing.T, addr, from string, mail *smtp.MailOptions, rcpts map[
 func TestDSNEndToEnd(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen := freePort(t)
+	listen := relaytest.FreeAddr(t)
 	dsnSink := startParamSink(t, true, nil)
 	plainSink := startParamSink(t, false, func(to string, _ int) error {
 		if strings.HasPrefix(to, "gone@") {
@@ -333,7 +335,7 @@ domain "sender.test" {
 func TestRetriesBouncesDelays(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, deadHop := freePort(t), freePort(t)
+	listen, deadHop := relaytest.FreeAddr(t), relaytest.FreeAddr(t)
 	flaky := startParamSink(t, false, func(to string, n int) error {
 		switch {
 		case strings.HasPrefix(to, "gone@"):

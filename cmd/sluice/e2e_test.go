@@ -31,6 +31,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 )
 
@@ -231,17 +232,6 @@ func poll(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// freePort returns a loopback address that nothing listened on a moment ago.
-func freePort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // writeConfig writes an HCL file into dir; data_dir "./data" in it is
@@ -464,7 +454,7 @@ func checkDelivered(t *testing.T, got sunk, from, to, id string, msg []byte) {
 func TestKillRecovery(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, hop := freePort(t), freePort(t)
+	listen, hop := relaytest.FreeAddr(t), relaytest.FreeAddr(t)
 	cfg := writeConfig(t, dir, relayConfig(listen, "kill.test", hop))
 	queueDir := filepath.Join(dir, "data", "queue")
 	const from, to = "alice@sender.e2e.test", "bob@kill.test"
@@ -511,7 +501,7 @@ func TestKillRecovery(t *testing.T) {
 func TestGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, hop := freePort(t), freePort(t)
+	listen, hop := relaytest.FreeAddr(t), relaytest.FreeAddr(t)
 	cfg := writeConfig(t, dir, relayConfig(listen, "term.test", hop))
 	queueDir := filepath.Join(dir, "data", "queue")
 	const from, to = "alice@sender.e2e.test", "carol@term.test"

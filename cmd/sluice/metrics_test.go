@@ -10,6 +10,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/sluice-mail/sluice/internal/relaytest"
 )
 
 // sample returns the value of the one sample of name whose labels include
@@ -46,7 +48,7 @@ func sample(fams map[string]*dto.MetricFamily, name string, labels ...string) (f
 func TestServeMetrics(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	listen, hop, metricsAddr := freePort(t), freePort(t), freePort(t)
+	listen, hop, metricsAddr := relaytest.FreeAddr(t), relaytest.FreeAddr(t), relaytest.FreeAddr(t)
 	cfg := writeConfig(t, dir, fmt.Sprintf("metrics_listen = %q\n", metricsAddr)+relayConfig(listen, "metrics.test", hop))
 	p := startSluice(t, dir, "serve", "-config", cfg)
 	p.waitListening(listen)

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 )
 
@@ -38,8 +39,8 @@ func rcptReply(t *testing.T, addr, to string) int {
 // invalid one, keeping the running configuration.
 func TestReloadConfig(t *testing.T) {
 	dir := t.TempDir()
-	listen := freePort(t)
-	hop := freePort(t)
+	listen := relaytest.FreeAddr(t)
+	hop := relaytest.FreeAddr(t)
 	path := writeConfig(t, dir, relayConfig(listen, "old.test", hop))
 	p := startSluice(t, dir, "serve", "-config", path)
 	p.waitListening(listen)
@@ -112,7 +113,7 @@ func TestReloadPlugins(t *testing.T) {
 	if err := os.Symlink(shared, filepath.Join(dir, "data", "wasm-cache")); err != nil {
 		t.Fatal(err)
 	}
-	listen := freePort(t)
+	listen := relaytest.FreeAddr(t)
 	tagger, behave := wasmtest.Build(t, "examples/plugin-tagger"), wasmtest.Build(t, "plugin/testdata/behave")
 	install := func(src string) {
 		b, err := os.ReadFile(src)

@@ -22,9 +22,11 @@ func VerifyDKIM(h sdk.Header, raw []byte, body io.Reader, lookup func(string) ([
 	if !h.Has("DKIM-Signature") {
 		return []*authres.DKIMResult{{Value: authres.ResultNone}}
 	}
-	msg := MessageReader(h, body)
+	var msg io.Reader
 	if raw != nil {
 		msg = io.MultiReader(bytes.NewReader(raw), body)
+	} else {
+		msg = MessageReader(h, body)
 	}
 	verifs, err := dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: max})
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {

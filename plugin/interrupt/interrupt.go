@@ -58,6 +58,8 @@ const (
 	secCustom   = 0
 	secType     = 1
 	secImport   = 2
+	secFunction = 3
+	secTable    = 4
 	secMemory   = 5
 	secGlobal   = 6
 	secExport   = 7
@@ -118,6 +120,17 @@ func Instrument(wasm []byte) ([]byte, error) {
 		}
 	}
 	fuel, stop := m.globals, m.globals+1
+	// The code goes first: it decides which bulk helpers the type,
+	// function and code sections gain.
+	bk := &bulk{base: m.funcImports + m.funcs, tables: m.tables}
+	var code []byte
+	for _, s := range secs {
+		if s.id == secCode {
+			if code, err = instrumentCode(s.body, m.globals, fuel, stop, bk); err != nil {
+				return nil, fmt.Errorf("code: %w", err)
+			}
+		}
+	}
 	out := append([]byte(nil), wasm[:8]...)
 	added := map[byte]bool{}
 	emit := func(id byte, body []byte) {
@@ -156,12 +169,12 @@ func Instrument(wasm []byte) ([]byte, error) {
 			emit(s.id, newExport(s.body[r.pos:], n, stop, m.start))
 		case secStart:
 			// dropped: the function is exported as StartExport instead
+		case secType:
+			emit(s.id, bk.types(s.body, m.types))
+		case secFunction:
+			emit(s.id, bk.functions(s.body, m.funcs, m.types))
 		case secCode:
-			body, err := instrumentCode(s.body, m.globals, fuel, stop)
-			if err != nil {
-				return nil, fmt.Errorf("code: %w", err)
-			}
-			emit(s.id, body)
+			emit(s.id, bk.code(code, fuel, stop))
 		default:
 			emit(s.id, s.body)
 		}
@@ -234,6 +247,10 @@ type module struct {
 	exportsStop  bool
 	exportsStart bool
 	start        *uint32 // the start function, if the module has one
+	types        uint32
+	funcImports  uint32
+	funcs        uint32   // defined in the module
+	tables       [][]byte // element type of each table (imported first), as encoded
 	// exportedGlobals must all exist: the new globals come after them.
 	exportedGlobals []uint32
 }
@@ -260,8 +277,9 @@ func (m *module) scan(s section) error {
 			switch kind := r.byte1(); kind {
 			case importFunc:
 				r.u32()
+				m.funcImports++
 			case importTable:
-				r.refType()
+				m.tables = append(m.tables, r.refTypeBytes())
 				r.limits()
 			case importMem:
 				r.limits()
@@ -276,6 +294,15 @@ func (m *module) scan(s section) error {
 			default:
 				return fmt.Errorf("unknown import kind %d", kind)
 			}
+		}
+	case secType:
+		m.types = r.u32()
+	case secFunction:
+		m.funcs = r.u32()
+	case secTable:
+		for n := r.u32(); n > 0 && r.err == nil; n-- {
+			m.tables = append(m.tables, r.refTypeBytes())
+			r.limits()
 		}
 	case secMemory:
 		m.hasMemory = m.hasMemory || r.u32() > 0
@@ -328,7 +355,7 @@ func check(fuel, stop uint32) []byte {
 
 // instrumentCode rewrites the code section: the check goes after each
 // function's locals and after each loop's block type.
-func instrumentCode(body []byte, globals, fuel, stop uint32) ([]byte, error) {
+func instrumentCode(body []byte, globals, fuel, stop uint32, bk *bulk) ([]byte, error) {
 	chk := check(fuel, stop)
 	r := &reader{b: body}
 	n := r.u32()
@@ -350,7 +377,7 @@ func instrumentCode(body []byte, globals, fuel, stop uint32) ([]byte, error) {
 		fn = append(fn[:0], f.b[:f.pos]...)
 		fn = append(fn, chk...)
 		var err error
-		if fn, err = instrumentExpr(f, fn, chk, globals); err != nil {
+		if fn, err = instrumentExpr(f, fn, chk, globals, bk); err != nil {
 			return nil, fmt.Errorf("function %d: %w", i, err)
 		}
 		out = appendU32(out, uint32(len(fn)))
@@ -363,8 +390,9 @@ func instrumentCode(body []byte, globals, fuel, stop uint32) ([]byte, error) {
 }
 
 // instrumentExpr copies the instructions of one function body from r to
-// out, with chk after every loop's block type.
-func instrumentExpr(r *reader, out, chk []byte, globals uint32) ([]byte, error) {
+// out, with chk after every loop's block type and a call to a helper of bk
+// instead of every bulk instruction.
+func instrumentExpr(r *reader, out, chk []byte, globals uint32, bk *bulk) ([]byte, error) {
 	for !r.done() {
 		start := r.pos
 		op := r.byte1()
@@ -422,8 +450,17 @@ func instrumentExpr(r *reader, out, chk []byte, globals uint32) ([]byte, error) 
 		case op == 0xd0: // ref.null
 			r.heapType()
 		case op == 0xfc:
-			if err := r.prefixFC(); err != nil {
+			sub, err := r.prefixFC()
+			if err != nil {
 				return nil, fmt.Errorf("%w at byte %d", err, start)
+			}
+			if r.err == nil && isBulk(sub) {
+				f, err := bk.call(r.b[start:r.pos], sub)
+				if err != nil {
+					return nil, fmt.Errorf("%w at byte %d", err, start)
+				}
+				out = appendU32(append(out, 0x10), f) // call
+				continue
 			}
 		case op == 0xfd:
 			if err := r.prefixFD(); err != nil {
@@ -447,8 +484,9 @@ func instrumentExpr(r *reader, out, chk []byte, globals uint32) ([]byte, error) 
 	return out, nil
 }
 
-func (r *reader) prefixFC() error {
-	switch sub := r.u32(); {
+func (r *reader) prefixFC() (uint32, error) {
+	sub := r.u32()
+	switch {
 	case sub <= 7: // saturating truncations
 	case sub == 8, sub == 10, sub == 12, sub == 14: // memory.init, memory.copy, table.init, table.copy
 		r.u32()
@@ -456,9 +494,9 @@ func (r *reader) prefixFC() error {
 	case sub == 9, sub == 11, sub == 13, sub >= 15 && sub <= 17:
 		r.u32()
 	default:
-		return fmt.Errorf("unsupported instruction 0xfc %d", sub)
+		return sub, fmt.Errorf("unsupported instruction 0xfc %d", sub)
 	}
-	return nil
+	return sub, nil
 }
 
 func (r *reader) prefixFD() error {
@@ -587,6 +625,16 @@ func (r *reader) valType() {
 }
 
 func (r *reader) refType() { r.valType() }
+
+// refTypeBytes reads a reference type and returns its encoding.
+func (r *reader) refTypeBytes() []byte {
+	start := r.pos
+	r.refType()
+	if r.err != nil {
+		return nil
+	}
+	return r.b[start:r.pos]
+}
 
 // heapType is a type index (s33) or one abstract type byte; both read as
 // one signed LEB128 number.

@@ -96,7 +96,7 @@ func (f *filter) checkOutput(t *Txn, msg *Message, prior, ch *Changes) string {
 	e.MessageBytes, e.Relay = size, f.grantRelay
 	if err := p.Envelope(e); err != nil {
 		if errors.Is(err, ErrOverLimit) {
-			return reasonLimit + err.Error()
+			return reasonLimit + strings.TrimPrefix(err.Error(), ErrOverLimit.Error()+": ")
 		}
 		return reasonPolicy + err.Error()
 	}

@@ -234,8 +234,8 @@ func (s *session) runDataStage(ctx context.Context, in *queue.Incoming, skip int
 //   - the recipients after the changes stay within max_recipients, overall
 //     and per domain block, and the message within each new recipient's
 //     domain's max_message_size;
-//   - a reroute names a served domain block, or the catch-all ("*") when the
-//     session or the filter may relay.
+//   - a reroute names a served domain block (not an unknown one, which the
+//     relay used to ignore).
 func (s *session) checkEnvelope(e plugin.EnvelopeChange) error {
 	mayRelay := e.Relay || s.mayRelay()
 	tx := s.chains.keys[s.chainDomain]
@@ -265,12 +265,10 @@ func (s *session) checkEnvelope(e plugin.EnvelopeChange) error {
 		}
 	}
 	for _, rr := range e.Reroutes {
-		switch _, served := s.srv.config().Domain(rr.Route); {
-		case served:
-		case rr.Route != "*" || s.srv.config().CatchAll() == nil:
+		// Route names cannot name the catch-all ("*"): a reroute moves a
+		// recipient to a served domain's delivery, never out to relaying.
+		if _, ok := s.srv.config().Domain(rr.Route); !ok {
 			return fmt.Errorf("reroute of <%s>: no domain block %q", rr.Recipient, rr.Route)
-		case !mayRelay:
-			return fmt.Errorf("reroute of <%s> to the catch-all: relay access denied", rr.Recipient)
 		}
 	}
 	return nil

@@ -24,36 +24,10 @@ func Apply(ch *Changes, original io.Reader, w io.Writer) error {
 		_, err := io.Copy(w, original)
 		return err
 	}
-	br := bufio.NewReader(original)
-	orig, _, err := readHeader(br, maxHeaderBytes)
+	fields, body, _, err := rewrite(ch, bufio.NewReader(original))
 	if err != nil {
-		return fmt.Errorf("apply: %w", err)
+		return err
 	}
-	fields := append([]rawField(nil), orig...)
-	rank := map[string]int{}
-	for i := range fields {
-		n := strings.ToLower(fields[i].name)
-		rank[n]++
-		fields[i].nth = rank[n]
-	}
-	var body io.Reader = br
-	switch {
-	case ch.ReplaceBody:
-		body = bytes.NewReader(crlf(ch.Body))
-	case len(ch.Parts) > 0:
-		rest, err := io.ReadAll(br)
-		if err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
-		var extra []HeaderChange
-		rest, extra, err = replaceParts(orig, rest, ch.Parts)
-		if err != nil {
-			return fmt.Errorf("apply: %w", err)
-		}
-		fields = applyHeaderChanges(fields, extra)
-		body = bytes.NewReader(rest)
-	}
-	fields = applyHeaderChanges(fields, ch.Headers)
 	bw := bufio.NewWriter(w)
 	for _, f := range fields {
 		bw.Write(f.raw)
@@ -66,6 +40,65 @@ func Apply(ch *Changes, original io.Reader, w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
+}
+
+// rewrite reads the header of the message in br and returns the header
+// fields and the body Apply writes for ch. The body is the rest of br
+// (bodyLen -1) unless a body or part change replaced it (bodyLen bytes, in
+// memory).
+func rewrite(ch *Changes, br *bufio.Reader) (fields []rawField, body io.Reader, bodyLen int64, err error) {
+	orig, _, err := readHeader(br, maxHeaderBytes)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("apply: %w", err)
+	}
+	fields = append([]rawField(nil), orig...)
+	rank := map[string]int{}
+	for i := range fields {
+		n := strings.ToLower(fields[i].name)
+		rank[n]++
+		fields[i].nth = rank[n]
+	}
+	body, bodyLen = br, -1
+	switch {
+	case ch.ReplaceBody:
+		b := crlf(ch.Body)
+		body, bodyLen = bytes.NewReader(b), int64(len(b))
+	case len(ch.Parts) > 0:
+		rest, err := io.ReadAll(br)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("apply: %w", err)
+		}
+		var extra []HeaderChange
+		rest, extra, err = replaceParts(orig, rest, ch.Parts)
+		if err != nil {
+			return nil, nil, 0, fmt.Errorf("apply: %w", err)
+		}
+		fields = applyHeaderChanges(fields, extra)
+		body, bodyLen = bytes.NewReader(rest), int64(len(rest))
+	}
+	return applyHeaderChanges(fields, ch.Headers), body, bodyLen, nil
+}
+
+// measure returns the sizes of the header (its blank line included) and
+// of the whole message that Apply would write for ch over m, without
+// writing it: the body is read only when a part change needs it. m.Body
+// must hold the whole message from offset 0, as ReadMessage makes it.
+func measure(ch *Changes, m *Message) (header, total int64, err error) {
+	fields, _, bodyLen, err := rewrite(ch, bufio.NewReader(io.NewSectionReader(m.Body, 0, m.Size)))
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, f := range fields {
+		header += int64(len(f.raw))
+		if !bytes.HasSuffix(f.raw, []byte("\n")) {
+			header += 2
+		}
+	}
+	header += 2
+	if bodyLen < 0 {
+		bodyLen = m.BodySize
+	}
+	return header, header + bodyLen, nil
 }
 
 // applyHeaderChanges applies changes to fields in order (ABI.md 3.3) in

@@ -304,6 +304,11 @@ func (f *filter) handle(ctx context.Context, stage string, event *chainEvent, t 
 	if err != nil {
 		return f.failure(stage, err.Error()), nil
 	}
+	if ch != nil {
+		if reason := f.checkOutput(t, msg, prior, ch); reason != "" {
+			return f.failure(stage, reason), nil
+		}
+	}
 	v.Filter = f.name // observe (metrics.go) logs verdicts other than continue
 	return v, ch
 }

@@ -57,6 +57,7 @@ type filter struct {
 	grantDNS   bool
 	grantHTTP  bool
 	grantBlob  bool
+	grantRelay bool          // new recipients need not pass the relay-access rule (policy.go)
 	sign       signGrant     // sign (sign.go)
 	resolver   *net.Resolver // answers the dns grant
 	kv         *kvStore
@@ -146,6 +147,8 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			}
 		case "blob":
 			f.grantBlob = true
+		case "relay":
+			f.grantRelay = true
 		case "sign":
 			sg, err := loadSigningKeys(cfg, f.log)
 			if err != nil {
@@ -153,7 +156,7 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			}
 			f.sign = sg
 		default:
-			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket, blob, sign)", g)
+			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket, blob, sign, relay)", g)
 		}
 	}
 	f.resolver = h.opts.Resolver

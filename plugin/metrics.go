@@ -41,9 +41,11 @@ const (
 	ErrKindExit    = "exit"    // proc_exit
 	ErrKindInvalid = "invalid" // malformed or invalid result, verdict or change; bad pointers
 	ErrKindOther   = "other"   // no instance available, event too large, canceled
+	ErrKindLimit   = "limit"   // changes over the relay's limits: message, header or line size, recipients
+	ErrKindPolicy  = "policy"  // changes the relay's policy refuses: a recipient the session could not give
 )
 
-var errKinds = []string{ErrKindTrap, ErrKindTimeout, ErrKindOOM, ErrKindExit, ErrKindInvalid, ErrKindOther}
+var errKinds = [...]string{ErrKindTrap, ErrKindTimeout, ErrKindOOM, ErrKindExit, ErrKindInvalid, ErrKindOther, ErrKindLimit, ErrKindPolicy}
 
 // latencyBuckets are the histogram's upper bounds in seconds: a warm call
 // costs microseconds, a body scan milliseconds, a timeout seconds.
@@ -52,7 +54,7 @@ var latencyBuckets = []float64{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 
 type stageMetrics struct {
 	calls    atomic.Uint64
 	verdicts [len(actionNames)]atomic.Uint64
-	errors   [6]atomic.Uint64 // by errKinds index
+	errors   [len(errKinds)]atomic.Uint64 // by errKinds index
 	buckets  [17]atomic.Uint64
 	count    atomic.Uint64
 	sumNanos atomic.Uint64
@@ -129,7 +131,7 @@ func (f *filter) observe(ctx context.Context, stage string, event *chainEvent, t
 // failure counts a failure of filter at stage by its kind.
 func (m *Metrics) failure(filter, stage, reason string) {
 	kind := failureKind(reason)
-	m.stage(filter, stage).errors[slices.Index(errKinds, kind)].Add(1)
+	m.stage(filter, stage).errors[slices.Index(errKinds[:], kind)].Add(1)
 	if m.onFailure != nil {
 		m.onFailure(filter, stage, kind, reason)
 	}
@@ -152,6 +154,10 @@ func failureKind(reason string) string {
 		strings.HasPrefix(reason, "event of"), strings.HasPrefix(reason, "instantiate:"), strings.HasPrefix(reason, abi.ExportInitialize),
 		strings.HasPrefix(reason, "start function"), strings.HasPrefix(reason, "applying its changes:"):
 		return ErrKindOther
+	case strings.HasPrefix(reason, reasonLimit):
+		return ErrKindLimit
+	case strings.HasPrefix(reason, reasonPolicy):
+		return ErrKindPolicy
 	}
 	// "invalid output: ...", "malformed result: ...", "invalid changes: ...",
 	// "unknown action ...", bad codes and texts: the guest answered wrongly.
@@ -189,7 +195,7 @@ func (m *Metrics) WriteText(w io.Writer) error {
 			fmt.Fprintf(b, "sluice_filter_verdicts_total{%s,action=%q} %d\n", lbl(k), name, m.stages[k].verdicts[a].Load())
 		}
 	}
-	head(b, "sluice_filter_errors_total", "counter", "Failed calls, per stage and kind (trap, timeout, oom, exit, invalid, other); on_error applied.")
+	head(b, "sluice_filter_errors_total", "counter", "Failed calls, per stage and kind (trap, timeout, oom, exit, invalid, other, limit, policy); on_error applied.")
 	for _, k := range keys {
 		for i, kind := range errKinds {
 			fmt.Fprintf(b, "sluice_filter_errors_total{%s,kind=%q} %d\n", lbl(k), kind, m.stages[k].errors[i].Load())

@@ -27,6 +27,9 @@ type Txn struct {
 	From       string // "" is the null sender
 	MailParams map[string]string
 	Recipients []Recipient // accepted so far
+	// Policy holds the filters' data-stage changes to the relay's rules
+	// (policy.go); the zero Policy checks only what needs no relay.
+	Policy Policy
 }
 
 // Recipient is one RCPT TO.

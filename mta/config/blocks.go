@@ -249,7 +249,7 @@ var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 var FilterStages = []string{"connect", "helo", "auth", "mail", "rcpt", "data", "delivered"}
 
 // FilterGrants are the host capabilities an operator can give a filter.
-var FilterGrants = []string{"dns", "http", "files", "socket", "blob", "sign"}
+var FilterGrants = []string{"dns", "http", "files", "socket", "blob", "sign", "relay"}
 
 // maxWasmMemory is the most a 32-bit Wasm memory can address: 65536 pages of 64KiB.
 const maxWasmMemory = 4 << 30

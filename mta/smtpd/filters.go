@@ -12,6 +12,7 @@ import (
 
 	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/mta/queue"
+	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -206,7 +207,9 @@ func (s *session) runDataStage(ctx context.Context, in *queue.Incoming, skip int
 		size := in.Size() - skip
 		return plugin.ReadMessage(io.NewSectionReader(in, skip, size), size)
 	}
-	v, ch := s.chain.DataWithRewrite(ctx, s.txn(in.ID), msg, rewrite)
+	t := s.txn(in.ID)
+	t.Policy = plugin.Policy{MaxMessageBytes: s.maxBytes, MaxHeaderBytes: s.srv.config().Limits.MaxHeaderBytes, Envelope: s.checkEnvelope}
+	v, ch := s.chain.DataWithRewrite(ctx, t, msg, rewrite)
 	if v.Action == plugin.Reject || v.Action == plugin.Tempfail || ch.Empty() {
 		return v, nil
 	}
@@ -219,7 +222,60 @@ func (s *session) runDataStage(ctx context.Context, in *queue.Incoming, skip int
 	return v, nil
 }
 
-// applyEnvelopeChanges applies sender and recipient changes validated by the plugin host.
+// checkEnvelope holds the recipients a data-stage filter adds or renames,
+// and its reroutes, to the rules of a client's RCPT (plugin.Policy.Envelope;
+// the rule is in sdk/ABI.md 3.3):
+//   - a new recipient must pass recipientPolicy, as its RCPT would have in
+//     this session; a filter granted "relay" counts as a client allowed to
+//     relay;
+//   - its domain block must run the transaction's filter chain, or none:
+//     the filters of its own domain never saw the message, and running them
+//     now could not change the reply the client already awaits;
+//   - the recipients after the changes stay within max_recipients, overall
+//     and per domain block, and the message within each new recipient's
+//     domain's max_message_size;
+//   - a reroute names a served domain block (not an unknown one, which the
+//     relay used to ignore).
+func (s *session) checkEnvelope(e plugin.EnvelopeChange) error {
+	mayRelay := e.Relay || s.mayRelay()
+	tx := s.chains.keys[s.chainDomain]
+	for _, to := range e.New {
+		d, se := s.recipientPolicy(to, mayRelay)
+		if se != nil {
+			return fmt.Errorf("recipient <%s>: %d %s", to, se.Code, se.Message)
+		}
+		if k := s.chains.keys[d.Name]; k != "" && k != tx {
+			return fmt.Errorf("recipient <%s>: domain block %q runs other filters than this transaction", to, d.Name)
+		}
+		if max := d.MaxMessageBytes; max > 0 && e.MessageBytes > max {
+			return fmt.Errorf("%w: recipient <%s>: message of %d bytes (max_message_size of %q is %d)", plugin.ErrOverLimit, to, e.MessageBytes, d.Name, max)
+		}
+	}
+	if max := s.srv.config().Limits.MaxRecipients; max > 0 && len(e.Recipients) > max {
+		return fmt.Errorf("%w: %d recipients (max_recipients %d)", plugin.ErrOverLimit, len(e.Recipients), max)
+	}
+	perDomain := map[*config.Domain]int{}
+	for _, to := range e.Recipients {
+		d, _ := s.srv.routingTable().Lookup(routing.Domain(to))
+		if d == nil {
+			continue // accepted before a reload; not a filter's doing
+		}
+		if perDomain[d]++; d.MaxRecipients > 0 && perDomain[d] > d.MaxRecipients {
+			return fmt.Errorf("%w: over %d recipients of domain block %q (its max_recipients)", plugin.ErrOverLimit, d.MaxRecipients, d.Name)
+		}
+	}
+	for _, rr := range e.Reroutes {
+		// Route names cannot name the catch-all ("*"): a reroute moves a
+		// recipient to a served domain's delivery, never out to relaying.
+		if _, ok := s.srv.config().Domain(rr.Route); !ok {
+			return fmt.Errorf("reroute of <%s>: no domain block %q", rr.Recipient, rr.Route)
+		}
+	}
+	return nil
+}
+
+// applyEnvelopeChanges applies sender and recipient changes validated by
+// the plugin host and held to the relay's rules by checkEnvelope.
 func (s *session) applyEnvelopeChanges(ch *plugin.Changes) {
 	if ch.Sender != nil {
 		s.from = *ch.Sender

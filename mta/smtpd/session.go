@@ -182,11 +182,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if !s.hasFrom {
 		return errNeedMail
 	}
-	if !validAddress(to) {
-		return reply(553, [3]int{5, 1, 3}, "Malformed recipient address")
-	}
-	if !s.mailOpts.UTF8 && !isASCII(to) {
-		return errNeedSMTPUTF8
+	d, e := s.recipientPolicy(to, s.mayRelay())
+	if e != nil {
+		return e
 	}
 	if r := s.findRecipient(to); r != nil {
 		// Already accepted in this transaction: the same answer again,
@@ -194,20 +192,6 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 		// once each).
 		s.accept(to, r.rcpt, r.domain)
 		return nil
-	}
-	domain := routing.Domain(to)
-	d, local := s.srv.routingTable().Lookup(domain)
-	if !local && !s.mayRelay() {
-		// RFC 5321 section 3.6.2: no open relay.
-		return reply(554, [3]int{5, 7, 1}, "Relay access denied for <%s>", to)
-	}
-	if d == nil {
-		return reply(550, [3]int{5, 1, 2}, "No route to domain of <%s>", to)
-	}
-	if err := s.srv.routingTable().CheckRecipient(d, to); err != nil {
-		// The transport would refuse it after 250 (a bounce): say so now.
-		s.srv.log.Debug("recipient refused by its transport", "rcpt", to, "reason", err)
-		return reply(550, [3]int{5, 1, 3}, "Recipient address <%s> cannot be delivered here", to)
 	}
 	if max := d.MaxRecipients; max > 0 && s.perDomain[d.Name] >= max {
 		return reply(452, [3]int{4, 5, 3}, "Too many recipients for this domain in one transaction")
@@ -259,6 +243,34 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.perDomain[d.Name]++
 	s.accept(to, r, d.Name)
 	return nil
+}
+
+// recipientPolicy decides whether this transaction may have recipient to,
+// for a client's RCPT and for a recipient a filter adds or renames
+// (checkEnvelope) alike, and returns its domain block. mayRelay tells
+// whether to may be in a domain the relay does not serve (see
+// session.mayRelay; a filter granted "relay" may too).
+func (s *session) recipientPolicy(to string, mayRelay bool) (*config.Domain, *smtp.SMTPError) {
+	if !validAddress(to) {
+		return nil, reply(553, [3]int{5, 1, 3}, "Malformed recipient address")
+	}
+	if !s.mailOpts.UTF8 && !isASCII(to) {
+		return nil, errNeedSMTPUTF8
+	}
+	d, local := s.srv.routingTable().Lookup(routing.Domain(to))
+	if !local && !mayRelay {
+		// RFC 5321 section 3.6.2: no open relay.
+		return nil, reply(554, [3]int{5, 7, 1}, "Relay access denied for <%s>", to)
+	}
+	if d == nil {
+		return nil, reply(550, [3]int{5, 1, 2}, "No route to domain of <%s>", to)
+	}
+	if err := s.srv.routingTable().CheckRecipient(d, to); err != nil {
+		// The transport would refuse it after 250 (a bounce): say so now.
+		s.srv.log.Debug("recipient refused by its transport", "rcpt", to, "reason", err)
+		return nil, reply(550, [3]int{5, 1, 3}, "Recipient address <%s> cannot be delivered here", to)
+	}
+	return d, nil
 }
 
 func (s *session) isLMTP() bool { return s.cs.listener.cfg.Kind == config.KindLMTP }
@@ -373,11 +385,11 @@ func (s *session) LMTPData(r io.Reader, status smtp.StatusCollector) error {
 		}
 		ins = append(ins, c)
 	}
-	all, from := s.rcpts, s.from
-	defer func() { s.rcpts, s.from = all, from }()
+	all, from, chainDomain := s.rcpts, s.from, s.chainDomain
+	defer func() { s.rcpts, s.from, s.chainDomain = all, from, chainDomain }()
 	for i, d := range domains {
 		inChain := func(a acceptedRcpt) bool { return a.rcpt != nil && s.chains.keys[a.domain] == s.chains.keys[d] }
-		s.rcpts, s.from, s.chain = nil, from, s.chains.chain(d)
+		s.rcpts, s.from, s.chain, s.chainDomain = nil, from, s.chains.chain(d), d
 		for _, a := range s.accepted { // in RCPT order; a duplicate names its first one's recipient
 			if inChain(a) && !slices.Contains(s.rcpts, a.rcpt) {
 				s.rcpts = append(s.rcpts, a.rcpt)

@@ -1,5 +1,5 @@
 # grants and http_endpoint
-# want: filter-grants.hcl:15:20: Invalid value; grants: "fs" is not one of dns, http, files, socket, blob, sign.
+# want: filter-grants.hcl:15:20: Invalid value; grants: "fs" is not one of dns, http, files, socket, blob, sign, relay.
 # want: filter-grants.hcl:20:19: Endpoint without grant; http_endpoint is set but grants does not include
 # want: filter-grants.hcl:25:12: Missing http_endpoint; The "http" grant needs http_endpoint, the one URL
 # want: filter-grants.hcl:31:19: Invalid URL; http_endpoint "x.example/check" must be an absolute http://

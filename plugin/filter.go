@@ -59,6 +59,7 @@ type filter struct {
 	grantBlob  bool
 	sign       signGrant     // sign (sign.go)
 	resolver   *net.Resolver // answers the dns grant
+	dnsZones   []string      // the only zones the dns grant may ask about; nil: any
 	kv         *kvStore
 
 	idle chan *instance // warm instances
@@ -155,6 +156,9 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 		default:
 			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket, blob, sign)", g)
 		}
+	}
+	for _, z := range cfg.DNSZones {
+		f.dnsZones = append(f.dnsZones, config.ASCIIDomain(z))
 	}
 	f.resolver = h.opts.Resolver
 	if cfg.Resolver != "" {

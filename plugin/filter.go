@@ -57,10 +57,12 @@ type filter struct {
 	grantDNS   bool
 	grantHTTP  bool
 	grantBlob  bool
-	sign       signGrant     // sign (sign.go)
-	resolver   *net.Resolver // answers the dns grant
-	dnsZones   []string      // the only zones the dns grant may ask about; nil: any
-	kv         *kvStore
+	// blob_quota and blob_message_quota, in bytes (blobquota.go)
+	blobQuota, blobMessageQuota int64
+	sign                        signGrant     // sign (sign.go)
+	resolver                    *net.Resolver // answers the dns grant
+	dnsZones                    []string      // the only zones the dns grant may ask about; nil: any
+	kv                          *kvStore
 
 	idle chan *instance // warm instances
 	live chan struct{}  // one token per live instance, capping their number
@@ -147,6 +149,13 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			}
 		case "blob":
 			f.grantBlob = true
+			f.blobQuota, f.blobMessageQuota = cfg.BlobQuota, cfg.BlobMessageQuota
+			if f.blobQuota <= 0 {
+				f.blobQuota = config.DefaultBlobQuota
+			}
+			if f.blobMessageQuota <= 0 {
+				f.blobMessageQuota = config.DefaultBlobMessageQuota
+			}
 		case "sign":
 			sg, err := loadSigningKeys(cfg, f.log)
 			if err != nil {

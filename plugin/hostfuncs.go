@@ -28,7 +28,8 @@ type callState struct {
 	// last dns/http answer, so a guest whose buffer was too small can ask
 	// again without a second network round trip.
 	lastReq, lastResp []byte
-	dnsRefused        bool // a lookup outside dns_zones was refused (and logged)
+	dnsRefused        bool  // a lookup outside dns_zones was refused (and logged)
+	blobBytes         int64 // stored by blob_put during this event, for blob_message_quota
 }
 
 type stateKey struct{}

@@ -97,7 +97,9 @@ user "alice" {
 }
 
 # Download server for objects that filters granted "blob" store, such as
-# attachments replaced by links (plugins/attachlink). Off unless set.
+# attachments replaced by links (plugins/attachlink). Off unless set. Each
+# such filter may set blob_quota = "10GiB" (its objects not yet expired)
+# and blob_message_quota = "64MiB" (stored while handling one message).
 # links {
 #   listen          = "127.0.0.1:8025"
 #   base_url        = "https://files.example.com" # default: http://LISTEN
@@ -128,6 +130,7 @@ filter "spam" {
   grants        = ["dns"]    # add "http" together with http_endpoint
   http_endpoint = ""
   resolver      = "127.0.0.1:53" # DNS server for the dns grant; leave out for the system resolver
+  # dns_zones   = ["zen.spamhaus.org", "dnswl.org"] # only names in these zones; leave out for any name
   config = {
     default = { tag = 5, subject_tag = "[SPAM]" }
     domains = { "example.org" = { quarantine = 8, reject = 15 } }

@@ -320,31 +320,39 @@ func mimeValue(v string) string {
 }
 
 // encodePart renders a replacement part: its header block (ending in the
-// blank line) and its body, transfer-encoded by go-message.
+// blank line) and its body, transfer-encoded. No line of either can be a
+// boundary delimiter of an enclosing multipart ("--" + boundary, RFC 2046
+// section 5.1.1): header lines start with a field name; encodeQP never
+// starts a line with '-'; base64 lines hold only A-Z a-z 0-9 + / =.
 func encodePart(r PartReplacement) (hdr, body []byte, err error) {
 	t, params, err := mime.ParseMediaType(r.ContentType)
 	if err != nil {
 		return nil, nil, fmt.Errorf("part %s: %w", r.Path, err)
 	}
-	var h message.Header
-	h.SetContentType(t, params)
 	cte := transferEncoding(r.ContentType)
-	h.Set("Content-Transfer-Encoding", cte)
-	var buf bytes.Buffer
-	mw, err := message.CreateWriter(&buf, h)
-	if err != nil {
-		return nil, nil, fmt.Errorf("part %s: %w", r.Path, err)
-	}
-	if _, err := mw.Write(r.Content); err != nil {
-		return nil, nil, err
-	}
-	if err := mw.Close(); err != nil {
-		return nil, nil, err
-	}
-	all := buf.Bytes()
-	i := bytes.Index(all, []byte("\r\n\r\n"))
-	if i < 0 {
-		return nil, nil, fmt.Errorf("part %s: go-message wrote no header", r.Path)
+	if cte == "quoted-printable" {
+		body = encodeQP(r.Content)
+	} else {
+		var h message.Header
+		h.SetContentType(t, params)
+		h.Set("Content-Transfer-Encoding", cte)
+		var buf bytes.Buffer
+		mw, err := message.CreateWriter(&buf, h)
+		if err != nil {
+			return nil, nil, fmt.Errorf("part %s: %w", r.Path, err)
+		}
+		if _, err := mw.Write(r.Content); err != nil {
+			return nil, nil, err
+		}
+		if err := mw.Close(); err != nil {
+			return nil, nil, err
+		}
+		all := buf.Bytes()
+		i := bytes.Index(all, []byte("\r\n\r\n"))
+		if i < 0 {
+			return nil, nil, fmt.Errorf("part %s: go-message wrote no header", r.Path)
+		}
+		body = all[i+4:]
 	}
 	// The header is ours, in a fixed order and without go-message's MIME-Version.
 	var hb bytes.Buffer
@@ -353,5 +361,5 @@ func encodePart(r PartReplacement) (hdr, body []byte, err error) {
 		hb.WriteString("Content-Disposition: " + mimeValue(r.Disposition) + "\r\n")
 	}
 	hb.WriteString("Content-Transfer-Encoding: " + cte + "\r\n\r\n")
-	return hb.Bytes(), all[i+4:], nil
+	return hb.Bytes(), body, nil
 }

@@ -53,6 +53,7 @@ func hostBlobPut(ctx context.Context, m api.Module, rp, rn, dp, dn, buf, capacit
 		return abi.ErrInvalid
 	}
 	var src io.Reader
+	var bound int64 // the most the object can be: a part decodes to at most its encoded size
 	switch {
 	case req.Part != "":
 		if dn != 0 {
@@ -71,6 +72,7 @@ func hostBlobPut(ctx context.Context, m api.Module, rp, rn, dp, dn, buf, capacit
 			return abi.ErrNotFound
 		}
 		src = decodeTransfer(p.Encoding, io.NewSectionReader(st.msg.Body, p.bodyStart, p.end-p.bodyStart))
+		bound = p.end - p.bodyStart
 	default:
 		if dn > maxBlobData {
 			return abi.ErrTooLarge
@@ -80,14 +82,44 @@ func hostBlobPut(ctx context.Context, m api.Module, rp, rn, dp, dn, buf, capacit
 			return abi.ErrInvalid
 		}
 		src = bytes.NewReader(data)
+		bound = int64(dn)
+	}
+	// The quotas: blob_message_quota for this event, blob_quota for the
+	// filter's unexpired objects. Reserve what the object may need (or
+	// what is left) before storing, so concurrent calls cannot overrun.
+	want := min(bound, max(st.f.blobMessageQuota-st.blobBytes, 0))
+	usage := st.f.host.blobUsage
+	reserved := usage.reserve(st.f.name, st.f.blobQuota, want)
+	if reserved < bound {
+		if reserved == 0 {
+			st.f.log.Debug("blob_put refused: quota used up", "part", req.Part)
+			return abi.ErrTooLarge
+		}
+		src = &quotaReader{r: src, max: reserved}
 	}
 	ttl := time.Duration(req.TTLSeconds) * time.Second
 	if req.TTLSeconds > int64(100*365*24*time.Hour/time.Second) {
 		ttl = 0 // the store's own limit
 	}
 	info, err := store.Put(ctx, src, req.Filename, req.ContentType, ttl)
+	if q, ok := src.(*quotaReader); ok && q.over {
+		err = errBlobQuota
+	}
+	if err != nil {
+		usage.settle(st.f.name, reserved, 0, time.Time{})
+	} else {
+		expires, perr := time.Parse(time.RFC3339, info.Expires)
+		if perr != nil {
+			expires = time.Now().Add(24 * time.Hour)
+		}
+		usage.settle(st.f.name, reserved, info.Size, expires)
+		st.blobBytes += info.Size
+	}
 	var tl tooLarge
 	if errors.As(err, &tl) && tl.TooLarge() {
+		if errors.Is(err, errBlobQuota) {
+			st.f.log.Debug("blob_put refused: over quota", "part", req.Part)
+		}
 		return abi.ErrTooLarge
 	} else if err != nil {
 		st.f.log.Error("blob_put failed", "error", err)

@@ -6,6 +6,7 @@ import (
 	"net/mail"
 	"regexp"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/sluice-mail/sluice/sdk/abi"
@@ -122,9 +123,16 @@ func validHeaderName(name string) error {
 	return nil
 }
 
-// validHeaderValue allows CR only in CRLF followed by space or tab (folding),
-// no other control characters, and 8-bit text only as valid UTF-8.
-func validHeaderValue(name, v string) error {
+// validHeaderValue allows CR only in CRLF followed by space or tab
+// (folding), no other control characters, and no continuation line of
+// whitespace only: some parsers end the header at such a line, so whatever
+// follows would become body to them and header to others. 8-bit text is
+// allowed only in a message sent with SMTPUTF8 (smtputf8; RFC 6532), as valid
+// UTF-8 without the characters that break lines or control terminals (C1
+// controls such as U+0085 NEL, U+2028, U+2029); elsewhere a header is
+// US-ASCII (RFC 5322 section 2.2), and non-ASCII text must be an RFC 2047
+// encoded word.
+func validHeaderValue(name, v string, smtputf8 bool) error {
 	if len(v) > maxHeaderValueBytes {
 		return fmt.Errorf("header %s: value longer than %d bytes", name, maxHeaderValueBytes)
 	}
@@ -132,6 +140,7 @@ func validHeaderValue(name, v string) error {
 		return fmt.Errorf("header %s: value is not valid UTF-8", name)
 	}
 	line := len(name) + 2
+	blank := false // the current line is a continuation line of whitespace so far
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		switch {
@@ -139,20 +148,53 @@ func validHeaderValue(name, v string) error {
 			if i+2 >= len(v) || v[i+1] != '\n' || (v[i+2] != ' ' && v[i+2] != '\t') {
 				return fmt.Errorf("header %s: CR or LF not part of folding (CRLF followed by whitespace)", name)
 			}
+			if blank {
+				return fmt.Errorf("header %s: folded line of whitespace only", name)
+			}
 			i++
-			line = 0
+			line, blank = 0, true
 			continue
 		case c == '\n':
 			return fmt.Errorf("header %s: bare LF in value", name)
 		case c < 32 && c != '\t', c == 127:
 			return fmt.Errorf("header %s: control character %q in value", name, c)
+		case c >= 0x80:
+			if !smtputf8 {
+				return fmt.Errorf("header %s: 8-bit byte %#x in a message without SMTPUTF8 (use an RFC 2047 encoded word)", name, c)
+			}
+			r, size := utf8.DecodeRuneInString(v[i:])
+			if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) {
+				return fmt.Errorf("header %s: control or line-breaking character %U in value", name, r)
+			}
+			i += size - 1
+			line += size - 1
+		}
+		if c != ' ' && c != '\t' {
+			blank = false
 		}
 		line++
 		if line > maxLineBytes {
 			return fmt.Errorf("header %s: line longer than %d bytes; fold it", name, maxLineBytes)
 		}
 	}
+	if blank {
+		return fmt.Errorf("header %s: folded line of whitespace only", name)
+	}
 	return nil
+}
+
+// smtpUTF8 reports whether the transaction's MAIL FROM carried SMTPUTF8
+// (RFC 6531), which lets the message's header hold UTF-8.
+func smtpUTF8(txn *Txn) bool {
+	if txn == nil {
+		return false
+	}
+	for k := range txn.MailParams {
+		if strings.EqualFold(k, "SMTPUTF8") {
+			return true
+		}
+	}
+	return false
 }
 
 // validAddress accepts a bare RFC 5321 mailbox (local@domain), no angle
@@ -205,6 +247,7 @@ func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
 		}
 	}
 	ch := &Changes{}
+	smtputf8 := smtpUTF8(txn)
 	for _, h := range w.Headers {
 		if err := validHeaderName(h.Name); err != nil {
 			return nil, err
@@ -220,7 +263,7 @@ func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
 		}
 		switch h.Op {
 		case abi.HeaderAdd, abi.HeaderPrepend, abi.HeaderSet:
-			if err := validHeaderValue(h.Name, h.Value); err != nil {
+			if err := validHeaderValue(h.Name, h.Value, smtputf8); err != nil {
 				return nil, err
 			}
 		case abi.HeaderRemove:

@@ -57,10 +57,13 @@ type filter struct {
 	grantDNS   bool
 	grantHTTP  bool
 	grantBlob  bool
-	grantRelay bool          // new recipients need not pass the relay-access rule (policy.go)
-	sign       signGrant     // sign (sign.go)
-	resolver   *net.Resolver // answers the dns grant
-	kv         *kvStore
+	grantRelay bool // new recipients need not pass the relay-access rule (policy.go)
+	// blob_quota and blob_message_quota, in bytes (blobquota.go)
+	blobQuota, blobMessageQuota int64
+	sign                        signGrant     // sign (sign.go)
+	resolver                    *net.Resolver // answers the dns grant
+	dnsZones                    []string      // the only zones the dns grant may ask about; nil: any
+	kv                          *kvStore
 
 	idle chan *instance // warm instances
 	live chan struct{}  // one token per live instance, capping their number
@@ -147,6 +150,13 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			}
 		case "blob":
 			f.grantBlob = true
+			f.blobQuota, f.blobMessageQuota = cfg.BlobQuota, cfg.BlobMessageQuota
+			if f.blobQuota <= 0 {
+				f.blobQuota = config.DefaultBlobQuota
+			}
+			if f.blobMessageQuota <= 0 {
+				f.blobMessageQuota = config.DefaultBlobMessageQuota
+			}
 		case "relay":
 			f.grantRelay = true
 		case "sign":
@@ -158,6 +168,9 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 		default:
 			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket, blob, sign, relay)", g)
 		}
+	}
+	for _, z := range cfg.DNSZones {
+		f.dnsZones = append(f.dnsZones, config.ASCIIDomain(z))
 	}
 	f.resolver = h.opts.Resolver
 	if cfg.Resolver != "" {

@@ -61,6 +61,9 @@ type HostOptions struct {
 	// Blobs serves the "blob" grant (blob_put); nil: blob_put answers
 	// "unavailable". serve passes the links store when a links block exists.
 	Blobs BlobStore
+	// BlobUsage counts each filter's stored blob bytes against its
+	// blob_quota; share one across reloads. nil: the Host makes its own.
+	BlobUsage *BlobUsage
 }
 
 // UserCacheDir is the per-user compilation cache the offline tools
@@ -81,6 +84,7 @@ type Host struct {
 	filters    map[string]*filter
 	order      []*filter
 	httpClient *http.Client
+	blobUsage  *BlobUsage
 }
 
 // NewHost compiles and checks every filter: ABI version, exports, imports
@@ -95,7 +99,10 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver
 	}
-	h := &Host{opts: opts, filters: map[string]*filter{}, httpClient: opts.HTTPClient}
+	h := &Host{opts: opts, filters: map[string]*filter{}, httpClient: opts.HTTPClient, blobUsage: opts.BlobUsage}
+	if h.blobUsage == nil {
+		h.blobUsage = NewBlobUsage()
+	}
 	if h.httpClient == nil {
 		h.httpClient = &http.Client{
 			Timeout: 30 * time.Second,

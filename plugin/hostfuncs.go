@@ -28,6 +28,8 @@ type callState struct {
 	// last dns/http answer, so a guest whose buffer was too small can ask
 	// again without a second network round trip.
 	lastReq, lastResp []byte
+	dnsRefused        bool  // a lookup outside dns_zones was refused (and logged)
+	blobBytes         int64 // stored by blob_put during this event, for blob_message_quota
 }
 
 type stateKey struct{}
@@ -293,6 +295,24 @@ func (f *filter) lookupDNS(ctx context.Context, raw []byte) ([]byte, int32) {
 	var req abi.DNSRequest
 	if json.Unmarshal(raw, &req) != nil || req.Name == "" || len(req.Name) > 255 {
 		return nil, abi.ErrInvalid
+	}
+	if len(f.dnsZones) > 0 {
+		// Only names in the zones leave the host, asked as checked: A-labels,
+		// fully qualified (no search domain appended).
+		qname, ok := dnsZoneName(req.Type, req.Name)
+		if !ok {
+			return nil, abi.ErrInvalid
+		}
+		if !inZones(qname, f.dnsZones) {
+			if st := stateOf(ctx); st != nil && !st.dnsRefused {
+				st.dnsRefused = true
+				f.log.Warn("plugin dns lookup refused: name outside dns_zones", "type", req.Type, "name", qname)
+			}
+			return nil, abi.ErrDenied
+		}
+		if !strings.EqualFold(req.Type, "PTR") {
+			req.Name = qname + "."
+		}
 	}
 	r := f.resolver
 	var recs []string

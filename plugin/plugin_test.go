@@ -420,7 +420,9 @@ func TestSandbox(t *testing.T) {
 func TestBodyAndParts(t *testing.T) {
 	h := newTestHost(t, behave(t, "body", v{"mode": "body"}, nil))
 	m := testMessage(t, multipartMsg)
-	_, ch := h.chain(t, "body").Data(context.Background(), testTxn(), m)
+	txn := testTxn()
+	txn.MailParams["SMTPUTF8"] = "" // the plugin echoes "café" in a header
+	_, ch := h.chain(t, "body").Data(context.Background(), txn, m)
 	var got []string
 	for _, c := range ch.Headers {
 		got = append(got, c.Name+": "+c.Value)

@@ -14,8 +14,9 @@ type BlobInfo = abi.BlobInfo
 // transfer encoding undone, and returns its download link. filename and
 // contentType are served with the download; ttl ≤ 0 (or above the
 // operator's) means the operator's ttl. It fails with ErrDenied unless the
-// operator granted "blob", and ErrUnavailable when the relay has no links
-// block or outside the data stage.
+// operator granted "blob", ErrUnavailable when the relay has no links
+// block or outside the data stage, and ErrTooLarge above the store's
+// max_object_size or past the filter's blob_quota or blob_message_quota.
 func (e *DataEvent) StorePart(p Part, filename, contentType string, ttl time.Duration) (*BlobInfo, error) {
 	return blobPut(abi.BlobRequest{Part: p.Path, Filename: filename, ContentType: contentType, TTLSeconds: ttlSeconds(ttl)}, nil)
 }

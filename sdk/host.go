@@ -199,7 +199,8 @@ func KVDelete(key string) error {
 }
 
 // LookupDNS resolves name for a record type (A, AAAA, TXT, MX, PTR).
-// It fails with ErrDenied unless the operator granted "dns".
+// It fails with ErrDenied unless the operator granted "dns", and for a
+// name outside the zones the operator allows (dns_zones), if any.
 func LookupDNS(typ, name string) ([]string, error) {
 	req, _ := json.Marshal(abi.DNSRequest{Type: typ, Name: name})
 	out, err := hostDNS(req)

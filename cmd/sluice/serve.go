@@ -143,7 +143,8 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	}
 	// Filters compile once here (with an on-disk cache in the data
 	// directory); a broken plugin stops the start with its name in the error.
-	hostOpts := plugin.HostOptions{DataDir: cfg.DataDir, Logger: log.Named("filter"), Metrics: metrics, Blobs: blobs}
+	hostOpts := plugin.HostOptions{DataDir: cfg.DataDir, Logger: log.Named("filter"), Metrics: metrics, Blobs: blobs,
+		BlobUsage: plugin.NewBlobUsage()} // blob_quota counts across reloads
 	var plugins *plugin.Host
 	if len(cfg.Filters) > 0 {
 		plugins, err = plugin.NewHost(context.Background(), cfg.Filters, hostOpts)

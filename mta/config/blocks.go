@@ -242,6 +242,7 @@ var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "wasm", Required: true}, {Name: "stages"},
 	{Name: "timeout"}, {Name: "memory"}, {Name: "on_error"},
 	{Name: "grants"}, {Name: "http_endpoint"}, {Name: "resolver"}, {Name: "config"},
+	{Name: "dns_zones"}, {Name: "blob_quota"}, {Name: "blob_message_quota"},
 }}
 
 // FilterStages are the points of an SMTP transaction a filter can hook, in order;
@@ -304,6 +305,8 @@ func (d *decoder) filter(b *hcl.Block) (Filter, bool) {
 			d.errorf(ra.Expr.Range(), "Resolver without grant", "resolver is set but grants does not include \"dns\".")
 		}
 	}
+	d.filterDNSZones(a, &f)
+	d.filterBlobQuotas(a, &f)
 	if ca := a["config"]; ca != nil {
 		if v, ok := d.value(ca, cty.DynamicPseudoType); ok {
 			if !v.Type().IsObjectType() && !v.Type().IsMapType() {

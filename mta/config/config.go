@@ -231,7 +231,22 @@ type Filter struct {
 	// Resolver is the DNS server (host:port) that answers the "dns" grant's
 	// lookups; "" = the system resolver. A bare IP address in the file gets port 53.
 	Resolver string
+	// DNSZones, when set, are the only zones the "dns" grant may look up
+	// names in (a name is in a zone when it is the zone or ends with "." and
+	// the zone): lower case, A-labels, no trailing dot. Empty: any name.
+	DNSZones []string
+	// BlobQuota bounds the bytes of the objects the filter stored with the
+	// "blob" grant that have not expired yet; BlobMessageQuota the bytes it
+	// may store while handling one message (one event). Set (to the
+	// defaults if the file does not) when granted "blob"; 0 is the default.
+	BlobQuota, BlobMessageQuota int64
 }
+
+// Defaults of the "blob" grant's quotas.
+const (
+	DefaultBlobQuota        = 10 << 30
+	DefaultBlobMessageQuota = 64 << 20
+)
 
 // SigningKey is one entry of a filter's signing_keys: a name the plugin
 // uses (the dkim filter wants "domain/selector") and a PEM private key file.

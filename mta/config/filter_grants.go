@@ -108,3 +108,80 @@ func validSigningKeyName(s string) bool {
 func isAlnum(c byte) bool {
 	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
+
+// filterDNSZones decodes dns_zones, the optional setting of the "dns" grant:
+// the zones the plugin may look names up in, so that it cannot send what it
+// read in a message out in the names it asks about. Each is kept as an
+// A-label name in lower case without the trailing dot (ASCIIDomain).
+func (d *decoder) filterDNSZones(a hcl.Attributes, f *Filter) {
+	za := a["dns_zones"]
+	if za == nil {
+		return
+	}
+	if !contains(f.Grants, "dns") {
+		d.errorf(za.Expr.Range(), "Zones without grant", "dns_zones is set but grants does not include \"dns\".")
+	}
+	list, ranges, ok := d.strList(za)
+	if ok && len(list) == 0 {
+		d.errorf(za.Expr.Range(), "Invalid value", "dns_zones must name at least one zone; leave it out to allow any name.")
+		return
+	}
+	zones := make([]string, 0, len(list))
+	for i, z := range list {
+		n := ASCIIDomain(z)
+		switch {
+		case !validZone(n):
+			d.errorf(ranges[i], "Invalid zone", "dns_zones: %q is not a domain name such as \"zen.spamhaus.org\".", z)
+			ok = false
+		case slices.Contains(zones, n):
+			d.errorf(ranges[i], "Duplicate value", "dns_zones: %q is listed twice.", z)
+			ok = false
+		}
+		zones = append(zones, n)
+	}
+	if ok {
+		f.DNSZones = zones
+	}
+}
+
+// validZone accepts a lower-case domain name of labels of 1 to 63 letters,
+// digits, hyphens and underscores (as in "_domainkey"), at most 253 bytes,
+// without a trailing dot; not the root.
+func validZone(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(s, ".") {
+		if label == "" || len(label) > 63 {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// filterBlobQuotas decodes blob_quota and blob_message_quota, the limits
+// of the "blob" grant (defaults DefaultBlobQuota, DefaultBlobMessageQuota;
+// both stay 0 without the grant).
+func (d *decoder) filterBlobQuotas(a hcl.Attributes, f *Filter) {
+	if contains(f.Grants, "blob") {
+		f.BlobQuota, f.BlobMessageQuota = DefaultBlobQuota, DefaultBlobMessageQuota
+	}
+	for _, q := range []struct {
+		name string
+		dst  *int64
+	}{{"blob_quota", &f.BlobQuota}, {"blob_message_quota", &f.BlobMessageQuota}} {
+		qa := a[q.name]
+		if qa == nil {
+			continue
+		}
+		d.size(qa, q.dst)
+		if !contains(f.Grants, "blob") {
+			d.errorf(qa.Expr.Range(), "Quota without grant", "%s is set but grants does not include \"blob\".", q.name)
+		}
+	}
+}

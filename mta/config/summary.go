@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -94,9 +95,9 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		}
 		p("filter %s\twasm=%s stages=%s timeout=%s memory=%s on_error=%s grants=%s%s config=%s",
 			f.Name, f.Wasm, stages, f.Timeout, bytesize.Format(f.MemoryBytes), f.OnError,
-			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint)+prefixed(" resolver=", f.Resolver)+
+			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint)+prefixed(" resolver=", f.Resolver)+prefixed(" dns_zones=", strings.Join(f.DNSZones, ","))+
 				prefixed(" files=", strings.Join(f.Files, ","))+prefixed(" socket_endpoint=", f.SocketEndpoint)+
-				prefixed(" signing_keys=", strings.Join(keys, ",")), hideSecrets(f.ConfigJSON))
+				prefixed(" signing_keys=", strings.Join(keys, ","))+blobQuotas(f), hideSecrets(f.ConfigJSON))
 	}
 	for _, d := range c.Domains {
 		var s strings.Builder
@@ -204,4 +205,12 @@ func prefixed(prefix, s string) string {
 		return ""
 	}
 	return prefix + s
+}
+
+// blobQuotas shows the quotas of a filter granted "blob".
+func blobQuotas(f Filter) string {
+	if !slices.Contains(f.Grants, "blob") {
+		return ""
+	}
+	return " blob_quota=" + bytesize.Format(f.BlobQuota) + " blob_message_quota=" + bytesize.Format(f.BlobMessageQuota)
 }

@@ -82,7 +82,7 @@ func TestBulkSameResults(t *testing.T) {
 		{"copy", []uint64{3500, 1000, 2*Chunk + 5}, ""}, // overlapping, to a higher address
 		{"copy", []uint64{100, 2000, 2*Chunk + 77}, ""}, // overlapping, to a lower address
 		{"copy", []uint64{10, 3000, 40}, ""},
-		{"copy", []uint64{size - Chunk - 1, 0, Chunk + 1}, ""},  // up to the last byte
+		{"copy", []uint64{size - Chunk - 1, 0, Chunk + 1}, ""},       // up to the last byte
 		{"fill", []uint64{size - 10, 1, 2 * Chunk}, "out of bounds"}, // past the end: nothing written
 		{"copy", []uint64{0, size - 10, 2 * Chunk}, "out of bounds"},
 		{"copy", []uint64{size - 10, 0, 2 * Chunk}, "out of bounds"},

@@ -33,8 +33,11 @@ type conf struct {
 	ModeStage string             `json:"mode_stage"` // stage where Mode applies (default data)
 	Verdicts  map[string]verdict // stage -> verdict
 	Changes   []change           // data stage
-	DNSName   string             `json:"dns_name"` // name the dns mode looks up (default localhost)
-	SignKey   string             `json:"sign_key"` // key the sign mode signs with
+	DNSName   string             `json:"dns_name"`   // name the dns mode looks up (default localhost)
+	DNSNames  []string           `json:"dns_names"`  // names the dns mode looks up instead, one X-DNS each
+	BlobSizes []int              `json:"blob_sizes"` // blob mode: StoreBlob of so many bytes each, one X-Blob each
+	BlobParts []string           `json:"blob_parts"` // blob mode: then StorePart of these parts, one X-Blob each
+	SignKey   string             `json:"sign_key"`   // key the sign mode signs with
 	SignData  []byte             `json:"sign_data"`
 }
 
@@ -174,8 +177,23 @@ func data(e *sdk.DataEvent) sdk.Result {
 		if name == "" {
 			name = "localhost"
 		}
-		recs, err := sdk.LookupDNS("A", name)
-		ch.AddHeader("X-DNS", fmt.Sprintf("%v %v", recs, err))
+		names := cfg.DNSNames
+		if len(names) == 0 {
+			names = []string{name}
+		}
+		for _, name := range names {
+			recs, err := sdk.LookupDNS("A", name)
+			ch.AddHeader("X-DNS", fmt.Sprintf("%v %v", recs, err))
+		}
+	case "blob":
+		for _, n := range cfg.BlobSizes {
+			info, err := sdk.StoreBlob(make([]byte, n), "b.bin", "application/octet-stream", 0)
+			ch.AddHeader("X-Blob", blobText(info, err))
+		}
+		for _, path := range cfg.BlobParts {
+			info, err := e.StorePart(sdk.Part{Path: path}, "p.bin", "application/octet-stream", 0)
+			ch.AddHeader("X-Blob", blobText(info, err))
+		}
 	case "sign":
 		keys, err := sdk.SigningKeys()
 		for _, k := range keys {
@@ -199,6 +217,13 @@ func data(e *sdk.DataEvent) sdk.Result {
 		}
 	}
 	return r.With(ch)
+}
+
+func blobText(info *sdk.BlobInfo, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return strconv.FormatInt(info.Size, 10)
 }
 
 func errText(f func() error) string {

@@ -33,7 +33,7 @@ const maxBlobData = 16 << 20
 // hostBlobPut is blob_put(req, req_len, data, data_len, buf, cap): store a
 // part of the current message, or the data bytes, and answer a BlobInfo.
 func hostBlobPut(ctx context.Context, m api.Module, rp, rn, dp, dn, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil {
 		return abi.ErrUnavailable
 	}

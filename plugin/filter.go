@@ -3,7 +3,6 @@ package plugin
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -402,10 +401,10 @@ func (f *filter) instantiate(ctx context.Context) (*instance, error) {
 	mc := wazero.NewModuleConfig().
 		WithName("").
 		WithStartFunctions().
-		WithStdout(&lineWriter{sink: f.logs, stream: "stdout"}).
-		WithStderr(&lineWriter{sink: f.logs, stream: "stderr"}).
+		WithStdout(&lineWriter{sink: f.logs, stream: "stdout", stopped: inst.stopped}).
+		WithStderr(&lineWriter{sink: f.logs, stream: "stderr", stopped: inst.stopped}).
 		WithSysWalltime().WithSysNanotime().WithNanosleep(inst.nanosleep).
-		WithRandSource(rand.Reader)
+		WithRandSource(randReader{inst.stopped})
 	m, err := f.rt.InstantiateModule(experimental.WithMemoryAllocator(ctx, linearMemory), f.mod, mc)
 	if err != nil {
 		return nil, fmt.Errorf("instantiate: %w", err)

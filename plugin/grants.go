@@ -59,7 +59,7 @@ func (g *fileSocketGrants) grant(name string, cfg config.Filter) error {
 }
 
 func hostFileRead(ctx context.Context, m api.Module, pathPtr, pathLen uint32, off uint64, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil {
 		return abi.ErrUnavailable
 	}
@@ -94,7 +94,7 @@ func hostFileRead(ctx context.Context, m api.Module, pathPtr, pathLen uint32, of
 }
 
 func hostSocketCall(ctx context.Context, m api.Module, reqPtr, reqLen, timeoutMs, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil {
 		return abi.ErrUnavailable
 	}

@@ -20,7 +20,27 @@ type handmade struct {
 	// _initialize and of the module's start function (its start section),
 	// both of type () -> (): locals, instructions, end.
 	initBody, startBody []byte
+	// eventBody, when set, is the code of sluice_on_event, of type
+	// (i32, i32) -> i64, instead of the constant answer.
+	eventBody []byte
+	imports   []hmImport // functions 0, 1, …: the module's own come after them
+	memPages  uint32     // initial memory in 64 KiB pages (0: 1)
 }
+
+// hmImport is a function import of a handmade module; typ indexes the
+// types handmade declares (see bytes).
+type hmImport struct {
+	module, name string
+	typ          byte
+}
+
+// Types of the imports a handmade module may use.
+const (
+	hmTypeSign     = 4 // sluice.sign: 6 × i32 -> i32
+	hmTypeKVPut    = 5 // sluice.kv_put: 4 × i32 -> i32
+	hmTypeI32I32   = 6 // wasi random_get: (i32, i32) -> i32
+	hmTypeClockGet = 7 // wasi clock_time_get: (i32, i64, i32) -> i32
+)
 
 // Function bodies for initBody and startBody.
 var (
@@ -44,8 +64,23 @@ func (hm handmade) bytes() []byte {
 		packed = int64(hm.resultPtr)<<32 | int64(hm.resultLen)
 	}
 	b := []byte{0, 'a', 's', 'm', 1, 0, 0, 0}
-	// Types: 0 () -> i32, 1 (i32) -> i32, 2 (i32, i32) -> i64, 3 () -> ().
-	b = section(b, 1, []byte{4, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7e, 0x60, 0, 0})
+	// Types: 0 () -> i32, 1 (i32) -> i32, 2 (i32, i32) -> i64, 3 () -> (),
+	// then those of the imports.
+	b = section(b, 1, []byte{8, 0x60, 0, 1, 0x7f, 0x60, 1, 0x7f, 1, 0x7f, 0x60, 2, 0x7f, 0x7f, 1, 0x7e, 0x60, 0, 0,
+		0x60, 6, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f,
+		0x60, 4, 0x7f, 0x7f, 0x7f, 0x7f, 1, 0x7f,
+		0x60, 2, 0x7f, 0x7f, 1, 0x7f,
+		0x60, 3, 0x7f, 0x7e, 0x7f, 1, 0x7f})
+	if len(hm.imports) > 0 {
+		imp := []byte{byte(len(hm.imports))}
+		for _, im := range hm.imports {
+			imp = append(append(imp, byte(len(im.module))), im.module...)
+			imp = append(append(imp, byte(len(im.name))), im.name...)
+			imp = append(imp, 0, im.typ)
+		}
+		b = section(b, 2, imp)
+	}
+	first := byte(len(hm.imports)) // index of the module's first own function
 	names := []string{"sluice_abi_version", "sluice_stages", "sluice_alloc", "sluice_on_event"}
 	types := []byte{0, 0, 1, 2}
 	bodies := [][]byte{
@@ -53,6 +88,9 @@ func (hm handmade) bytes() []byte {
 		append(append([]byte{0, 0x41}, sleb(int64(hm.stages))...), 0x0b),
 		append(append([]byte{0, 0x41}, sleb(1024)...), 0x0b),
 		append(append([]byte{0, 0x42}, sleb(packed)...), 0x0b),
+	}
+	if hm.eventBody != nil {
+		bodies[3] = hm.eventBody
 	}
 	if hm.encoding != 0 {
 		names, types = append(names, "sluice_event_encoding"), append(types, 0)
@@ -68,21 +106,21 @@ func (hm handmade) bytes() []byte {
 		bodies = append(bodies, hm.startBody)
 	}
 	b = section(b, 3, append([]byte{byte(len(types))}, types...))
-	b = section(b, 5, []byte{1, 0, 1})
+	b = section(b, 5, append([]byte{1, 0}, uleb(uint64(max(hm.memPages, 1)))...))
 	exp := []byte{byte(len(names) + 1)}
 	for i, n := range names {
 		exp = append(exp, byte(len(n)))
 		exp = append(exp, n...)
-		exp = append(exp, 0, byte(i))
+		exp = append(exp, 0, first+byte(i))
 	}
 	exp = append(exp, 6, 'm', 'e', 'm', 'o', 'r', 'y', 2, 0)
 	b = section(b, 7, exp)
 	if hm.startBody != nil {
-		b = section(b, 8, []byte{byte(start)})
+		b = section(b, 8, []byte{first + byte(start)})
 	}
 	code := []byte{byte(len(bodies))}
 	for _, body := range bodies {
-		code = append(code, byte(len(body)))
+		code = append(code, uleb(uint64(len(body)))...)
 		code = append(code, body...)
 	}
 	b = section(b, 10, code)

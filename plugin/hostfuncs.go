@@ -39,6 +39,21 @@ func stateOf(ctx context.Context) *callState {
 	return st
 }
 
+// errCallOver traps a guest that calls the host after its call's deadline.
+var errCallOver = errors.New("host function called after the call's deadline")
+
+// enter begins every host function: it returns the call's state, or traps
+// the guest if the call is over. The guest's own checks come only every
+// interrupt.Quantum loop rounds, and a loop of costly host calls (an
+// RSA-4096 signature, a KV write) between two of them outran a 2 s
+// timeout by 50 s; here the call ends within one host call of its deadline.
+func enter(ctx context.Context) *callState {
+	if ctx.Err() != nil {
+		panic(errCallOver) // wazero returns it from the guest call as a trap
+	}
+	return stateOf(ctx)
+}
+
 const maxReadChunk = 1 << 20 // one body_read or part_read copies at most this much
 
 // hostFuncNames lists ABI v1 imports, to refuse a module importing others.
@@ -97,7 +112,7 @@ func writeOut(m api.Module, buf, capacity uint32, data []byte) int32 {
 }
 
 func hostLog(ctx context.Context, m api.Module, level int32, ptr, n uint32) {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil {
 		return
 	}
@@ -110,7 +125,7 @@ func hostLog(ctx context.Context, m api.Module, level int32, ptr, n uint32) {
 }
 
 func hostConfigRead(ctx context.Context, m api.Module, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil {
 		return abi.ErrUnavailable
 	}
@@ -142,7 +157,7 @@ func readRange(m api.Module, ra io.ReaderAt, start, end int64, off uint64, buf, 
 // its own spacing and folding, through the blank line (for checks that need
 // the exact bytes, such as DKIM's simple canonicalization).
 func hostHeaderRead(ctx context.Context, m api.Module, off uint64, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil || st.msg == nil {
 		return abi.ErrUnavailable
 	}
@@ -150,7 +165,7 @@ func hostHeaderRead(ctx context.Context, m api.Module, off uint64, buf, capacity
 }
 
 func hostBodyRead(ctx context.Context, m api.Module, off uint64, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil || st.msg == nil {
 		return abi.ErrUnavailable
 	}
@@ -159,7 +174,7 @@ func hostBodyRead(ctx context.Context, m api.Module, off uint64, buf, capacity u
 }
 
 func hostPartRead(ctx context.Context, m api.Module, pathPtr, pathLen uint32, off uint64, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil || st.msg == nil {
 		return abi.ErrUnavailable
 	}
@@ -190,7 +205,7 @@ func kvKey(m api.Module, ptr, n uint32) ([]byte, int32) {
 }
 
 func hostKVGet(ctx context.Context, m api.Module, kp, kn, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil || st.f.kv == nil {
 		return abi.ErrUnavailable
 	}
@@ -209,7 +224,7 @@ func hostKVGet(ctx context.Context, m api.Module, kp, kn, buf, capacity uint32) 
 }
 
 func hostKVPut(ctx context.Context, m api.Module, kp, kn, vp, vn uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil || st.f.kv == nil {
 		return abi.ErrUnavailable
 	}
@@ -234,7 +249,7 @@ func hostKVPut(ctx context.Context, m api.Module, kp, kn, vp, vn uint32) int32 {
 }
 
 func hostKVDelete(ctx context.Context, m api.Module, kp, kn uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil || st.f.kv == nil {
 		return abi.ErrUnavailable
 	}
@@ -270,7 +285,7 @@ func cached(ctx context.Context, m api.Module, st *callState, rp, rn, buf, capac
 }
 
 func hostDNSLookup(ctx context.Context, m api.Module, rp, rn, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil {
 		return abi.ErrUnavailable
 	}
@@ -281,7 +296,7 @@ func hostDNSLookup(ctx context.Context, m api.Module, rp, rn, buf, capacity uint
 }
 
 func hostHTTPCall(ctx context.Context, m api.Module, rp, rn, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil {
 		return abi.ErrUnavailable
 	}

@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"crypto/rand"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -91,15 +93,24 @@ func (s *logSink) emit(level int32, stream, line string) {
 // sink. It holds at most one line (MaxLogLineBytes); the rest of an overlong
 // line is discarded.
 type lineWriter struct {
-	sink   *logSink
-	stream string
-	buf    []byte
-	skip   bool // discarding the tail of an overlong line
+	sink    *logSink
+	stream  string
+	stopped <-chan struct{} // the instance's interrupt: then writes fail at once
+	buf     []byte
+	skip    bool // discarding the tail of an overlong line
 }
+
+// errStopped answers the WASI calls of an interrupted instance (the guest
+// sees EIO): a guest looping on costly WASI calls reaches its next check
+// quickly instead of doing each one in full.
+var errStopped = errors.New("instance interrupted")
 
 func (w *lineWriter) Write(p []byte) (int, error) {
 	n := len(p)
-	for len(p) > 0 {
+	for lines := 0; len(p) > 0; lines++ {
+		if lines%1024 == 0 && isClosed(w.stopped) {
+			return n - len(p), errStopped
+		}
 		i := indexByte(p, '\n')
 		chunk := p
 		if i >= 0 {
@@ -141,4 +152,26 @@ func trimCR(b []byte) []byte {
 		return b[:len(b)-1]
 	}
 	return b
+}
+
+// isClosed reports whether c is closed (a nil channel never is).
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// randReader is an instance's source for WASI random_get: crypto/rand, at
+// most 64 KiB a read, failing once the instance is interrupted, so that one
+// call for gigabytes of randomness stops with the call's deadline.
+type randReader struct{ stopped <-chan struct{} }
+
+func (r randReader) Read(p []byte) (int, error) {
+	if isClosed(r.stopped) {
+		return 0, errStopped
+	}
+	return rand.Read(p[:min(len(p), 64<<10)])
 }

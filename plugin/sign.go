@@ -141,7 +141,7 @@ func (g *signGrant) sign(name string, data []byte) ([]byte, int32) {
 }
 
 func hostSignKeys(ctx context.Context, m api.Module, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil {
 		return abi.ErrUnavailable
 	}
@@ -152,7 +152,7 @@ func hostSignKeys(ctx context.Context, m api.Module, buf, capacity uint32) int32
 }
 
 func hostSign(ctx context.Context, m api.Module, namePtr, nameLen, dataPtr, dataLen, buf, capacity uint32) int32 {
-	st := stateOf(ctx)
+	st := enter(ctx)
 	if st == nil {
 		return abi.ErrUnavailable
 	}

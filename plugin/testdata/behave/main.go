@@ -4,6 +4,7 @@
 package main
 
 import (
+	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -29,7 +30,7 @@ type change struct {
 }
 
 type conf struct {
-	Mode      string             // loop, grow, panic, exit, flood, sandbox, body, kv, dns, http, sign, echo
+	Mode      string             // loop, fill, copy, random, signloop, kvloop, grow, panic, exit, flood, sandbox, body, kv, dns, http, sign, echo
 	ModeStage string             `json:"mode_stage"` // stage where Mode applies (default data)
 	Verdicts  map[string]verdict // stage -> verdict
 	Changes   []change           // data stage
@@ -87,6 +88,30 @@ func run(stage string, s sdk.Session, echo func() string) sdk.Result {
 			var keep [][]byte
 			for {
 				keep = append(keep, make([]byte, 1<<20))
+			}
+		case "fill": // one memory.fill of 48 MiB a round
+			buf := make([]byte, 48<<20)
+			for {
+				clear(buf)
+			}
+		case "copy": // one memory.copy of 24 MiB a round
+			a, b := make([]byte, 24<<20), make([]byte, 24<<20)
+			for {
+				copy(a, b)
+			}
+		case "random": // one WASI random_get of 16 MiB a round
+			buf := make([]byte, 16<<20)
+			for {
+				crand.Read(buf)
+			}
+		case "signloop", "kvloop": // a costly host call a round; the KV key "last" has the time of the latest
+			for {
+				if cfg.Mode == "signloop" {
+					if _, err := sdk.Sign(cfg.SignKey, cfg.SignData); err != nil {
+						panic(err)
+					}
+				}
+				sdk.KVPut("last", []byte(strconv.FormatInt(time.Now().UnixNano(), 10)))
 			}
 		case "panic":
 			panic("behave: deliberate panic")

@@ -498,3 +498,39 @@ func TestBDATCutShortThenNewTransaction(t *testing.T) {
 		t.Errorf("%d messages delivered, %d sent", n, sent)
 	}
 }
+
+// NUL octets in message data are refused with 554 5.6.0, on DATA and BDAT,
+// in the header and in the body: they were passed on verbatim, and a next
+// hop that drops NULs reads "CRLF NUL . CRLF" as the end of the data. The
+// session stays usable and nothing is queued.
+func TestNULInData(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	cases := []struct{ name, msg string }{
+		{"in the header", "Subject: a\x00b\r\n\r\nhi\r\n"},
+		{"in the body", "Subject: nul\r\n\r\nhi\x00there\r\n"},
+		{"smuggled end of data", "Subject: nul\r\n\r\nhi\r\n\x00.\r\nMAIL FROM:<x@example.com>\r\n"},
+	}
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	for _, tc := range cases {
+		for _, bdat := range []bool{false, true} {
+			rc.Cmd("MAIL FROM:<a@example.com>", 250)
+			rc.Cmd("RCPT TO:<u@sink.test>", 250)
+			if bdat {
+				rc.Send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(tc.msg), tc.msg))
+			} else {
+				rc.Cmd("DATA", 354)
+				rc.Send(tc.msg + ".\r\n")
+			}
+			if got := rc.Expect(554); !strings.HasPrefix(got, "5.6.0 ") {
+				t.Errorf("%s (BDAT %v): %q, want 5.6.0", tc.name, bdat, got)
+			}
+		}
+	}
+	rc.Cmd("NOOP", 250)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(s.Messages()); n != 0 || r.Queue.Len() != 0 {
+		t.Errorf("%d messages delivered, %d queued; want none", n, r.Queue.Len())
+	}
+}

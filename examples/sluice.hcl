@@ -45,6 +45,9 @@ limits {
   max_message_size       = "35MiB" # advertised with SIZE (RFC 1870)
   max_recipients         = 100
   shutdown_grace         = "30s"
+  # One message's data in all: 10 minutes, plus a second per 500 bytes received.
+  data_timeout  = "10m"
+  min_data_rate = 500
   # Per-client message rates (off unless set); past them: 451 4.7.1 at MAIL.
   max_messages_per_ip_per_minute   = 120
   max_messages_per_user_per_minute = 600

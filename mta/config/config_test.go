@@ -38,6 +38,8 @@ func TestParseFull(t *testing.T) {
 			MaxMessageBytes:     20e6,
 			MaxRecipients:       500,
 			ShutdownGrace:       time.Second,
+			DataTimeout:         2 * time.Minute,
+			MinDataRate:         1 << 10,
 		},
 		Queue: Queue{
 			ConcurrencyPerDestination: 3,

@@ -97,6 +97,10 @@ func defaults() *Config {
 			MaxMessageBytes:     35 << 20,
 			MaxRecipients:       100,
 			ShutdownGrace:       30 * time.Second,
+			// Twice read_timeout for the whole message, and more for a
+			// client that keeps Postfix's smtpd_min_data_rate default.
+			DataTimeout: 10 * time.Minute,
+			MinDataRate: 500,
 		},
 		Queue: Queue{
 			ConcurrencyPerDestination: 10,

@@ -534,3 +534,74 @@ func TestNULInData(t *testing.T) {
 		t.Errorf("%d messages delivered, %d queued; want none", n, r.Queue.Len())
 	}
 }
+
+// data_timeout bounds a whole message, not each read: a client that sends
+// a byte every 100ms never trips read_timeout, and used to hold the
+// connection as long as it liked. It is cut with 421 4.4.2 and nothing is
+// queued. min_data_rate extends the deadline for a client that keeps
+// sending at that rate, however long the message takes.
+func TestDataDeadline(t *testing.T) {
+	cases := []struct {
+		name   string
+		limits string
+		bdat   bool
+		steady bool // send a 34-byte line every 250ms (136 bytes/s), else a byte every 100ms
+		want   string
+	}{
+		{name: "DATA trickle", limits: `data_timeout = "300ms"` + "\n" + `min_data_rate = "1KiB"`, want: "421 4.4.2 Message data took too long"},
+		{name: "BDAT trickle", limits: `data_timeout = "300ms"` + "\n" + `min_data_rate = "1KiB"`, bdat: true, want: "421 4.4.2 Message data took too long"},
+		{name: "DATA steady above min_data_rate", limits: `data_timeout = "1s"` + "\n" + `min_data_rate = 100`, steady: true, want: "250 "},
+		{name: "BDAT steady above min_data_rate", limits: `data_timeout = "1s"` + "\n" + `min_data_rate = 100`, bdat: true, steady: true, want: "250 "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := relaytest.StartSink(t, false, nil)
+			r := relaytest.StartRelay(t, sinkDomains(s)+"limits {\n"+tc.limits+"\n}\n")
+			rc := relaytest.DialRaw(t, r.Addr("smtp"))
+			rc.Cmd("EHLO client.test", 250)
+			rc.Cmd("MAIL FROM:<a@example.com>", 250)
+			rc.Cmd("RCPT TO:<u@sink.test>", 250)
+			head, piece, n, every := "Subject: slow\r\n\r\n", "x", 30, 100*time.Millisecond
+			if tc.steady {
+				piece, n, every = "a line of a message sent slowly\r\n", 12, 250*time.Millisecond
+			}
+			body := head + strings.Repeat(piece, n)
+			if !tc.steady {
+				body += "\r\n"
+			}
+			if tc.bdat {
+				rc.Send(fmt.Sprintf("BDAT %d LAST\r\n", len(body)))
+			} else {
+				rc.Cmd("DATA", 354)
+			}
+			rc.Send(head)
+			for range n {
+				time.Sleep(every)
+				if _, err := io.WriteString(rc.C, piece); err != nil {
+					break // cut
+				}
+			}
+			if !tc.steady {
+				io.WriteString(rc.C, "\r\n")
+			}
+			if !tc.bdat {
+				io.WriteString(rc.C, ".\r\n")
+			}
+			if tc.steady {
+				rc.Expect(250)
+				s.WaitMessages(t, 1)
+				return
+			}
+			if got := lastWords(t, rc.C, 10*time.Second); !strings.HasPrefix(got, tc.want) || strings.Count(got, "\n") != 1 {
+				t.Errorf("got %q, want one line %q... and the end", got, tc.want)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if n := len(s.Messages()); n != 0 || r.Queue.Len() != 0 {
+				t.Errorf("%d messages delivered, %d queued; want none", n, r.Queue.Len())
+			}
+			if files := queueFiles(t, r); len(files) != 0 {
+				t.Errorf("queue directory holds %v", files)
+			}
+		})
+	}
+}

@@ -48,5 +48,7 @@ var (
 	// The client's DATA cannot be read to its end; the connection closes.
 	errLineTooLongClosing = reply(500, [3]int{5, 5, 2}, "Line too long, closing connection")
 	errDataTimeout        = reply(421, [3]int{4, 4, 2}, "Timeout waiting for message data, closing connection")
-	errDataAborted        = reply(451, [3]int{4, 3, 0}, "Message transfer aborted")
+	// data_timeout (with min_data_rate) ran out before the end of the data.
+	errDataDeadline = reply(421, [3]int{4, 4, 2}, "Message data took too long, closing connection")
+	errDataAborted  = reply(451, [3]int{4, 3, 0}, "Message transfer aborted")
 )

@@ -420,6 +420,8 @@ func (s *session) spool(r io.Reader) (*queue.Incoming, spooled, error) {
 	if !s.hasFrom {
 		return nil, spooled{}, errNeedMail
 	}
+	lim := s.srv.config().Limits
+	s.cs.startData(time.Now(), lim.DataTimeout, lim.MinDataRate)
 	s.cs.inData.Store(true)
 	defer s.cs.inData.Store(false)
 	if pr, ok := r.(*io.PipeReader); ok {
@@ -469,7 +471,6 @@ func (s *session) spool(r io.Reader) (*queue.Incoming, spooled, error) {
 		io.Copy(io.Discard, r)
 		return nil, spooled{}, errLocalTempfail
 	}
-	lim := s.srv.config().Limits
 	cr := newCheckedReader(r, lim.MaxHeaderBytes, s.maxBytes, int64(lim.MaxLineLength))
 	if _, err := io.Copy(in, cr); err != nil {
 		in.Abort()
@@ -477,8 +478,11 @@ func (s *session) spool(r io.Reader) (*queue.Incoming, spooled, error) {
 		var se *smtp.SMTPError
 		switch {
 		case errors.As(err, &se):
-			if se == errDataTimeout {
+			switch se {
+			case errDataTimeout:
 				s.srv.log.Info("client timed out sending message data", "id", in.ID, "client_ip", s.clientIP().String())
+			case errDataDeadline:
+				s.srv.log.Info("client too slow sending message data: data_timeout", "id", in.ID, "client_ip", s.clientIP().String())
 			}
 			return nil, spooled{}, se
 		case errors.Is(err, smtp.ErrTooLongLine):

@@ -23,6 +23,8 @@ limits {
   max_message_size       = "20MB"
   max_recipients         = 500
   shutdown_grace         = "1s"
+  data_timeout           = "2m"
+  min_data_rate          = "1KiB"
 }
 
 queue {

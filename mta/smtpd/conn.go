@@ -47,6 +47,10 @@ type connState struct {
 	// failed): go-smtp would otherwise read on, and take what the client
 	// sends next, message text included, for commands.
 	lastReply atomic.Bool
+	// noMoreReads makes every read fail: the session has decided to close
+	// after its reply (hangUp), and go-smtp must not drain the rest of
+	// the client's message meanwhile.
+	noMoreReads atomic.Bool
 	// bdat is the reader of the last BDAT transfer, until the next MAIL
 	// has seen go-smtp close it (session.settleBDAT).
 	bdat atomic.Pointer[io.PipeReader]
@@ -91,6 +95,9 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if c.state.noMoreReads.Load() {
+		return 0, net.ErrClosed
+	}
 	inData := c.state.inData.Load()
 	var dataDeadline time.Time // zero: none
 	if inData {
@@ -128,6 +135,12 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		c.state.lastReply.Store(true)
 	}
 	return n, err
+}
+
+// hangUp ends the connection after the reply being made, reading nothing more.
+func (cs *connState) hangUp() {
+	cs.noMoreReads.Store(true)
+	cs.lastReply.Store(true)
 }
 
 // startData starts the clock of one message's data (see dataStart).

@@ -605,3 +605,65 @@ func TestDataDeadline(t *testing.T) {
 		})
 	}
 }
+
+// Message data sent with the DATA command, before the 354 reply, is
+// refused as improper pipelining (RFC 2920 section 3.1): 554 5.5.0 and the
+// connection closes, nothing queued. It used to be accepted. A client that
+// pipelines up to DATA and waits for 354, as RFC 2920 allows, is served.
+func TestImproperPipelining(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	const msg = "Subject: early\r\n\r\nhi\r\n.\r\n"
+	cases := []struct {
+		name, listener string
+		starttls       bool
+		send           string // after the greeting; then the replies in want
+		want           []int
+		wait354        bool // the client waits for 354, then sends msg
+	}{
+		{name: "DATA with the message", listener: "smtp", send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n" + msg, want: []int{250, 250, 354, 554}},
+		{name: "one byte early", listener: "smtp", send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\nS", want: []int{250, 250, 354, 554}},
+		{name: "over TLS", listener: "smtp", starttls: true, send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n" + msg, want: []int{250, 250, 354, 554}},
+		{name: "LMTP", listener: "lmtp", send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n" + msg, want: []int{250, 250, 354, 554}},
+		{name: "pipelined up to DATA, then waits", listener: "smtp", send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n", want: []int{250, 250, 354}, wait354: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := relaytest.DialRaw(t, r.Addr(tc.listener))
+			greet := "EHLO client.test"
+			if tc.listener == "lmtp" {
+				greet = "LHLO client.test"
+			}
+			rc.Cmd(greet, 250)
+			if tc.starttls {
+				rc.StartTLS(r.ClientTLS())
+				rc.Cmd(greet, 250)
+			}
+			rc.Send(tc.send)
+			if tc.wait354 {
+				for _, code := range tc.want {
+					rc.Expect(code)
+				}
+				rc.Send(msg)
+				rc.Expect(250)
+				rc.Cmd("QUIT", 221)
+				return
+			}
+			// Every reply, then the end (the replies are read raw: the
+			// connection must close after the last).
+			got := strings.Split(strings.TrimSuffix(lastWords(t, rc.C, 10*time.Second), "\r\n"), "\r\n")
+			var codes []string
+			for _, l := range got {
+				codes = append(codes, l[:min(3, len(l))])
+			}
+			if want := strings.Trim(fmt.Sprint(tc.want), "[]"); strings.Join(codes, " ") != want || !strings.HasPrefix(got[len(got)-1], "554 5.5.0 ") {
+				t.Errorf("got %q, want replies %s, the last 5.5.0, and the end", got, want)
+			}
+		})
+	}
+	s.WaitMessages(t, 1)
+	waitQueueEmpty(t, r)
+	if n := len(s.Messages()); n != 1 {
+		t.Errorf("%d messages delivered, want only the one sent after 354", n)
+	}
+}

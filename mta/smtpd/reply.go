@@ -50,5 +50,7 @@ var (
 	errDataTimeout        = reply(421, [3]int{4, 4, 2}, "Timeout waiting for message data, closing connection")
 	// data_timeout (with min_data_rate) ran out before the end of the data.
 	errDataDeadline = reply(421, [3]int{4, 4, 2}, "Message data took too long, closing connection")
-	errDataAborted  = reply(451, [3]int{4, 3, 0}, "Message transfer aborted")
+	// Message data came with the DATA command (pipelining.go).
+	errPipelining  = reply(554, [3]int{5, 5, 0}, "Improper use of SMTP command pipelining: data sent before the 354 reply, closing connection")
+	errDataAborted = reply(451, [3]int{4, 3, 0}, "Message transfer aborted")
 )

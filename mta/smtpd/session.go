@@ -426,6 +426,11 @@ func (s *session) spool(r io.Reader) (*queue.Incoming, spooled, error) {
 	defer s.cs.inData.Store(false)
 	if pr, ok := r.(*io.PipeReader); ok {
 		s.cs.bdat.Store(pr) // BDAT: see settleBDAT
+	} else if s.sentBefore354() {
+		// The rest of the data is not read: the connection closes.
+		s.srv.log.Info("message data sent before the 354 reply", "client_ip", s.clientIP().String())
+		s.cs.hangUp()
+		return nil, spooled{}, errPipelining
 	}
 	if len(s.rcpts) == 0 && !s.discard && !s.rcptDiscarded {
 		// go-smtp has recipients that sluice does not: never answer 250

@@ -81,6 +81,12 @@ type Limits struct {
 	// second for every MinDataRate bytes received (0: no extension).
 	DataTimeout time.Duration
 	MinDataRate int64
+	// Wrong passwords: each waits AuthFailureDelay; the MaxAuthFailures-th
+	// on one connection closes it; a client address has a budget of
+	// MaxAuthFailuresPerIPPerHour across its connections.
+	AuthFailureDelay            time.Duration
+	MaxAuthFailures             int
+	MaxAuthFailuresPerIPPerHour int
 	// MessagesPerIPPerMinute and MessagesPerUserPerMinute cap accepted
 	// transactions per client address and per authenticated user (0: off).
 	MessagesPerIPPerMinute   int

@@ -28,6 +28,9 @@ type connState struct {
 
 	extended atomic.Bool // last greeting was EHLO/LHLO, not HELO
 	authUser atomic.Pointer[string]
+	// authFailures counts wrong passwords on this connection, STARTTLS
+	// or not (authlimit.go).
+	authFailures atomic.Int32
 
 	// inData is set while the session reads message data (DATA or BDAT):
 	// read_timeout then bounds each read, not the whole message, and a

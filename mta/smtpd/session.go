@@ -605,13 +605,16 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if s.authUser() != "" {
 		return nil, reply(503, [3]int{5, 5, 1}, "Already authenticated")
 	}
+	if e := s.authAllowed(); e != nil {
+		return nil, e
+	}
 	check := func(identity, user, pass string) error {
 		if identity != "" && identity != user {
 			return smtp.ErrAuthFailed
 		}
 		if !s.srv.checkPassword(user, pass) {
 			s.srv.log.Warn("authentication failed", "client_ip", s.clientIP().String(), "user", user, "mechanism", mech)
-			return smtp.ErrAuthFailed
+			return s.authFailed() // authlimit.go
 		}
 		s.cs.authUser.Store(&user)
 		return nil

@@ -45,6 +45,14 @@ limits {
   max_message_size       = "35MiB" # advertised with SIZE (RFC 1870)
   max_recipients         = 100
   shutdown_grace         = "30s"
+  # One message's data in all: 10 minutes, plus a second per 500 bytes received.
+  data_timeout  = "10m"
+  min_data_rate = 500
+  # Wrong passwords: each answered after a delay; the 3rd on a connection
+  # closes it (421 4.7.0); an address gets 20 an hour across connections.
+  auth_failure_delay                = "1s"
+  max_auth_failures                 = 3
+  max_auth_failures_per_ip_per_hour = 20
   # Per-client message rates (off unless set); past them: 451 4.7.1 at MAIL.
   max_messages_per_ip_per_minute   = 120
   max_messages_per_user_per_minute = 600

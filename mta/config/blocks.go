@@ -68,7 +68,8 @@ func (d *decoder) tls(b *hcl.Block, t *TLS) {
 var limitsSchema = &hcl.BodySchema{Attributes: attrs(
 	"max_connections", "max_connections_per_ip", "read_timeout", "write_timeout",
 	"max_line_length", "max_header_size", "max_message_size", "max_recipients", "shutdown_grace",
-	"max_messages_per_ip_per_minute", "max_messages_per_user_per_minute")}
+	"max_messages_per_ip_per_minute", "max_messages_per_user_per_minute", "data_timeout", "min_data_rate",
+	"auth_failure_delay", "max_auth_failures", "max_auth_failures_per_ip_per_hour")}
 
 // minLineLength is the longest text line a server must accept, CRLF included
 // (RFC 5321 section 4.5.3.1.6).
@@ -91,6 +92,11 @@ func (d *decoder) limits(b *hcl.Block, l *Limits) {
 	d.duration(a["shutdown_grace"], &l.ShutdownGrace)
 	d.positiveInt(a["max_messages_per_ip_per_minute"], &l.MessagesPerIPPerMinute, math.MaxInt32)
 	d.positiveInt(a["max_messages_per_user_per_minute"], &l.MessagesPerUserPerMinute, math.MaxInt32)
+	d.duration(a["data_timeout"], &l.DataTimeout)
+	d.size(a["min_data_rate"], &l.MinDataRate)
+	d.duration(a["auth_failure_delay"], &l.AuthFailureDelay)
+	d.positiveInt(a["max_auth_failures"], &l.MaxAuthFailures, math.MaxInt32)
+	d.positiveInt(a["max_auth_failures_per_ip_per_hour"], &l.MaxAuthFailuresPerIPPerHour, math.MaxInt32)
 }
 
 var queueSchema = &hcl.BodySchema{Attributes: attrs(

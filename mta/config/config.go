@@ -76,6 +76,17 @@ type Limits struct {
 	MaxMessageBytes     int64 // default for domains that set none; also the advertised SIZE
 	MaxRecipients       int   // per transaction
 	ShutdownGrace       time.Duration
+	// DataTimeout bounds the time one message's data (DATA to its final
+	// dot, BDAT from the first chunk to LAST) may take, extended by one
+	// second for every MinDataRate bytes received (0: no extension).
+	DataTimeout time.Duration
+	MinDataRate int64
+	// Wrong passwords: each waits AuthFailureDelay; the MaxAuthFailures-th
+	// on one connection closes it; a client address has a budget of
+	// MaxAuthFailuresPerIPPerHour across its connections.
+	AuthFailureDelay            time.Duration
+	MaxAuthFailures             int
+	MaxAuthFailuresPerIPPerHour int
 	// MessagesPerIPPerMinute and MessagesPerUserPerMinute cap accepted
 	// transactions per client address and per authenticated user (0: off).
 	MessagesPerIPPerMinute   int

@@ -97,6 +97,15 @@ func defaults() *Config {
 			MaxMessageBytes:     35 << 20,
 			MaxRecipients:       100,
 			ShutdownGrace:       30 * time.Second,
+			// Twice read_timeout for the whole message, and more for a
+			// client that keeps Postfix's smtpd_min_data_rate default.
+			DataTimeout: 10 * time.Minute,
+			MinDataRate: 500,
+			// Postfix's smtpd_error_sleep_time; fail2ban's default
+			// (5 in 10 minutes) is about as strict per address.
+			AuthFailureDelay:            time.Second,
+			MaxAuthFailures:             3,
+			MaxAuthFailuresPerIPPerHour: 20,
 		},
 		Queue: Queue{
 			ConcurrencyPerDestination: 10,

@@ -46,6 +46,9 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		l.MaxConnections, l.MaxConnectionsPerIP, l.ReadTimeout, l.WriteTimeout)
 	p("\tmax_line_length=%d max_header_size=%s max_message_size=%s max_recipients=%d shutdown_grace=%s",
 		l.MaxLineLength, bytesize.Format(l.MaxHeaderBytes), bytesize.Format(l.MaxMessageBytes), l.MaxRecipients, l.ShutdownGrace)
+	p("\tdata_timeout=%s min_data_rate=%s/s", l.DataTimeout, bytesize.Format(l.MinDataRate))
+	p("\tauth_failure_delay=%s max_auth_failures=%d max_auth_failures_per_ip_per_hour=%d",
+		l.AuthFailureDelay, l.MaxAuthFailures, l.MaxAuthFailuresPerIPPerHour)
 	if l.MessagesPerIPPerMinute != 0 || l.MessagesPerUserPerMinute != 0 {
 		p("\tmax_messages_per_ip_per_minute=%s max_messages_per_user_per_minute=%s",
 			orOff(l.MessagesPerIPPerMinute), orOff(l.MessagesPerUserPerMinute))

@@ -54,6 +54,7 @@ type Relay struct {
 	connRefused *prometheus.CounterVec
 	received    *prometheus.CounterVec
 	rejected    *prometheus.CounterVec
+	authFailed  *prometheus.CounterVec
 	deliveries  *prometheus.CounterVec
 	delay       *prometheus.HistogramVec
 	attempt     *prometheus.HistogramVec
@@ -95,6 +96,10 @@ func New(opts Options) *Relay {
 			Name: "sluice_messages_rejected_total",
 			Help: "4xx and 5xx replies sluice gave, per listener, stage (connect, helo, mail, rcpt, data), class (temporary, permanent) and reason (the RFC 3463 subject of the enhanced code).",
 		}, []string{"listener", "stage", "class", "reason"}),
+		authFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "sluice_auth_failures_total",
+			Help: "Failed or refused AUTH commands, per listener and outcome: rejected (535, wrong credentials), closed (421 after a failure that reached max_auth_failures or the address's limit), blocked (421 at AUTH, the address over max_auth_failures_per_ip_per_hour).",
+		}, []string{"listener", "outcome"}),
 		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "sluice_deliveries_total",
 			Help: "Recipient delivery outcomes (delivered, bounced, deferred, expired), per domain block; a deferral counts once per attempt.",
@@ -108,7 +113,7 @@ func New(opts Options) *Relay {
 			Buckets: attemptBuckets,
 		}, []string{"transport"}),
 	}
-	m.reg.MustRegister(m.connOpen, m.connTotal, m.connRefused, m.received, m.rejected, m.deliveries, m.delay, m.attempt,
+	m.reg.MustRegister(m.connOpen, m.connTotal, m.connRefused, m.received, m.rejected, m.authFailed, m.deliveries, m.delay, m.attempt,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if c := opts.Config; c != nil {
 		for _, l := range c.Listeners {
@@ -272,6 +277,10 @@ func (s smtpSink) ConnectionRefused(listener, limit string) {
 }
 
 func (s smtpSink) Received(listener string) { s.m.received.WithLabelValues(listener).Inc() }
+
+func (s smtpSink) AuthFailure(listener, outcome string) {
+	s.m.authFailed.WithLabelValues(listener, outcome).Inc()
+}
 
 func (s smtpSink) Rejected(listener, stage string, code int, enhanced [3]int) {
 	s.m.rejected.WithLabelValues(listener, stage, replyClass(code), reasonClass(enhanced)).Inc()

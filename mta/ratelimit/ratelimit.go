@@ -1,5 +1,6 @@
 // Package ratelimit counts events per key (client IP, user) with token
-// buckets, for the relay's per-client message rate limits.
+// buckets, for the relay's per-client message rate limits and its
+// authentication failure limit.
 package ratelimit
 
 import (
@@ -10,10 +11,11 @@ import (
 // maxKeys bounds memory (see prune).
 const maxKeys = 100_000
 
-// Limiter allows up to PerMinute events per key per minute, with bursts of
-// up to PerMinute. The zero PerMinute allows everything.
+// Limiter allows up to n events per key per period, with bursts of up to
+// n. n <= 0 allows everything.
 type Limiter struct {
-	perMinute int
+	perMinute int // n
+	period    time.Duration
 
 	mu      sync.Mutex
 	buckets map[string]*bucket
@@ -24,13 +26,19 @@ type bucket struct {
 	last   time.Time
 }
 
-// New returns a limiter; perMinute <= 0 disables it.
+// New returns a limiter of perMinute events a minute; perMinute <= 0
+// disables it.
 func New(perMinute int) *Limiter {
-	return &Limiter{perMinute: perMinute, buckets: map[string]*bucket{}}
+	return NewPer(perMinute, time.Minute)
 }
 
-// SetRate changes the rate (for a configuration reload); buckets keep
-// their tokens, capped at the new rate.
+// NewPer returns a limiter of n events per period; n <= 0 disables it.
+func NewPer(n int, period time.Duration) *Limiter {
+	return &Limiter{perMinute: n, period: period, buckets: map[string]*bucket{}}
+}
+
+// SetRate changes the number of events per period (for a configuration
+// reload); buckets keep their tokens, capped at the new number.
 func (l *Limiter) SetRate(perMinute int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -47,19 +55,7 @@ func (l *Limiter) Allow(key string, now time.Time) bool {
 	if l.perMinute <= 0 {
 		return true
 	}
-	capacity := float64(l.perMinute)
-	b := l.buckets[key]
-	if b == nil {
-		if len(l.buckets) >= maxKeys {
-			l.prune(now)
-		}
-		b = &bucket{tokens: capacity, last: now}
-		l.buckets[key] = b
-	}
-	if elapsed := now.Sub(b.last); elapsed > 0 {
-		b.tokens = min(capacity, b.tokens+elapsed.Minutes()*capacity)
-		b.last = now
-	}
+	b := l.refill(key, now, true)
 	if b.tokens < 1 {
 		return false
 	}
@@ -67,12 +63,49 @@ func (l *Limiter) Allow(key string, now time.Time) bool {
 	return true
 }
 
-// prune drops buckets idle for a minute or more (they would be full
+// Exhausted reports whether Allow would refuse key now, without taking a
+// token: for a check before the work whose failures are counted.
+func (l *Limiter) Exhausted(key string, now time.Time) bool {
+	if l == nil {
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.perMinute <= 0 {
+		return false
+	}
+	b := l.refill(key, now, false)
+	return b != nil && b.tokens < 1
+}
+
+// refill brings key's bucket up to date; a key without one gets a full one
+// if create is set, else refill returns nil. The caller holds l.mu.
+func (l *Limiter) refill(key string, now time.Time, create bool) *bucket {
+	capacity := float64(l.perMinute)
+	b := l.buckets[key]
+	if b == nil {
+		if !create {
+			return nil
+		}
+		if len(l.buckets) >= maxKeys {
+			l.prune(now)
+		}
+		b = &bucket{tokens: capacity, last: now}
+		l.buckets[key] = b
+	}
+	if elapsed := now.Sub(b.last); elapsed > 0 {
+		b.tokens = min(capacity, b.tokens+float64(elapsed)/float64(l.period)*capacity)
+		b.last = now
+	}
+	return b
+}
+
+// prune drops buckets idle for a period or more (they would be full
 // again); if every key is active, it drops some anyway so memory stays
 // bounded, at the price of forgetting those keys' recent history.
 func (l *Limiter) prune(now time.Time) {
 	for k, b := range l.buckets {
-		if now.Sub(b.last) >= time.Minute {
+		if now.Sub(b.last) >= l.period {
 			delete(l.buckets, k)
 		}
 	}

@@ -28,17 +28,32 @@ type connState struct {
 
 	extended atomic.Bool // last greeting was EHLO/LHLO, not HELO
 	authUser atomic.Pointer[string]
+	// authFailures counts wrong passwords on this connection, STARTTLS
+	// or not (authlimit.go).
+	authFailures atomic.Int32
 
 	// inData is set while the session reads message data (DATA or BDAT):
 	// read_timeout then bounds each read, not the whole message, and a
 	// timeout is answered 421 (errDataTimeout) as the reply to the data.
 	inData atomic.Bool
+	// The message's own deadline (startData): dataStart plus data_timeout
+	// plus one second for every min_data_rate bytes read since (dataBytes),
+	// so a client that trickles a byte every few seconds is cut however
+	// short its reads are, while one that keeps min_data_rate never is.
+	dataStart   atomic.Int64 // UnixNano
+	dataTimeout atomic.Int64 // time.Duration
+	dataRate    atomic.Int64 // bytes per second; 0: no extension
+	dataBytes   atomic.Int64
 	// lastReply makes the next reply the last one: the connection closes
 	// after it is written. Set when the client can no longer be read in
 	// step (a read timed out, a line was too long, a STARTTLS handshake
 	// failed): go-smtp would otherwise read on, and take what the client
 	// sends next, message text included, for commands.
 	lastReply atomic.Bool
+	// noMoreReads makes every read fail: the session has decided to close
+	// after its reply (hangUp), and go-smtp must not drain the rest of
+	// the client's message meanwhile.
+	noMoreReads atomic.Bool
 	// bdat is the reader of the last BDAT transfer, until the next MAIL
 	// has seen go-smtp close it (session.settleBDAT).
 	bdat atomic.Pointer[io.PipeReader]
@@ -83,11 +98,28 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	if c.state.noMoreReads.Load() {
+		return 0, net.ErrClosed
+	}
 	inData := c.state.inData.Load()
-	if inData && c.idle > 0 {
-		c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	var dataDeadline time.Time // zero: none
+	if inData {
+		var d time.Time
+		if c.idle > 0 {
+			d = time.Now().Add(c.idle)
+		}
+		if dl, ok := c.state.dataDeadline(); ok {
+			dataDeadline = dl
+			if d.IsZero() || dl.Before(d) {
+				d = dl
+			}
+		}
+		c.Conn.SetReadDeadline(d)
 	}
 	n, err := c.Conn.Read(p)
+	if inData {
+		c.state.dataBytes.Add(int64(n))
+	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		// A timeout is final: bytes that arrive later are not read, and
@@ -96,6 +128,9 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 			// go-smtp passes this back as the reply to DATA or BDAT
 			// (it would answer 554 to the bare timeout on BDAT).
 			err = errDataTimeout
+			if !dataDeadline.IsZero() && !time.Now().Before(dataDeadline) {
+				err = errDataDeadline
+			}
 		}
 		c.readMu.Lock()
 		c.readErr = err
@@ -103,6 +138,33 @@ func (c *trackedConn) Read(p []byte) (int, error) {
 		c.state.lastReply.Store(true)
 	}
 	return n, err
+}
+
+// hangUp ends the connection after the reply being made, reading nothing more.
+func (cs *connState) hangUp() {
+	cs.noMoreReads.Store(true)
+	cs.lastReply.Store(true)
+}
+
+// startData starts the clock of one message's data (see dataStart).
+func (cs *connState) startData(now time.Time, timeout time.Duration, rate int64) {
+	cs.dataStart.Store(now.UnixNano())
+	cs.dataTimeout.Store(int64(timeout))
+	cs.dataRate.Store(rate)
+	cs.dataBytes.Store(0)
+}
+
+// dataDeadline is when the message's data must be complete, given what
+// has been read of it so far; false when there is no data_timeout.
+func (cs *connState) dataDeadline() (time.Time, bool) {
+	d := time.Duration(cs.dataTimeout.Load())
+	if d <= 0 {
+		return time.Time{}, false
+	}
+	if rate := cs.dataRate.Load(); rate > 0 {
+		d += time.Duration(float64(cs.dataBytes.Load()) / float64(rate) * float64(time.Second))
+	}
+	return time.Unix(0, cs.dataStart.Load()).Add(d), true
 }
 
 func (c *trackedConn) Write(p []byte) (int, error) {

@@ -9,7 +9,8 @@ import (
 
 // checkedReader passes message data through while enforcing what go-smtp
 // does not: CRLF-only line endings (a bare LF or CR is how SMTP smuggling
-// works, so the message is refused rather than relayed), a header size
+// works, so the message is refused rather than relayed), no NUL octets
+// (see errNUL), a header size
 // limit, a first line that is not a continuation (it would continue the
 // relay's own Received field), a per-domain size limit below the
 // server-wide one, and
@@ -63,6 +64,10 @@ func (c *checkedReader) scan(b []byte) {
 	c.n += int64(len(b))
 	if c.maxBytes > 0 && c.n > c.maxBytes {
 		c.err = errTooLarge
+		return
+	}
+	if bytes.IndexByte(b, 0) >= 0 {
+		c.err = errNUL
 		return
 	}
 	// The header, byte by byte: it is short, and its end and size matter.

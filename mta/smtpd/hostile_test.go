@@ -498,3 +498,172 @@ func TestBDATCutShortThenNewTransaction(t *testing.T) {
 		t.Errorf("%d messages delivered, %d sent", n, sent)
 	}
 }
+
+// NUL octets in message data are refused with 554 5.6.0, on DATA and BDAT,
+// in the header and in the body: they were passed on verbatim, and a next
+// hop that drops NULs reads "CRLF NUL . CRLF" as the end of the data. The
+// session stays usable and nothing is queued.
+func TestNULInData(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	cases := []struct{ name, msg string }{
+		{"in the header", "Subject: a\x00b\r\n\r\nhi\r\n"},
+		{"in the body", "Subject: nul\r\n\r\nhi\x00there\r\n"},
+		{"smuggled end of data", "Subject: nul\r\n\r\nhi\r\n\x00.\r\nMAIL FROM:<x@example.com>\r\n"},
+	}
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	for _, tc := range cases {
+		for _, bdat := range []bool{false, true} {
+			rc.Cmd("MAIL FROM:<a@example.com>", 250)
+			rc.Cmd("RCPT TO:<u@sink.test>", 250)
+			if bdat {
+				rc.Send(fmt.Sprintf("BDAT %d LAST\r\n%s", len(tc.msg), tc.msg))
+			} else {
+				rc.Cmd("DATA", 354)
+				rc.Send(tc.msg + ".\r\n")
+			}
+			if got := rc.Expect(554); !strings.HasPrefix(got, "5.6.0 ") {
+				t.Errorf("%s (BDAT %v): %q, want 5.6.0", tc.name, bdat, got)
+			}
+		}
+	}
+	rc.Cmd("NOOP", 250)
+	time.Sleep(200 * time.Millisecond)
+	if n := len(s.Messages()); n != 0 || r.Queue.Len() != 0 {
+		t.Errorf("%d messages delivered, %d queued; want none", n, r.Queue.Len())
+	}
+}
+
+// data_timeout bounds a whole message, not each read: a client that sends
+// a byte every 100ms never trips read_timeout, and used to hold the
+// connection as long as it liked. It is cut with 421 4.4.2 and nothing is
+// queued. min_data_rate extends the deadline for a client that keeps
+// sending at that rate, however long the message takes.
+func TestDataDeadline(t *testing.T) {
+	cases := []struct {
+		name   string
+		limits string
+		bdat   bool
+		steady bool // send a 34-byte line every 250ms (136 bytes/s), else a byte every 100ms
+		want   string
+	}{
+		{name: "DATA trickle", limits: `data_timeout = "300ms"` + "\n" + `min_data_rate = "1KiB"`, want: "421 4.4.2 Message data took too long"},
+		{name: "BDAT trickle", limits: `data_timeout = "300ms"` + "\n" + `min_data_rate = "1KiB"`, bdat: true, want: "421 4.4.2 Message data took too long"},
+		{name: "DATA steady above min_data_rate", limits: `data_timeout = "1s"` + "\n" + `min_data_rate = 100`, steady: true, want: "250 "},
+		{name: "BDAT steady above min_data_rate", limits: `data_timeout = "1s"` + "\n" + `min_data_rate = 100`, bdat: true, steady: true, want: "250 "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := relaytest.StartSink(t, false, nil)
+			r := relaytest.StartRelay(t, sinkDomains(s)+"limits {\n"+tc.limits+"\n}\n")
+			rc := relaytest.DialRaw(t, r.Addr("smtp"))
+			rc.Cmd("EHLO client.test", 250)
+			rc.Cmd("MAIL FROM:<a@example.com>", 250)
+			rc.Cmd("RCPT TO:<u@sink.test>", 250)
+			head, piece, n, every := "Subject: slow\r\n\r\n", "x", 30, 100*time.Millisecond
+			if tc.steady {
+				piece, n, every = "a line of a message sent slowly\r\n", 12, 250*time.Millisecond
+			}
+			body := head + strings.Repeat(piece, n)
+			if !tc.steady {
+				body += "\r\n"
+			}
+			if tc.bdat {
+				rc.Send(fmt.Sprintf("BDAT %d LAST\r\n", len(body)))
+			} else {
+				rc.Cmd("DATA", 354)
+			}
+			rc.Send(head)
+			for range n {
+				time.Sleep(every)
+				if _, err := io.WriteString(rc.C, piece); err != nil {
+					break // cut
+				}
+			}
+			if !tc.steady {
+				io.WriteString(rc.C, "\r\n")
+			}
+			if !tc.bdat {
+				io.WriteString(rc.C, ".\r\n")
+			}
+			if tc.steady {
+				rc.Expect(250)
+				s.WaitMessages(t, 1)
+				return
+			}
+			if got := lastWords(t, rc.C, 10*time.Second); !strings.HasPrefix(got, tc.want) || strings.Count(got, "\n") != 1 {
+				t.Errorf("got %q, want one line %q... and the end", got, tc.want)
+			}
+			time.Sleep(200 * time.Millisecond)
+			if n := len(s.Messages()); n != 0 || r.Queue.Len() != 0 {
+				t.Errorf("%d messages delivered, %d queued; want none", n, r.Queue.Len())
+			}
+			if files := queueFiles(t, r); len(files) != 0 {
+				t.Errorf("queue directory holds %v", files)
+			}
+		})
+	}
+}
+
+// Message data sent with the DATA command, before the 354 reply, is
+// refused as improper pipelining (RFC 2920 section 3.1): 554 5.5.0 and the
+// connection closes, nothing queued. It used to be accepted. A client that
+// pipelines up to DATA and waits for 354, as RFC 2920 allows, is served.
+func TestImproperPipelining(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	const msg = "Subject: early\r\n\r\nhi\r\n.\r\n"
+	cases := []struct {
+		name, listener string
+		starttls       bool
+		send           string // after the greeting; then the replies in want
+		want           []int
+		wait354        bool // the client waits for 354, then sends msg
+	}{
+		{name: "DATA with the message", listener: "smtp", send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n" + msg, want: []int{250, 250, 354, 554}},
+		{name: "one byte early", listener: "smtp", send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\nS", want: []int{250, 250, 354, 554}},
+		{name: "over TLS", listener: "smtp", starttls: true, send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n" + msg, want: []int{250, 250, 354, 554}},
+		{name: "LMTP", listener: "lmtp", send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n" + msg, want: []int{250, 250, 354, 554}},
+		{name: "pipelined up to DATA, then waits", listener: "smtp", send: "MAIL FROM:<a@example.com>\r\nRCPT TO:<u@sink.test>\r\nDATA\r\n", want: []int{250, 250, 354}, wait354: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := relaytest.DialRaw(t, r.Addr(tc.listener))
+			greet := "EHLO client.test"
+			if tc.listener == "lmtp" {
+				greet = "LHLO client.test"
+			}
+			rc.Cmd(greet, 250)
+			if tc.starttls {
+				rc.StartTLS(r.ClientTLS())
+				rc.Cmd(greet, 250)
+			}
+			rc.Send(tc.send)
+			if tc.wait354 {
+				for _, code := range tc.want {
+					rc.Expect(code)
+				}
+				rc.Send(msg)
+				rc.Expect(250)
+				rc.Cmd("QUIT", 221)
+				return
+			}
+			// Every reply, then the end (the replies are read raw: the
+			// connection must close after the last).
+			got := strings.Split(strings.TrimSuffix(lastWords(t, rc.C, 10*time.Second), "\r\n"), "\r\n")
+			var codes []string
+			for _, l := range got {
+				codes = append(codes, l[:min(3, len(l))])
+			}
+			if want := strings.Trim(fmt.Sprint(tc.want), "[]"); strings.Join(codes, " ") != want || !strings.HasPrefix(got[len(got)-1], "554 5.5.0 ") {
+				t.Errorf("got %q, want replies %s, the last 5.5.0, and the end", got, want)
+			}
+		})
+	}
+	s.WaitMessages(t, 1)
+	waitQueueEmpty(t, r)
+	if n := len(s.Messages()); n != 1 {
+		t.Errorf("%d messages delivered, want only the one sent after 354", n)
+	}
+}

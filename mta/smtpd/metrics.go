@@ -23,6 +23,9 @@ type Metrics interface {
 	// Rejected is a refusal sluice replied at a stage: "connect", "helo",
 	// "mail", "rcpt" or "data" (a 4xx or 5xx reply and its enhanced code).
 	Rejected(listener, stage string, code int, enhanced [3]int)
+	// AuthFailure is a failed or refused AUTH: outcome AuthRejected,
+	// AuthClosed or AuthBlocked (authlimit.go).
+	AuthFailure(listener, outcome string)
 }
 
 // Rejection stages, the stage argument of Metrics.Rejected.
@@ -49,6 +52,7 @@ func (noMetrics) ConnectionClosed(string)              {}
 func (noMetrics) ConnectionRefused(string, string)     {}
 func (noMetrics) Received(string)                      {}
 func (noMetrics) Rejected(string, string, int, [3]int) {}
+func (noMetrics) AuthFailure(string, string)           {}
 
 // refusedLimit names the limit behind one of accept's 421 replies.
 func refusedLimit(reply string) string {

@@ -24,14 +24,23 @@ func (r *connReply) line() string {
 }
 
 var (
-	errAuthRequired   = reply(530, [3]int{5, 7, 0}, "Authentication required")
-	errAuthMalformed  = reply(501, [3]int{5, 5, 2}, "Malformed AUTH response")
-	errNeedSMTPUTF8   = reply(553, [3]int{5, 6, 7}, "Must declare SMTPUTF8 to send a non-ASCII address")
-	errNeedMail       = reply(503, [3]int{5, 5, 1}, "MAIL first")
-	errNoRecipients   = reply(554, [3]int{5, 5, 1}, "No valid recipients")
-	errNestedMail     = reply(503, [3]int{5, 5, 1}, "Nested MAIL command: end the transaction with DATA or RSET first")
-	errLocalTempfail  = reply(451, [3]int{4, 3, 0}, "Local error, please try again later")
-	errBareLF         = reply(554, [3]int{5, 6, 11}, "Bare CR or LF in message data is not allowed; use CRLF line endings")
+	errAuthRequired  = reply(530, [3]int{5, 7, 0}, "Authentication required")
+	errAuthMalformed = reply(501, [3]int{5, 5, 2}, "Malformed AUTH response")
+	errNeedSMTPUTF8  = reply(553, [3]int{5, 6, 7}, "Must declare SMTPUTF8 to send a non-ASCII address")
+	errNeedMail      = reply(503, [3]int{5, 5, 1}, "MAIL first")
+	errNoRecipients  = reply(554, [3]int{5, 5, 1}, "No valid recipients")
+	errNestedMail    = reply(503, [3]int{5, 5, 1}, "Nested MAIL command: end the transaction with DATA or RSET first")
+	errLocalTempfail = reply(451, [3]int{4, 3, 0}, "Local error, please try again later")
+	errBareLF        = reply(554, [3]int{5, 6, 11}, "Bare CR or LF in message data is not allowed; use CRLF line endings")
+	// NUL is in no message syntax sluice offers: RFC 5322 section 2.3 and
+	// RFC 6152 (8BITMIME) exclude it, and only BINARYMIME (RFC 3030), which
+	// sluice does not advertise, would allow it. Refused, not stripped: a
+	// next hop that drops NULs would read "CRLF NUL . CRLF" as the end of
+	// the data (a smuggling vector like bare LF), and stripping would
+	// change a message its sender may have signed. Postfix passes NUL on
+	// unless message_reject_characters or message_strip_characters says
+	// otherwise; refusing is the stricter of its two options.
+	errNUL            = reply(554, [3]int{5, 6, 0}, "Message contains NUL characters")
 	errLeadingFold    = reply(554, [3]int{5, 6, 0}, "Message header begins with a continuation line")
 	errHeaderTooLarge = reply(552, [3]int{5, 3, 4}, "Message header too large")
 	errTooLarge       = reply(552, [3]int{5, 3, 4}, "Message too large")
@@ -39,5 +48,9 @@ var (
 	// The client's DATA cannot be read to its end; the connection closes.
 	errLineTooLongClosing = reply(500, [3]int{5, 5, 2}, "Line too long, closing connection")
 	errDataTimeout        = reply(421, [3]int{4, 4, 2}, "Timeout waiting for message data, closing connection")
-	errDataAborted        = reply(451, [3]int{4, 3, 0}, "Message transfer aborted")
+	// data_timeout (with min_data_rate) ran out before the end of the data.
+	errDataDeadline = reply(421, [3]int{4, 4, 2}, "Message data took too long, closing connection")
+	// Message data came with the DATA command (pipelining.go).
+	errPipelining  = reply(554, [3]int{5, 5, 0}, "Improper use of SMTP command pipelining: data sent before the 354 reply, closing connection")
+	errDataAborted = reply(451, [3]int{4, 3, 0}, "Message transfer aborted")
 )

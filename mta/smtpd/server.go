@@ -60,8 +60,10 @@ type Server struct {
 	chains   *filterChains
 
 	ipRate, userRate *ratelimit.Limiter
-	disk             diskCheck
-	metrics          Metrics // nil: none recorded
+	// authFailures counts wrong passwords per client address (authlimit.go).
+	authFailures *ratelimit.Limiter
+	disk         diskCheck
+	metrics      Metrics // nil: none recorded
 
 	listeners []*listener
 
@@ -92,9 +94,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{queue: opts.Queue, tls: opts.TLS,
 		log: opts.Logger, perIP: map[netip.Addr]int{}, chains: chains,
-		ipRate:   ratelimit.New(opts.Config.Limits.MessagesPerIPPerMinute),
-		userRate: ratelimit.New(opts.Config.Limits.MessagesPerUserPerMinute),
-		disk:     diskCheck{dir: opts.Config.DataDir}}
+		ipRate:       ratelimit.New(opts.Config.Limits.MessagesPerIPPerMinute),
+		userRate:     ratelimit.New(opts.Config.Limits.MessagesPerUserPerMinute),
+		authFailures: ratelimit.NewPer(opts.Config.Limits.MaxAuthFailuresPerIPPerHour, time.Hour),
+		disk:         diskCheck{dir: opts.Config.DataDir}}
 	s.cfg.Store(opts.Config)
 	s.routes.Store(opts.Routes)
 	for _, lc := range opts.Config.Listeners {
@@ -127,6 +130,7 @@ func (s *Server) Reload(cfg *config.Config, routes *routing.Table, h *plugin.Hos
 	s.routes.Store(routes)
 	s.ipRate.SetRate(cfg.Limits.MessagesPerIPPerMinute)
 	s.userRate.SetRate(cfg.Limits.MessagesPerUserPerMinute)
+	s.authFailures.SetRate(cfg.Limits.MaxAuthFailuresPerIPPerHour)
 	return s.swapChains(fc), nil
 }
 

@@ -432,10 +432,17 @@ func (s *session) spool(r io.Reader) (*queue.Incoming, spooled, error) {
 	if !s.hasFrom {
 		return nil, spooled{}, errNeedMail
 	}
+	lim := s.srv.config().Limits
+	s.cs.startData(time.Now(), lim.DataTimeout, lim.MinDataRate)
 	s.cs.inData.Store(true)
 	defer s.cs.inData.Store(false)
 	if pr, ok := r.(*io.PipeReader); ok {
 		s.cs.bdat.Store(pr) // BDAT: see settleBDAT
+	} else if s.sentBefore354() {
+		// The rest of the data is not read: the connection closes.
+		s.srv.log.Info("message data sent before the 354 reply", "client_ip", s.clientIP().String())
+		s.cs.hangUp()
+		return nil, spooled{}, errPipelining
 	}
 	if len(s.rcpts) == 0 && !s.discard && !s.rcptDiscarded {
 		// go-smtp has recipients that sluice does not: never answer 250
@@ -481,7 +488,6 @@ func (s *session) spool(r io.Reader) (*queue.Incoming, spooled, error) {
 		io.Copy(io.Discard, r)
 		return nil, spooled{}, errLocalTempfail
 	}
-	lim := s.srv.config().Limits
 	cr := newCheckedReader(r, lim.MaxHeaderBytes, s.maxBytes, int64(lim.MaxLineLength))
 	if _, err := io.Copy(in, cr); err != nil {
 		in.Abort()
@@ -489,8 +495,11 @@ func (s *session) spool(r io.Reader) (*queue.Incoming, spooled, error) {
 		var se *smtp.SMTPError
 		switch {
 		case errors.As(err, &se):
-			if se == errDataTimeout {
+			switch se {
+			case errDataTimeout:
 				s.srv.log.Info("client timed out sending message data", "id", in.ID, "client_ip", s.clientIP().String())
+			case errDataDeadline:
+				s.srv.log.Info("client too slow sending message data: data_timeout", "id", in.ID, "client_ip", s.clientIP().String())
 			}
 			return nil, spooled{}, se
 		case errors.Is(err, smtp.ErrTooLongLine):
@@ -608,13 +617,16 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	if s.authUser() != "" {
 		return nil, reply(503, [3]int{5, 5, 1}, "Already authenticated")
 	}
+	if e := s.authAllowed(); e != nil {
+		return nil, e
+	}
 	check := func(identity, user, pass string) error {
 		if identity != "" && identity != user {
 			return smtp.ErrAuthFailed
 		}
 		if !s.srv.checkPassword(user, pass) {
 			s.srv.log.Warn("authentication failed", "client_ip", s.clientIP().String(), "user", user, "mechanism", mech)
-			return smtp.ErrAuthFailed
+			return s.authFailed() // authlimit.go
 		}
 		s.cs.authUser.Store(&user)
 		return nil

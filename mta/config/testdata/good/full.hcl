@@ -23,6 +23,11 @@ limits {
   max_message_size       = "20MB"
   max_recipients         = 500
   shutdown_grace         = "1s"
+  data_timeout           = "2m"
+  min_data_rate          = "1KiB"
+  auth_failure_delay     = "2s"
+  max_auth_failures      = 5
+  max_auth_failures_per_ip_per_hour = 30
 }
 
 queue {

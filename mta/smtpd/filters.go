@@ -300,7 +300,9 @@ func (s *session) applyEnvelopeChanges(ch *plugin.Changes) {
 		s.rcpts = append(s.rcpts, &queue.Recipient{Addr: add.Addr})
 	}
 	for _, rr := range ch.Reroutes {
-		if _, ok := s.srv.config().Domain(rr.Route); !ok && !(rr.Route == "*" && s.srv.config().CatchAll() != nil) {
+		// checkEnvelope refused unknown domain blocks; one can still be
+		// gone if a reload came between.
+		if _, ok := s.srv.config().Domain(rr.Route); !ok {
 			s.srv.log.Warn("filter rerouted to an unknown domain block; ignored", "rcpt", rr.Recipient, "route", rr.Route)
 			continue
 		}

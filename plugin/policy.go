@@ -19,15 +19,19 @@ type Policy struct {
 	// the whole message, as ReadMessage makes it.
 	MaxMessageBytes, MaxHeaderBytes int64
 	// Envelope, when set, decides whether the transaction may have the
-	// envelope a filter's recipient changes (with those of the filters
-	// before it) give it; a nil error accepts. An error that wraps
+	// envelope a filter's sender and recipient changes (with those of the
+	// filters before it) give it; a nil error accepts. An error that wraps
 	// ErrOverLimit is counted as a limit, any other as a policy refusal.
 	Envelope func(EnvelopeChange) error
 }
 
-// EnvelopeChange is the transaction's envelope as the recipient changes of
-// a chain's filters so far leave it, for Policy.Envelope.
+// EnvelopeChange is the transaction's envelope as the sender and recipient
+// changes of a chain's filters so far leave it, for Policy.Envelope.
 type EnvelopeChange struct {
+	// Sender is the sender the changes set ("" is the null sender), nil
+	// when they keep the client's: the relay's rules for a client's MAIL
+	// apply to it.
+	Sender *string
 	// Recipients are every recipient after the changes, in order.
 	Recipients []string
 	// New are the recipients the changes added or renamed others to: the
@@ -72,7 +76,7 @@ func (f *filter) checkOutput(t *Txn, msg *Message, prior, ch *Changes) string {
 		all.merge(prior)
 	}
 	all.merge(ch)
-	envelope := p.Envelope != nil && (len(ch.AddRecipients) > 0 || len(ch.ReplaceRecipients) > 0 || len(ch.Reroutes) > 0)
+	envelope := p.Envelope != nil && (ch.Sender != nil || len(ch.AddRecipients) > 0 || len(ch.ReplaceRecipients) > 0 || len(ch.Reroutes) > 0)
 	size := int64(-1)
 	if msg != nil {
 		size = msg.Size
@@ -105,9 +109,9 @@ func (f *filter) checkOutput(t *Txn, msg *Message, prior, ch *Changes) string {
 
 // envelopeAfter applies the recipient changes of ch to rcpts as the relay
 // does after the chain: renames, then removals, then additions, addresses
-// compared without case.
+// compared without case; the last sender set stands.
 func envelopeAfter(rcpts []Recipient, ch *Changes) EnvelopeChange {
-	e := EnvelopeChange{Reroutes: ch.Reroutes}
+	e := EnvelopeChange{Sender: ch.Sender, Reroutes: ch.Reroutes}
 	for _, r := range rcpts {
 		e.Recipients = append(e.Recipients, r.Addr)
 	}

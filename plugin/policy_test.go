@@ -36,6 +36,13 @@ func TestEnvelopeAfter(t *testing.T) {
 	if rcpts[0].Addr != "a@example.com" {
 		t.Errorf("the transaction's recipients were changed: %v", rcpts)
 	}
+	if e := envelopeAfter(rcpts, &Changes{}); e.Sender != nil {
+		t.Errorf("sender %q without a sender change", *e.Sender)
+	}
+	null := ""
+	if e := envelopeAfter(rcpts, &Changes{Sender: &null}); e.Sender == nil || *e.Sender != "" {
+		t.Errorf("null sender change lost: %v", e.Sender)
+	}
 }
 
 func TestLongestLine(t *testing.T) {
@@ -79,6 +86,9 @@ func TestMeasureMatchesApply(t *testing.T) {
 // none of its changes stand, and the failure is counted by kind.
 func TestOutputPolicy(t *testing.T) {
 	served := func(e EnvelopeChange) error {
+		if e.Sender != nil && strings.ContainsFunc(*e.Sender, func(r rune) bool { return r >= 0x80 }) {
+			return fmt.Errorf("sender <%s>: needs SMTPUTF8", *e.Sender)
+		}
 		for _, a := range e.New {
 			if !strings.HasSuffix(a, "@example.com") && !e.Relay {
 				return fmt.Errorf("relay access denied for <%s>", a)
@@ -117,6 +127,9 @@ func TestOutputPolicy(t *testing.T) {
 		{name: "outside recipient, relay granted", changes: []v{{"op": "add_rcpt", "value": "victim@elsewhere.test"}}, mod: relay, policy: Policy{Envelope: served}},
 		{name: "outside recipient, on_error continue", changes: []v{{"op": "add_rcpt", "value": "victim@elsewhere.test"}, {"op": "add", "name": "X-A", "value": "1"}},
 			mod: onContinue, cont: true, policy: Policy{Envelope: served}, kind: ErrKindPolicy, reason: "refused by relay policy: relay access denied for <victim@elsewhere.test>"},
+		{name: "sender held to the policy", changes: []v{{"op": "sender", "value": "jörg@example.com"}}, policy: Policy{Envelope: served},
+			kind: ErrKindPolicy, reason: "refused by relay policy: sender <jörg@example.com>: needs SMTPUTF8"},
+		{name: "null sender", changes: []v{{"op": "sender", "value": ""}}, policy: Policy{Envelope: served}},
 		{name: "too many recipients", changes: manyChanges("add_rcpt", 2), mod: relay, policy: Policy{Envelope: served},
 			kind: ErrKindLimit, reason: "over limit: 4 recipients (max_recipients 3)"},
 	}

@@ -19,7 +19,9 @@ import (
 // or none, and keep within max_recipients; the message it leaves must keep
 // within max_message_size, max_header_size and 998-byte lines. A filter
 // that breaks them gets its on_error (tempfail here, unless set), and
-// nothing is delivered to a refused recipient.
+// nothing is delivered to a refused recipient. A sender a filter sets
+// must pass the transaction's MAIL rules: not non-ASCII without SMTPUTF8;
+// the null sender stays allowed.
 func TestFilterEnvelopeAndLimits(t *testing.T) {
 	s := relaytest.StartSink(t, false, nil)
 	add := func(addrs ...string) map[string]any {
@@ -50,6 +52,8 @@ func TestFilterEnvelopeAndLimits(t *testing.T) {
 		{"long-line", "", "longline.test"},
 		{"reroute-nowhere", "", "reroute.test"},
 		{"tag", "", "tagged.test"},
+		{"sender-utf8", "", "senderutf8.test"},
+		{"sender-null", "", "sendernull.test"},
 	}
 	confs := map[string]map[string]any{
 		"add-outside":         add("victim@elsewhere.test"),
@@ -63,6 +67,8 @@ func TestFilterEnvelopeAndLimits(t *testing.T) {
 		"long-line":           {"changes": []map[string]any{{"op": "body", "value": strings.Repeat("l", 2000) + "\r\n"}}},
 		"reroute-nowhere":     {"changes": []map[string]any{{"op": "reroute", "name": "u@reroute.test", "value": "nowhere"}}},
 		"tag":                 {"changes": []map[string]any{{"op": "add", "name": "X-Tag", "value": "1"}}},
+		"sender-utf8":         {"changes": []map[string]any{{"op": "sender", "value": "jörg@example.com"}}},
+		"sender-null":         {"changes": []map[string]any{{"op": "sender", "value": ""}}},
 	}
 	cfg := `metrics_listen = "127.0.0.1:0"
 limits {
@@ -95,6 +101,8 @@ limits {
 		{"smtp", "u@longline.test", false, 451, nil},
 		{"smtp", "u@reroute.test", false, 451, nil},
 		{"lmtp", "w@out.test", false, 451, nil},
+		{"smtp", "u@senderutf8.test", false, 451, nil},
+		{"smtp", "u@sendernull.test", false, 250, []string{"u@sendernull.test"}},
 	}
 	for _, tc := range cases {
 		rc := relaytest.DialRaw(t, r.Addr(tc.listener))
@@ -135,6 +143,13 @@ limits {
 	for _, m := range s.Messages() {
 		subject, _, _ := strings.Cut(m.Data[strings.Index(m.Data, "Subject: ")+len("Subject: "):], "\r\n")
 		got[subject] = append(got[subject], m.Rcpts...)
+		wantFrom := "a@example.com"
+		if subject == "u@sendernull.test" {
+			wantFrom = ""
+		}
+		if m.From != wantFrom {
+			t.Errorf("%s: envelope sender %q, want %q", subject, m.From, wantFrom)
+		}
 	}
 	for _, tc := range cases {
 		if !slices.Equal(got[tc.rcpt], tc.want) {
@@ -148,7 +163,7 @@ limits {
 	metrics := scrapeText(t, r.MetricsURL)
 	for name, kind := range map[string]string{
 		"add-outside": "policy", "add-outside-cont": "policy", "rename-literal": "policy", "add-other-chain": "policy",
-		"reroute-nowhere": "policy", "add-many": "limit", "big-body": "limit", "big-header": "limit", "long-line": "limit",
+		"reroute-nowhere": "policy", "sender-utf8": "policy", "add-many": "limit", "big-body": "limit", "big-header": "limit", "long-line": "limit",
 	} {
 		want := 1
 		if name == "add-outside" {

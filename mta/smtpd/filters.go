@@ -222,9 +222,12 @@ func (s *session) runDataStage(ctx context.Context, in *queue.Incoming, skip int
 	return v, nil
 }
 
-// checkEnvelope holds the recipients a data-stage filter adds or renames,
-// and its reroutes, to the rules of a client's RCPT (plugin.Policy.Envelope;
-// the rule is in sdk/ABI.md 3.3):
+// checkEnvelope holds the sender a data-stage filter sets to the rules of
+// a client's MAIL, and the recipients it adds or renames, and its
+// reroutes, to those of a client's RCPT (plugin.Policy.Envelope; the rule
+// is in sdk/ABI.md 3.3):
+//   - a new sender must pass senderPolicy, as its MAIL would have in this
+//     transaction (the null sender too, as MAIL takes it);
 //   - a new recipient must pass recipientPolicy, as its RCPT would have in
 //     this session; a filter granted "relay" counts as a client allowed to
 //     relay;
@@ -237,6 +240,11 @@ func (s *session) runDataStage(ctx context.Context, in *queue.Incoming, skip int
 //   - a reroute names a served domain block (not an unknown one, which the
 //     relay used to ignore).
 func (s *session) checkEnvelope(e plugin.EnvelopeChange) error {
+	if e.Sender != nil {
+		if se := s.senderPolicy(*e.Sender); se != nil {
+			return fmt.Errorf("sender <%s>: %d %s", *e.Sender, se.Code, se.Message)
+		}
+	}
 	mayRelay := e.Relay || s.mayRelay()
 	tx := s.chains.keys[s.chainDomain]
 	for _, to := range e.New {
@@ -300,7 +308,9 @@ func (s *session) applyEnvelopeChanges(ch *plugin.Changes) {
 		s.rcpts = append(s.rcpts, &queue.Recipient{Addr: add.Addr})
 	}
 	for _, rr := range ch.Reroutes {
-		if _, ok := s.srv.config().Domain(rr.Route); !ok && !(rr.Route == "*" && s.srv.config().CatchAll() != nil) {
+		// checkEnvelope refused unknown domain blocks; one can still be
+		// gone if a reload came between.
+		if _, ok := s.srv.config().Domain(rr.Route); !ok {
 			s.srv.log.Warn("filter rerouted to an unknown domain block; ignored", "rcpt", rr.Recipient, "route", rr.Route)
 			continue
 		}

@@ -149,11 +149,8 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if max := s.srv.config().Limits.MaxMessageBytes; max > 0 && s.mailOpts.Size > max {
 		return reply(552, [3]int{5, 3, 4}, "Message size exceeds fixed maximum message size")
 	}
-	if from != "" && !validAddress(from) {
-		return reply(553, [3]int{5, 1, 7}, "Malformed sender address")
-	}
-	if !s.mailOpts.UTF8 && !isASCII(from) {
-		return errNeedSMTPUTF8
+	if e := s.senderPolicy(from); e != nil {
+		return e
 	}
 	if e := s.admit(); e != nil {
 		return e
@@ -242,6 +239,19 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.rcpts = append(s.rcpts, r)
 	s.perDomain[d.Name]++
 	s.accept(to, r, d.Name)
+	return nil
+}
+
+// senderPolicy decides whether this transaction may have sender from ("" is
+// the null sender), for a client's MAIL and for a sender a data-stage
+// filter sets (checkEnvelope) alike; MAIL's options must be in s.mailOpts.
+func (s *session) senderPolicy(from string) *smtp.SMTPError {
+	if from != "" && !validAddress(from) {
+		return reply(553, [3]int{5, 1, 7}, "Malformed sender address")
+	}
+	if !s.mailOpts.UTF8 && !isASCII(from) {
+		return errNeedSMTPUTF8
+	}
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 
 	gomessage "github.com/emersion/go-message"
 
+	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
@@ -411,7 +412,7 @@ func TestPlanFoldAndDKIM(t *testing.T) {
 	t.Log(notes)
 	v := strings.TrimSuffix(strings.TrimPrefix(out, "set Subject: "), "\n")
 	d, err := new(mime.WordDecoder).DecodeHeader(sdk.Unfold(v))
-	if err != nil || d != word || validValue("Subject", v) != nil {
+	if err != nil || d != word || hdrtext.Check("Subject", v, false) != nil {
 		t.Errorf("long word re-encoded as %q (%v)", v, err)
 	}
 }
@@ -462,4 +463,46 @@ func TestConfig(t *testing.T) {
 	if s.hostname != "h.example" || s.maxSize != 1<<20 || s.html == nil || !s.html.scripts || s.html.remoteImages {
 		t.Errorf("settings %+v", s)
 	}
+}
+
+// TestPlanHeadersHostRule: a header normalize would change goes out only
+// as the host takes it (ABI.md 3.3); otherwise it is left with a note.
+func TestPlanHeadersHostRule(t *testing.T) {
+	s := testSettings(t, `{"message_id": false, "date": false, "utf8_headers": true}`)
+	utf8 := sdk.Txn{MailParams: map[string]string{"SMTPUTF8": ""}}
+	long := strings.Repeat("Grüße aus Köln ", 8) // over 78 columns: folded
+	foldedLong := strings.Repeat("Grüße aus Köln ", 3) + "Grüße aus\r\n Köln " + strings.Repeat("Grüße aus Köln ", 3) + "Grüße aus\r\n Köln "
+	for _, c := range []struct {
+		name, field string
+		txn         sdk.Txn
+		want        string // the change, "" for none
+	}{
+		{"raw utf-8 folded, no SMTPUTF8", long, sdk.Txn{}, ""},
+		{"raw utf-8 folded, SMTPUTF8", long, utf8, "set Subject: " + foldedLong + "\n"},
+		{"decoded NEL", "=?utf-8?q?a=C2=85b?=", utf8, ""},
+		{"decoded LS", "=?utf-8?q?a=E2=80=A8b?=", utf8, ""},
+		{"decoded", "=?utf-8?q?a=C3=A9b?=", utf8, "set Subject: aéb\n"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ch, notes, err := s.plan(message{Header: hdr("Subject", c.field), Txn: c.txn}, fixedEnv())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := wire(t, ch); got != c.want {
+				t.Errorf("changes %q, want %q (notes %v)", got, c.want, notes)
+			}
+			for _, h := range chHeaders(ch) {
+				if err := hdrtext.Check(h.Name, h.Value, hdrtext.SMTPUTF8(c.txn.MailParams)); err != nil {
+					t.Errorf("the host would refuse it: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func chHeaders(ch *edits) []headerOp {
+	if ch == nil {
+		return nil
+	}
+	return ch.Headers
 }

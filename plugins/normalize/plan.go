@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -84,7 +85,7 @@ func (s *settings) plan(m message, en env) (*edits, []string, error) {
 	empty := true
 	var notes []string
 	sigs := parseSignatures(m.Header)
-	_, smtputf8 := m.Txn.MailParams["SMTPUTF8"]
+	smtputf8 := hdrtext.SMTPUTF8(m.Txn.MailParams)
 
 	// Header fields: RFC 2047 words to UTF-8, then folding.
 	count := map[string]int{}
@@ -135,7 +136,10 @@ func (s *settings) plan(m message, en env) (*edits, []string, error) {
 			notes = append(notes, fmt.Sprintf("%s not normalized: covered by a DKIM-Signature (set dkim = \"normalize\" to change it anyway)", e.name))
 			continue
 		}
-		if err := validValue(e.name, e.value); err != nil {
+		// The host's rule (ABI.md 3.3): one bad field is dropped here
+		// rather than have the whole result refused. Folding keeps raw
+		// 8-bit text, which a message without SMTPUTF8 may not get.
+		if err := hdrtext.Check(e.name, e.value, smtputf8); err != nil {
 			notes = append(notes, fmt.Sprintf("%s not normalized: %v", e.name, err))
 			continue
 		}
@@ -280,34 +284,6 @@ func newMessageID(r io.Reader, host string) (string, error) {
 		return "", fmt.Errorf("random: %w", err)
 	}
 	return "<" + hex.EncodeToString(b[:]) + "@" + host + ">", nil
-}
-
-// validValue mirrors the host's check of a header value (ABI.md 3.3), so
-// one bad field is dropped here instead of failing the whole result.
-func validValue(name, v string) error {
-	if len(v) > 16<<10 {
-		return fmt.Errorf("value longer than 16 KiB")
-	}
-	if !utf8.ValidString(v) {
-		return fmt.Errorf("value is not UTF-8")
-	}
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		if c == '\r' {
-			if i+2 >= len(v) || v[i+1] != '\n' || (v[i+2] != ' ' && v[i+2] != '\t') {
-				return fmt.Errorf("line break that is not folding")
-			}
-			i++
-			continue
-		}
-		if c == '\n' || c < 32 && c != '\t' || c == 127 {
-			return fmt.Errorf("control character")
-		}
-	}
-	if longestLine(name, v) > maxLine {
-		return fmt.Errorf("line over %d bytes", maxLine)
-	}
-	return nil
 }
 
 // signatures are the DKIM-Signature fields' h= lists and header

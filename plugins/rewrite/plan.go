@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"strings"
 
+	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
 )
 
@@ -91,6 +92,7 @@ func (rw *Rewriter) MakePlan(txn sdk.Txn, h sdk.Header) (*Plan, error) {
 		}
 	}
 	signed := dkimSigned(h)
+	smtputf8 := hdrtext.SMTPUTF8(txn.MailParams)
 	for _, name := range rw.headerFields {
 		vals := h.Values(name)
 		if len(vals) == 0 {
@@ -108,6 +110,13 @@ func (rw *Rewriter) MakePlan(txn sdk.Txn, h sdk.Header) (*Plan, error) {
 			continue
 		}
 		canon := canonicalName(name)
+		if err := hdrtext.Check(canon, nv, smtputf8); err != nil {
+			// A non-ASCII address has no 7-bit form (RFC 2047 may not
+			// encode an addr-spec): without SMTPUTF8 the host would refuse
+			// the whole result.
+			p.Notes = append(p.Notes, fmt.Sprintf("%s not rewritten: %v", name, err))
+			continue
+		}
 		p.Headers[canon] = nv
 		p.HeaderSeq = append(p.HeaderSeq, canon)
 	}
@@ -152,27 +161,50 @@ func (rw *Rewriter) rewriteField(name string, vals []string) (string, bool, erro
 	return formatList(name, all), true, nil
 }
 
-// formatList renders addresses as a header value folded before 78 columns.
+// formatList renders addresses as a header value folded before 78
+// columns where it can: between addresses, and between the encoded-words
+// of a long display name.
 func formatList(name string, list []*mail.Address) string {
 	var b strings.Builder
 	col := len(name) + 2
 	for i, a := range list {
-		s := a.String()
 		if i > 0 {
 			b.WriteByte(',')
 			col++
-			if col+1+len(s) > 78 {
-				b.WriteString("\r\n ")
-				col = 1
-			} else {
-				b.WriteByte(' ')
-				col++
+			if s := formatAddress(a, col+1); col+1+len(firstLine(s)) > 78 {
+				b.WriteString("\r\n")
+				col = 0
 			}
+			b.WriteByte(' ')
+			col++
 		}
+		s := formatAddress(a, col)
 		b.WriteString(s)
-		col += len(s)
+		if i := strings.LastIndex(s, "\r\n"); i >= 0 {
+			col = len(s) - i - 2
+		} else {
+			col += len(s)
+		}
 	}
 	return b.String()
+}
+
+// formatAddress renders one mailbox starting at column col. net/mail
+// encodes a non-ASCII display name but in one line however long, so such
+// a name is written here, as encoded-words folded by hdrtext. The address
+// stays as it is: non-ASCII, it needs SMTPUTF8 (MakePlan checks).
+func formatAddress(a *mail.Address, col int) string {
+	if hdrtext.ASCII(a.Name) {
+		return a.String()
+	}
+	return hdrtext.Phrase(a.Name, col) + " " + (&mail.Address{Address: a.Address}).String()
+}
+
+func firstLine(s string) string {
+	if i := strings.Index(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
 }
 
 // dkimSigned returns the lower-cased names of the fields any

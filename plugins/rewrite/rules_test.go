@@ -1,9 +1,11 @@
 package main
 
 import (
+	"net/mail"
 	"strings"
 	"testing"
 
+	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
@@ -251,4 +253,62 @@ func FuzzRewrite(f *testing.F) {
 		rw.Sender(addr)
 		rw.MakePlan(sdk.Txn{From: addr, Recipients: []sdk.Recipient{{Addr: addr}}}, hdr("To", field, "From", field))
 	})
+}
+
+// TestPlanHeaderEncoding: a rewritten field goes out as the host takes it
+// (ABI.md 3.3): non-ASCII display names as encoded-words, folded however
+// long, and a non-ASCII address only with SMTPUTF8 (it has no 7-bit
+// form), else the field is left alone with a note.
+func TestPlanHeaderEncoding(t *testing.T) {
+	rw := mustParse(t, `{"headers": [{"match": "*@old.example", "to": "*@new.example"}]}`)
+	long := strings.Repeat("Jürgen ", 150)
+	utf8Txn := sdk.Txn{MailParams: map[string]string{"SMTPUTF8": ""}}
+	for _, c := range []struct {
+		name  string
+		txn   sdk.Txn
+		field string
+		want  string // "" when the field is left alone
+		dec   string // the decoded display name, when want is "(decodes)"
+	}{
+		{"ascii name", sdk.Txn{}, `"Ann B." <a@old.example>`, `"Ann B." <a@new.example>`, ""},
+		{"raw utf-8 name", sdk.Txn{}, "José Mueller <j@old.example>", "=?utf-8?q?Jos=C3=A9_Mueller?= <j@new.example>", ""},
+		{"encoded name", sdk.Txn{}, "=?iso-8859-1?q?Jos=E9?= <j@old.example>", "=?utf-8?b?Sm9zw6k=?= <j@new.example>", ""},
+		{"name with comma", sdk.Txn{}, `"Müller, Jo" <j@old.example>`, "=?utf-8?b?TcO8bGxlciwgSm8=?= <j@new.example>", ""},
+		{"long name folded", sdk.Txn{}, `"` + long + `" <j@old.example>`, "(decodes)", long},
+		{"utf-8 address, no SMTPUTF8", sdk.Txn{}, "a@old.example, <jörg@else.example>", "", ""},
+		{"utf-8 address, SMTPUTF8", utf8Txn, "a@old.example, <jörg@else.example>", "<a@new.example>, <jörg@else.example>", ""},
+		{"latin-1 name left alone", sdk.Txn{}, "Jos\xe9 <j@old.example>", "", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := rw.MakePlan(c.txn, hdr("To", c.field))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := p.Headers["To"]
+			if c.want == "" {
+				if got != "" {
+					t.Errorf("To rewritten to %q, want it left alone", got)
+				}
+				return
+			}
+			if err := hdrtext.Check("To", got, hdrtext.SMTPUTF8(c.txn.MailParams)); err != nil {
+				t.Errorf("the host would refuse %q: %v", got, err)
+			}
+			if c.want != "(decodes)" {
+				if got != c.want {
+					t.Errorf("To %q, want %q", got, c.want)
+				}
+				return
+			}
+			for _, l := range strings.Split(got, "\r\n") {
+				if len(l) > 78 {
+					t.Errorf("line of %d bytes: %q", len(l), l)
+				}
+			}
+			a, err := mail.ParseAddress(strings.ReplaceAll(got, "\r\n", ""))
+			if err != nil || a.Name != c.dec || a.Address != "j@new.example" {
+				t.Errorf("To %q parses as %v, %v", got, a, err)
+			}
+		})
+	}
 }

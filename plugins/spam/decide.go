@@ -9,7 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/plugins/spam/bayes"
 	"github.com/sluice-mail/sluice/sdk"
 )
@@ -258,8 +260,15 @@ func (a answer) sdkResult() sdk.Result {
 	return sdk.Continue().With(ch)
 }
 
+// subjectField is the message's Subject as the tag needs it.
+type subjectField struct {
+	Value    string // unfolded, as sdk.Header.Get returns it
+	Present  bool
+	SMTPUTF8 bool // the transaction used SMTPUTF8: the header may hold UTF-8
+}
+
 // result turns a verdict into the answer for the recipients' actions.
-func (s *settings) result(v verdict, a Actions, subject string, hadSubject bool) answer {
+func (s *settings) result(v verdict, a Actions, subj subjectField) answer {
 	ans := answer{action: "continue", score: strconv.FormatFloat(v.score, 'f', 1, 64)}
 	if a.Reject != nil && v.score >= *a.Reject {
 		ans.action = "reject"
@@ -287,23 +296,35 @@ func (s *settings) result(v verdict, a Actions, subject string, hadSubject bool)
 			headerSet{"X-Spam-Status", fmt.Sprintf("%s, score=%s required=%.1f tests=%s", status, ans.score, tag, strings.Join(names, ","))},
 			headerSet{"X-Spam-Report", report.String()})
 	}
-	subject = strings.Map(func(r rune) rune {
-		if r < 0x20 && r != '\t' || r == 0x7f {
-			return -1
-		}
-		return r
-	}, subject)
-	if v.spam && *a.SubjectTag != "" && !strings.HasPrefix(subject, *a.SubjectTag) && len(subject) < 900 {
-		if hadSubject {
-			ans.headers = append(ans.headers, headerSet{"Subject", *a.SubjectTag + " " + subject})
-		} else {
-			ans.headers = append(ans.headers, headerSet{"Subject", *a.SubjectTag})
+	if v.spam && *a.SubjectTag != "" {
+		if tagged, ok := tagSubject(*a.SubjectTag, subj); ok {
+			ans.headers = append(ans.headers, headerSet{"Subject", tagged})
 		}
 	}
 	if a.Quarantine != nil && v.score >= *a.Quarantine {
 		ans.action = "quarantine"
 	}
 	return ans
+}
+
+// tagSubject returns the Subject with tag in front, as the host takes it
+// (ABI.md 3.3); ok is false to leave the Subject alone: already tagged, too
+// long (the original, under 900 bytes, keeps a raw line within 998), or
+// not UTF-8. Spam often carries a raw Subject in an undeclared charset
+// (Latin-1, CP1251, GB2312...): relabelled as UTF-8 or ISO-8859-1 by
+// guess, or with U+FFFD for each byte, the subject the recipient sees
+// would be garbled or lost, so it stays as the sender wrote it, and
+// X-Spam-Status still carries the verdict. Without SMTPUTF8 a non-ASCII
+// subject is written as RFC 2047 encoded-words after the ASCII tag.
+func tagSubject(tag string, subj subjectField) (string, bool) {
+	if !subj.Present {
+		return tag, true
+	}
+	text := hdrtext.Clean(subj.Value)
+	if strings.HasPrefix(text, tag) || len(text) >= 900 || !utf8.ValidString(text) {
+		return "", false
+	}
+	return tag + " " + hdrtext.Text(text, len("Subject: ")+len(tag)+1, subj.SMTPUTF8), true
 }
 
 func printable(s string) string {

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand"
+	"mime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
+	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 	"github.com/sluice-mail/sluice/plugins/spam/bayes"
 )
@@ -122,4 +126,84 @@ func keys(m map[string]string) []string {
 		k = append(k, s)
 	}
 	return k
+}
+
+// TestSubjectEncodedForHost runs the real plugin in an in-process host on
+// spam whose Subject holds raw 8-bit text, in transactions with and
+// without SMTPUTF8. The host refuses raw non-ASCII header changes without
+// SMTPUTF8 (ABI.md 3.3), which would make the verdict the filter's
+// on_error (tempfail) instead of the spam verdict: the tag must be added
+// with the subject encoded, or (not UTF-8: no known charset) not at all.
+func TestSubjectEncodedForHost(t *testing.T) {
+	wasm := wasmtest.Build(t, "plugins/spam")
+	dir := t.TempDir()
+	trainInto(t, dir, "spam")
+	ctx := context.Background()
+	host, err := plugin.NewHost(ctx, []config.Filter{{Name: "spam", Wasm: wasm, Stages: []string{"data"},
+		Timeout: 10 * time.Second, MemoryBytes: 64 << 20, ConfigJSON: []byte(`{}`)}},
+		plugin.HostOptions{DataDir: dir, MaxInstances: 1, CacheDir: wasmtest.CompileCacheDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close(ctx)
+	chain, err := host.Chain([]string{"spam"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("Gewinnen Sie jetzt Geld für alle Kunden ", 21) // 861 bytes, over 2000 encoded
+	for _, c := range []struct {
+		name, subject string
+		smtputf8      bool
+		want          string // the Subject set, "" for none
+	}{
+		{"ascii", "offer", false, "[SPAM] offer"},
+		{"utf-8", "Gewinn für Sie", false, "[SPAM] =?utf-8?q?Gewinn_f=C3=BCr_Sie?="},
+		{"utf-8 smtputf8", "Gewinn für Sie", true, "[SPAM] Gewinn für Sie"},
+		{"utf-8 long", long, false, "(decodes)"},
+		{"latin-1", "Gewinn f\xfcr Sie", false, ""},
+		{"latin-1 smtputf8", "Gewinn f\xfcr Sie", true, ""},
+		{"c1 control smtputf8", "Gewinn\u0085 für Sie", true, "[SPAM] Gewinn für Sie"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			raw := message(rand.New(rand.NewSource(7)), spamWords, c.subject)
+			m, err := plugin.ReadMessage(strings.NewReader(raw), int64(len(raw)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			params := map[string]string{}
+			if c.smtputf8 {
+				params["SMTPUTF8"] = ""
+			}
+			txn := &plugin.Txn{Session: &plugin.Session{ID: "s", Listener: "mx", ListenerKind: "smtp"}, From: "sender@example.org",
+				MailParams: params, Recipients: []plugin.Recipient{{Addr: "u@example.com"}}}
+			v, ch := chain.Data(ctx, txn, m)
+			if v.Action != plugin.Continue || v.Reason != "" {
+				t.Fatalf("verdict %+v, want the spam filter's continue (tagged)", v)
+			}
+			var subject, status string
+			for _, h := range ch.Headers {
+				switch h.Name {
+				case "Subject":
+					subject = h.Value
+				case "X-Spam-Status":
+					status = h.Value
+				}
+			}
+			if !strings.HasPrefix(status, "Yes,") {
+				t.Errorf("X-Spam-Status %q, want Yes", status)
+			}
+			switch c.want {
+			case "(decodes)":
+				var dec mime.WordDecoder
+				got, err := dec.DecodeHeader(strings.ReplaceAll(subject, "\r\n", ""))
+				if err != nil || got != "[SPAM] "+long {
+					t.Errorf("Subject %q decodes to %q, %v", subject, got, err)
+				}
+			default:
+				if subject != c.want {
+					t.Errorf("Subject %q, want %q", subject, c.want)
+				}
+			}
+		})
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/plugins/spam/bayes"
 	"github.com/sluice-mail/sluice/sdk"
@@ -77,5 +78,6 @@ func data(e *sdk.DataEvent) sdk.Result {
 	for i, r := range e.Txn.Recipients {
 		rcpts[i] = r.Addr
 	}
-	return conf.result(v, conf.actionsFor(rcpts), e.Header.Get("Subject"), e.Header.Has("Subject")).sdkResult()
+	subj := subjectField{Value: e.Header.Get("Subject"), Present: e.Header.Has("Subject"), SMTPUTF8: hdrtext.SMTPUTF8(e.Txn.MailParams)}
+	return conf.result(v, conf.actionsFor(rcpts), subj).sdkResult()
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/plugins/spam/bayes"
 )
 
@@ -111,15 +112,15 @@ func TestResultActions(t *testing.T) {
 	  "domains": {"strict.example": {"reject": 8, "tag": 3, "subject_tag": "***SPAM***"}, "open.example": {"quarantine": 20}}}`)
 	spam := verdict{score: 9, hits: []hit{{"BAYES_99", 6, "Bayesian spam probability is 100%"}, {"HTML_ONLY", 3, "HTML with no text alternative"}}}
 
-	r0 := s.result(spam, s.actionsFor([]string{"u@strict.example"}), "Hi", true)
+	r0 := s.result(spam, s.actionsFor([]string{"u@strict.example"}), subjectField{Value: "Hi", Present: true})
 	if res := r0.sdkResult(); res.Action != "reject" || res.Code != 550 || res.Enhanced != "5.7.1" || res.Text != "Message rejected as spam (score 9.0)" {
 		t.Errorf("reject result %+v", res)
 	}
 	// Reject only when every recipient's domain rejects.
-	if r := s.result(spam, s.actionsFor([]string{"u@strict.example"}), "Hi", true); r.action != "reject" || r.score != "9.0" {
+	if r := s.result(spam, s.actionsFor([]string{"u@strict.example"}), subjectField{Value: "Hi", Present: true}); r.action != "reject" || r.score != "9.0" {
 		t.Errorf("strict: %+v", r)
 	}
-	r := s.result(spam, s.actionsFor([]string{"u@strict.example", "v@other.example"}), "Hi", true)
+	r := s.result(spam, s.actionsFor([]string{"u@strict.example", "v@other.example"}), subjectField{Value: "Hi", Present: true})
 	if r.action != "continue" {
 		t.Errorf("mixed domains: %+v", r)
 	}
@@ -133,29 +134,75 @@ func TestResultActions(t *testing.T) {
 	}
 	// Quarantine at the default threshold, not on a domain that raised it.
 	spam.score = 12
-	if r := s.result(spam, s.actionsFor([]string{"u@x.example"}), "Hi", true); r.action != "quarantine" {
+	if r := s.result(spam, s.actionsFor([]string{"u@x.example"}), subjectField{Value: "Hi", Present: true}); r.action != "quarantine" {
 		t.Errorf("quarantine: %+v", r)
 	}
-	if r := s.result(spam, s.actionsFor([]string{"u@x.example", "u@open.example"}), "Hi", true); r.action != "continue" {
+	if r := s.result(spam, s.actionsFor([]string{"u@x.example", "u@open.example"}), subjectField{Value: "Hi", Present: true}); r.action != "continue" {
 		t.Errorf("lenient quarantine: %+v", r)
 	}
 	// Ham: status No, subject untouched; an already tagged subject is not tagged twice.
 	ham := verdict{score: -4}
-	for _, h := range s.result(ham, s.actionsFor(nil), "Hi", true).headers {
+	for _, h := range s.result(ham, s.actionsFor(nil), subjectField{Value: "Hi", Present: true}).headers {
 		if h.Name == "Subject" || h.Name == "X-Spam-Status" && !strings.HasPrefix(h.Value, "No,") {
 			t.Errorf("ham change %+v", h)
 		}
 	}
 	spam.score = 6
-	for _, h := range s.result(spam, s.actionsFor(nil), "[SPAM] Hi", true).headers {
+	for _, h := range s.result(spam, s.actionsFor(nil), subjectField{Value: "[SPAM] Hi", Present: true}).headers {
 		if h.Name == "Subject" {
 			t.Errorf("tagged twice: %q", h.Value)
 		}
 	}
 	// Control characters never reach a header value.
-	for _, h := range s.result(spam, s.actionsFor(nil), "a\x01b", true).headers {
+	for _, h := range s.result(spam, s.actionsFor(nil), subjectField{Value: "a\x01b", Present: true}).headers {
 		if h.Name == "Subject" && h.Value != "[SPAM] ab" {
 			t.Errorf("subject %q", h.Value)
 		}
+	}
+}
+
+func TestTagSubject(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		subj subjectField
+		want string // "" leaves the Subject alone
+	}{
+		{"no subject", subjectField{}, "[SPAM]"},
+		{"ascii", subjectField{Value: "Hi", Present: true}, "[SPAM] Hi"},
+		{"already tagged", subjectField{Value: "[SPAM] Hi", Present: true}, ""},
+		{"encoded-word kept", subjectField{Value: "=?utf-8?q?f=C3=BCr?=", Present: true}, "[SPAM] =?utf-8?q?f=C3=BCr?="},
+		{"mostly ascii in Q", subjectField{Value: "Rechnung für Sie", Present: true}, "[SPAM] =?utf-8?q?Rechnung_f=C3=BCr_Sie?="},
+		{"shorter in B", subjectField{Value: "Grüße", Present: true}, "[SPAM] =?utf-8?b?R3LDvMOfZQ==?="},
+		{"cjk in base64", subjectField{Value: "重要なお知らせ", Present: true}, "[SPAM] =?utf-8?b?6YeN6KaB44Gq44GK55+l44KJ44Gb?="},
+		{"utf-8 with SMTPUTF8", subjectField{Value: "Grüße", Present: true, SMTPUTF8: true}, "[SPAM] Grüße"},
+		{"C1 and LS dropped", subjectField{Value: "a\u0085b\u2028c", Present: true, SMTPUTF8: true}, "[SPAM] abc"},
+		{"C0 dropped, then encoded", subjectField{Value: "\x01Rechnung für\x7f Sie", Present: true}, "[SPAM] =?utf-8?q?Rechnung_f=C3=BCr_Sie?="},
+		{"latin-1 left alone", subjectField{Value: "Gr\xfc\xdfe", Present: true}, ""},
+		{"latin-1 left alone with SMTPUTF8", subjectField{Value: "Gr\xfc\xdfe", Present: true, SMTPUTF8: true}, ""},
+		{"too long", subjectField{Value: strings.Repeat("x", 900), Present: true}, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, ok := tagSubject("[SPAM]", c.subj)
+			if !ok {
+				got = ""
+			}
+			if got != c.want {
+				t.Errorf("tagSubject = %q, want %q", got, c.want)
+			}
+			if ok {
+				if err := hdrtext.Check("Subject", got, c.subj.SMTPUTF8); err != nil {
+					t.Errorf("the host would refuse it: %v", err)
+				}
+			}
+		})
+	}
+	// A long UTF-8 subject is folded between encoded-words.
+	long := strings.Repeat("Grüße ", 100) // 800 bytes
+	got, ok := tagSubject("[SPAM]", subjectField{Value: long, Present: true})
+	if !ok || !strings.Contains(got, "?=\r\n =?utf-8?") {
+		t.Fatalf("long subject: %q, %v", got, ok)
+	}
+	if err := hdrtext.Check("Subject", got, false); err != nil {
+		t.Error(err)
 	}
 }

@@ -3,8 +3,8 @@ package plugin
 import (
 	"context"
 	"crypto/rand"
-	"encoding/binary"
 	"crypto/rsa"
+	"encoding/binary"
 	"runtime"
 	"strconv"
 	"strings"
@@ -130,7 +130,7 @@ func hostileLoop(what, key string) handmade {
 		}
 		return b
 	}
-	const clock, kvPut, sign, random = 0, 1, 2, 3 // the imports, in order
+	const clock, kvPut, sign, random = 0, 1, 2, 3                // the imports, in order
 	call := func(f byte) []byte { return []byte{0x10, f, 0x1a} } // call, drop
 	var round []byte
 	pages := uint32(1)

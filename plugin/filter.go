@@ -90,7 +90,9 @@ func (inst *instance) guarded(ctx context.Context, limit time.Duration, call fun
 		inst.stop.Set(1)
 		close(inst.stopped)
 	})
-	err = call()
+	if werr := onGuestThread(ctx, func() { err = call() }); werr != nil {
+		err = werr
+	}
 	fired = !disarm()
 	if fired && err != nil {
 		err = interruptedError{ctx.Err(), limit}

@@ -93,8 +93,9 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
+	reserveGuestProcs()
 	if opts.MaxInstances <= 0 {
-		opts.MaxInstances = 2 * runtime.GOMAXPROCS(0)
+		opts.MaxInstances = 2 * runtime.NumCPU() // GOMAXPROCS counts the guest threads' Ps too
 	}
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver

@@ -192,6 +192,14 @@ func (c *Chain) run(ctx context.Context, stage string, ev *abi.Event, t *Txn, ms
 	if !c.uses(bit) {
 		return Verdict{Action: Continue}, nil
 	}
+	var v Verdict
+	var total *Changes
+	onGuestThread(ctx, func(ctx context.Context) { v, total = c.runFilters(ctx, stage, bit, ev, t, msg, parts, steps) })
+	return v, total
+}
+
+// runFilters is run's loop, on a guest thread.
+func (c *Chain) runFilters(ctx context.Context, stage string, bit int32, ev *abi.Event, t *Txn, msg *Message, parts []part, steps *dataSteps) (Verdict, *Changes) {
 	event := newChainEvent(ev, stage)
 	var total *Changes
 	for i, f := range c.filters {

@@ -90,9 +90,7 @@ func (inst *instance) guarded(ctx context.Context, limit time.Duration, call fun
 		inst.stop.Set(1)
 		close(inst.stopped)
 	})
-	if werr := onGuestThread(ctx, func() { err = call() }); werr != nil {
-		err = werr
-	}
+	onGuestThread(ctx, func(context.Context) { err = call() })
 	fired = !disarm()
 	if fired && err != nil {
 		err = interruptedError{ctx.Err(), limit}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync"
+	"time"
 )
 
 // Guest calls run on threads of their own, at a lower priority.
@@ -12,27 +13,28 @@ import (
 // all that time, and the Go scheduler lets a waiting goroutine in only every
 // 10 ms: on a 2-core relay, four hostile filters spinning for their 2 s
 // raised a bystander's latency (a message to a domain without filters) from
-// 2.4 ms to 220 ms at p50. So every guest call runs on one of a fixed set of
-// goroutines locked to OS threads whose nice value is raised (threadNice),
-// and the process gets that many more Ps: the relay keeps every P it had,
-// and when guests and the relay want the same cores the kernel prefers the
-// relay's threads. A guest's deadline still holds: its checks do not depend
-// on the thread. See plugin/RATIONALE.md for the measurements.
+// 3.8 ms to 228 ms at p50. So guest code runs on goroutines locked to OS
+// threads whose nice value is raised (guestNice), and the process gets more
+// Ps for them (guestProcsPerCPU): the relay keeps every P it had, and when
+// guests and the relay want the same cores the kernel prefers the relay's
+// threads. A chain stage moves to a guest thread once, not once per filter
+// (a move costs two thread wake-ups, 5-15 µs). A guest's deadline holds
+// whatever thread it runs on. See plugin/RATIONALE.md.
 
 // guestNice is the nice value of guest threads: a nice-0 thread gets ~10
 // times the CPU of a nice-10 one when both want it (CFS weights 1024/110).
 const guestNice = 10
 
-// guestThreadsPerCPU sizes the set: enough threads that calls rarely wait
-// for one (a filter keeps at most 2 instances per CPU busy).
-const guestThreadsPerCPU = 2
+// guestProcsPerCPU is how many Ps per CPU the host adds for guest threads:
+// a filter keeps at most 2 instances per CPU busy. Guests blocked in a host
+// call (DNS, a socket) hold a thread but no P.
+const guestProcsPerCPU = 2
 
-type guestCall struct {
-	f    func()
-	done chan struct{}
-}
+// guestThreadIdle is how long an idle guest thread waits for work before
+// it ends.
+const guestThreadIdle = 30 * time.Second
 
-var guestThreadCount = guestThreadsPerCPU * runtime.NumCPU()
+var guestProcs = guestProcsPerCPU * runtime.NumCPU()
 
 // addedProcs is the GOMAXPROCS this package last set.
 var addedProcs struct {
@@ -40,42 +42,58 @@ var addedProcs struct {
 	set int
 }
 
-// reserveGuestProcs raises GOMAXPROCS by the guest threads' count, once:
-// again only if something else set it since (a test framework does).
+// reserveGuestProcs raises GOMAXPROCS by guestProcs, once: again only if
+// something else set it since (a test framework does).
 func reserveGuestProcs() {
 	addedProcs.Lock()
 	defer addedProcs.Unlock()
 	if cur := runtime.GOMAXPROCS(0); cur != addedProcs.set {
-		addedProcs.set = cur + guestThreadCount
+		addedProcs.set = cur + guestProcs
 		runtime.GOMAXPROCS(addedProcs.set)
 	}
 }
 
-var guestThreads = sync.OnceValue(func() chan guestCall {
-	work := make(chan guestCall)
-	for range guestThreadCount {
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread keeps its nice value
-			threadNice(guestNice)
-			for c := range work {
-				c.f()
-				close(c.done)
-			}
-		}()
-	}
-	return work
-})
+type guestCall struct {
+	f    func(context.Context)
+	ctx  context.Context
+	done chan struct{}
+}
 
-// onGuestThread runs f on a guest thread and returns when it has. If ctx
-// ends while every thread is busy, f does not run and ctx's error is
-// returned.
-func onGuestThread(ctx context.Context, f func()) error {
-	c := guestCall{f: f, done: make(chan struct{})}
+type onGuestKey struct{}
+
+// idleGuests hands a call to a guest thread waiting for one.
+var idleGuests = make(chan guestCall)
+
+// onGuestThread runs f on a guest thread, with ctx marked so that calls
+// within f stay on that thread, and returns when f has.
+func onGuestThread(ctx context.Context, f func(context.Context)) {
+	if ctx.Value(onGuestKey{}) != nil {
+		f(ctx)
+		return
+	}
+	c := guestCall{f: f, ctx: context.WithValue(ctx, onGuestKey{}, true), done: make(chan struct{})}
 	select {
-	case guestThreads() <- c:
-	case <-ctx.Done():
-		return ctx.Err()
+	case idleGuests <- c:
+	default:
+		go guestThread(c)
 	}
 	<-c.done
-	return nil
+}
+
+// guestThread runs calls until it has been idle for guestThreadIdle; it
+// ends locked, which ends its thread.
+func guestThread(c guestCall) {
+	runtime.LockOSThread()
+	threadNice(guestNice)
+	idle := time.NewTimer(guestThreadIdle)
+	for {
+		c.f(c.ctx)
+		close(c.done)
+		idle.Reset(guestThreadIdle)
+		select {
+		case c = <-idleGuests:
+		case <-idle.C:
+			return
+		}
+	}
 }

@@ -213,8 +213,27 @@ func formatAddress(name, addr string) string {
 	if name == "" {
 		return "<" + addr + ">"
 	}
+	if isPhrase(name) {
+		return name + " <" + addr + ">"
+	}
 	s := (&mail.Address{Name: name, Address: "x@x"}).String()
 	return strings.TrimSuffix(s, "<x@x>") + "<" + addr + ">"
+}
+
+// isPhrase reports whether name can stand unquoted as a display name:
+// words of atext (RFC 5322 section 3.2.3) separated by single spaces.
+func isPhrase(name string) bool {
+	for _, w := range strings.Split(name, " ") {
+		if w == "" {
+			return false
+		}
+		for _, c := range []byte(w) {
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("!#$%&'*+-/=?^_`{|}~", c) >= 0) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func newID(now time.Time) string {

@@ -155,6 +155,16 @@ func TestAddMissing(t *testing.T) {
 	if got := m.Header.Get("From"); got != "<cron@h>" {
 		t.Errorf("From without a name: %q", got)
 	}
+	for name, want := range map[string]string{
+		"CronDaemon":   "CronDaemon <cron@h>",
+		"Jane Q. Doe":  `"Jane Q. Doe" <cron@h>`,
+		"O'Neil-Smith": "O'Neil-Smith <cron@h>",
+		"Doe, Jane":    `"Doe, Jane" <cron@h>`,
+	} {
+		if got := formatAddress(name, "cron@h"); got != want {
+			t.Errorf("formatAddress(%q) = %s, want %s", name, got, want)
+		}
+	}
 }
 
 func TestParseAddressList(t *testing.T) {

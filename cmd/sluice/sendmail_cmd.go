@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -216,6 +217,13 @@ func runSendmail(a *sendmailArgs, stdin io.Reader, stderr io.Writer) error {
 	}
 	if _, err := os.Stat(sendmailDefaultConfig); path == "" && err == nil {
 		path = sendmailDefaultConfig
+	}
+	if f, err := os.Open(path); path != "" && errors.Is(err, fs.ErrPermission) {
+		// The package's file is 0640 root:sluice (it may hold passwords).
+		return &sendmail.Error{Code: sendmail.ExConfig, Err: fmt.Errorf("%w: sendmail reads the configuration to find the relay; "+
+			"make it readable to the users who send (keep passwords out of it), or set SLUICE_CONFIG or -config to a readable copy", err)}
+	} else if err == nil {
+		f.Close()
 	}
 	cfg, ok := loadConfig(path, stderr)
 	if !ok {

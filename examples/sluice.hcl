@@ -98,6 +98,15 @@ listener "lmtp" {
   socket_mode   = "0660"
 }
 
+# How `sluice sendmail` (/usr/sbin/sendmail for cron, PHP, scripts) reaches
+# this relay. Without this block it takes the first listener that lets a
+# local client relay without AUTH: a unix-socket smtp or lmtp listener, else
+# a TCP one on an address in trusted_networks (here it would pick "lmtp").
+sendmail {
+  listener = "inbound"     # 127.0.0.1 is in trusted_networks
+  origin   = "example.org" # for the sender user@example.org and bare names such as root
+}
+
 # A user for AUTH PLAIN/LOGIN (this hash is of the password "example").
 # Make a hash with:  echo 'password' | sluice hash-password
 user "alice" {

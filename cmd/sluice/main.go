@@ -24,11 +24,17 @@ Usage:
   sluice queue list|show|flush|hold|release|delete ...   inspect and manage the queue ("sluice queue" for help)
   sluice quarantine list|show|release|delete ...        messages a filter quarantined ("sluice quarantine" for help)
   sluice dkim keygen -domain D -selector S   write a DKIM key, print its DNS TXT record and filter config
+  sluice sendmail [-t] [-i] [-f SENDER] [RECIPIENT...]   hand a message on stdin to the local relay, as sendmail(1)
+                                     does ("sluice sendmail -help"); run as sendmail by a symlink of that name
   sluice version                     print the version
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	args := os.Args[1:]
+	if invokedAsSendmail(os.Args[0]) {
+		args = append([]string{"sendmail"}, args...)
+	}
+	os.Exit(run(args, os.Stdin, os.Stdout, os.Stderr))
 }
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -53,6 +59,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return pluginCommand(args[1:], stdout, stderr)
 	case "dkim":
 		return dkimCommand(args[1:], stdout, stderr)
+	case "sendmail":
+		return sendmailCommand(args[1:], stdin, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "sluice %s\n", version)
 		return 0

@@ -39,6 +39,10 @@ type Config struct {
 	// serves them over HTTP (nil: no links block).
 	Links *Links
 
+	// Sendmail, when set, says how `sluice sendmail` submits local mail
+	// (nil: no sendmail block; see LocalSubmission).
+	Sendmail *Sendmail
+
 	// PprofListen, if not empty, is a loopback host:port where an HTTP
 	// server offers Go's runtime profiles (net/http/pprof), for profiling
 	// under load. Off by default.

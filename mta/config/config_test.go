@@ -356,7 +356,7 @@ func TestDocumented(t *testing.T) {
 	}
 	var names []string
 	for _, s := range []*hcl.BodySchema{rootSchema, logSchema, tlsSchema, limitsSchema, queueSchema,
-		listenerSchema, userSchema, filterSchema, domainSchema, deliverSchema, linksSchema, s3Schema} {
+		listenerSchema, userSchema, filterSchema, domainSchema, deliverSchema, linksSchema, s3Schema, sendmailSchema} {
 		for _, a := range s.Attributes {
 			names = append(names, a.Name)
 		}

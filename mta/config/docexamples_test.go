@@ -55,7 +55,7 @@ type docExample struct {
 	text string
 }
 
-var configBlockStart = regexp.MustCompile(`^(filter|links|domain|listener|user|limits|queue|tls|log) `)
+var configBlockStart = regexp.MustCompile(`^(filter|links|domain|listener|user|limits|queue|tls|log|sendmail) `)
 
 // hclExamples returns the fenced ```hcl blocks of a Markdown text and its
 // indented code blocks whose first line opens a configuration block.

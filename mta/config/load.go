@@ -74,7 +74,7 @@ var rootSchema = &hcl.BodySchema{
 		{Name: "metrics_listen"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
-		{Type: "log"}, {Type: "tls"}, {Type: "limits"}, {Type: "queue"}, {Type: "links"},
+		{Type: "log"}, {Type: "tls"}, {Type: "limits"}, {Type: "queue"}, {Type: "links"}, {Type: "sendmail"},
 		{Type: "listener", LabelNames: []string{"name"}},
 		{Type: "user", LabelNames: []string{"name"}},
 		{Type: "filter", LabelNames: []string{"name"}},
@@ -176,6 +176,9 @@ func (d *decoder) root(body hcl.Body) *Config {
 		} else if !strings.HasSuffix(key, ":0") { // port 0: each listener gets its own free port
 			addrs[key] = addr
 		}
+	}
+	if b := d.single(byType["sendmail"]); b != nil {
+		c.Sendmail = d.sendmail(b, c)
 	}
 	for _, b := range d.unique(byType["user"]) {
 		if u, ok := d.user(b); ok {

@@ -84,6 +84,11 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		}
 		p("listener %s\t%s %s %s, %s", l.Name, l.Kind, l.Network, l.Address, tls)
 	}
+	if c.Sendmail != nil {
+		if l, network, addr, err := c.LocalSubmission(); err == nil {
+			p("sendmail\tlistener=%s (%s %s) origin=%s", l.Name, network, addr, c.SendmailOrigin())
+		}
+	}
 	for _, u := range c.Users {
 		p("user %s\tbcrypt", u.Name)
 	}

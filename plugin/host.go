@@ -36,6 +36,7 @@ import (
 	"github.com/tetratelabs/wazero"
 
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/plugin/builtin"
 )
 
 // HostOptions are the process-wide settings of the plugin host.
@@ -64,6 +65,10 @@ type HostOptions struct {
 	// BlobUsage counts each filter's stored blob bytes against its
 	// blob_quota; share one across reloads. nil: the Host makes its own.
 	BlobUsage *BlobUsage
+	// Builtins gives the module of a filter configured with `builtin`;
+	// nil: builtin.Module (embedded in a release build, built from source
+	// in a development build). Tests hand in modules they built already.
+	Builtins func(name string, log hclog.Logger) ([]byte, error)
 }
 
 // UserCacheDir is the per-user compilation cache the offline tools
@@ -99,6 +104,9 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver
 	}
+	if opts.Builtins == nil {
+		opts.Builtins = builtin.Module
+	}
 	h := &Host{opts: opts, filters: map[string]*filter{}, httpClient: opts.HTTPClient, blobUsage: opts.BlobUsage}
 	if h.blobUsage == nil {
 		h.blobUsage = NewBlobUsage()
@@ -127,11 +135,16 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 			h.Close(ctx)
 			return nil, fmt.Errorf("filter %q: defined twice", fc.Name)
 		}
+		// Compiling takes seconds per module the first time (then the
+		// cache answers), so each load is logged as it starts and ends.
+		start := time.Now()
+		opts.Logger.Info("loading filter", "filter", fc.Name, "module", fc.Module())
 		f, err := newFilter(ctx, h, fc)
 		if err != nil {
 			h.Close(ctx)
-			return nil, fmt.Errorf("filter %q (%s): %w", fc.Name, fc.Wasm, err)
+			return nil, fmt.Errorf("filter %q (%s): %w", fc.Name, fc.Module(), err)
 		}
+		opts.Logger.Info("filter loaded", "filter", fc.Name, "took", time.Since(start).Round(time.Millisecond))
 		h.filters[fc.Name] = f
 		h.order = append(h.order, f)
 	}

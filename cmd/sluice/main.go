@@ -25,6 +25,7 @@ Usage:
   sluice quarantine list|show|release|delete ...        messages a filter quarantined ("sluice quarantine" for help)
   sluice dkim keygen -domain D -selector S   write a DKIM key, print its DNS TXT record and filter config
   sluice version                     print the version
+  sluice man DIR                     write the manual pages (roff) into DIR
 `
 
 func main() {
@@ -56,6 +57,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "sluice %s\n", version)
 		return 0
+	case "man":
+		return manCommand(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

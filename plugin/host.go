@@ -30,6 +30,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -130,23 +131,45 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 	} else {
 		h.cache = wazero.NewCompilationCache()
 	}
+	seen := map[string]bool{}
 	for _, fc := range filters {
-		if _, dup := h.filters[fc.Name]; dup {
+		if seen[fc.Name] {
 			h.Close(ctx)
 			return nil, fmt.Errorf("filter %q: defined twice", fc.Name)
 		}
-		// Compiling takes seconds per module the first time (then the
-		// cache answers), so each load is logged as it starts and ends.
-		start := time.Now()
-		opts.Logger.Info("loading filter", "filter", fc.Name, "module", fc.Module())
-		f, err := newFilter(ctx, h, fc)
+		seen[fc.Name] = true
+	}
+	// Compiling takes seconds per module the first time (then the cache
+	// answers), so the filters load side by side, one per CPU, and each
+	// load is logged as it starts and ends.
+	loaded := make([]*filter, len(filters))
+	errs := make([]error, len(filters))
+	cpus := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, fc := range filters {
+		wg.Go(func() {
+			cpus <- struct{}{}
+			defer func() { <-cpus }()
+			start := time.Now()
+			opts.Logger.Info("loading filter", "filter", fc.Name, "module", fc.Module())
+			loaded[i], errs[i] = newFilter(ctx, h, fc)
+			if errs[i] == nil {
+				opts.Logger.Info("filter loaded", "filter", fc.Name, "took", time.Since(start).Round(time.Millisecond))
+			}
+		})
+	}
+	wg.Wait()
+	for _, f := range loaded {
+		if f != nil {
+			h.filters[f.name] = f
+			h.order = append(h.order, f)
+		}
+	}
+	for i, err := range errs {
 		if err != nil {
 			h.Close(ctx)
-			return nil, fmt.Errorf("filter %q (%s): %w", fc.Name, fc.Module(), err)
+			return nil, fmt.Errorf("filter %q (%s): %w", filters[i].Name, filters[i].Module(), err)
 		}
-		opts.Logger.Info("filter loaded", "filter", fc.Name, "took", time.Since(start).Round(time.Millisecond))
-		h.filters[fc.Name] = f
-		h.order = append(h.order, f)
 	}
 	opts.Metrics.attach(h)
 	return h, nil

@@ -80,14 +80,20 @@ func buildFromSource(name string, log hclog.Logger) ([]byte, error) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("built-in filter %q: go build ./plugins/%s in %s: %v\n%s", name, name, root, err, b)
 	}
-	// Renamed into place, so that another process never reads half a module.
+	// Read from the file this build wrote (another filter block naming the
+	// same built-in may be building beside it), then renamed into place,
+	// so that nobody reads half a module at out.
+	wasm, err := os.ReadFile(tmp.Name())
+	if err != nil {
+		return nil, err
+	}
 	if err := os.Rename(tmp.Name(), out); err != nil {
 		return nil, err
 	}
 	if log != nil {
 		log.Debug("built-in filter built", "builtin", name, "took", time.Since(start).Round(time.Millisecond))
 	}
-	return os.ReadFile(out)
+	return wasm, nil
 }
 
 // SourceRoot is the root of the sluice source tree: the one this package

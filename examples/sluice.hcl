@@ -137,9 +137,11 @@ user "alice" {
 # }
 
 # A WebAssembly filter, here the built-in spam filter (plugins/spam, see its
-# README). Its config object reaches the plugin as JSON.
+# README): `builtin` names a filter that ships with sluice; a plugin of your
+# own is a file, wasm = "/usr/local/lib/sluice/tagger.wasm" (relative paths
+# are from this file's directory). Its config object reaches the plugin as JSON.
 filter "spam" {
-  wasm          = "plugins/spam.wasm"
+  builtin       = "spam"
   stages        = ["data"]
   timeout       = "2s"
   memory        = "64MiB"
@@ -157,7 +159,7 @@ filter "spam" {
 # The built-in virus filter (plugins/virus): ClamAV .hdb/.hsb/.ndb
 # signature files it may read, and clamd's socket for the full ClamAV set.
 filter "virus" {
-  wasm            = "plugins/virus.wasm"
+  builtin         = "virus"
   stages          = ["data"]
   timeout         = "30s"
   memory          = "512MiB"
@@ -175,7 +177,7 @@ filter "virus" {
 # keeps the private keys (made by `sluice dkim keygen`) and signs natively;
 # the plugin sees names ("domain/selector") and public keys only.
 filter "dkim" {
-  wasm         = "plugins/dkim.wasm"
+  builtin      = "dkim"
   stages       = ["data"]
   grants       = ["dns", "sign"]
   signing_keys = { "example.com/s2026" = "/etc/sluice/dkim/s2026._domainkey.example.com.pem" }

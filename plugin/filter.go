@@ -179,7 +179,14 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 	if pages > 65536 {
 		return nil, fmt.Errorf("memory %d bytes exceeds the 4 GiB of wasm32", f.memLimit)
 	}
-	wasm, err := os.ReadFile(cfg.Wasm)
+	var wasm []byte
+	var err error
+	if cfg.Builtin != "" {
+		// Loaded from here on exactly like a module from a file.
+		wasm, err = h.opts.Builtins(cfg.Builtin, f.log)
+	} else {
+		wasm, err = os.ReadFile(cfg.Wasm)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -214,11 +221,11 @@ func (f *filter) setup(ctx context.Context, wasm []byte) error {
 	}
 	wasm, err := interrupt.Instrument(wasm)
 	if err != nil {
-		return fmt.Errorf("compile %s: %w", f.cfg.Wasm, err)
+		return fmt.Errorf("compile %s: %w", f.cfg.Module(), err)
 	}
 	mod, err := f.rt.CompileModule(ctx, wasm)
 	if err != nil {
-		return fmt.Errorf("compile %s: %w", f.cfg.Wasm, err)
+		return fmt.Errorf("compile %s: %w", f.cfg.Module(), err)
 	}
 	f.mod = mod
 	if err := checkModule(mod); err != nil {

@@ -30,12 +30,14 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/plugin/builtin"
 )
 
 // HostOptions are the process-wide settings of the plugin host.
@@ -64,6 +66,10 @@ type HostOptions struct {
 	// BlobUsage counts each filter's stored blob bytes against its
 	// blob_quota; share one across reloads. nil: the Host makes its own.
 	BlobUsage *BlobUsage
+	// Builtins gives the module of a filter configured with `builtin`;
+	// nil: builtin.Module (embedded in a release build, built from source
+	// in a development build). Tests hand in modules they built already.
+	Builtins func(name string, log hclog.Logger) ([]byte, error)
 }
 
 // UserCacheDir is the per-user compilation cache the offline tools
@@ -100,6 +106,9 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 	if opts.Resolver == nil {
 		opts.Resolver = net.DefaultResolver
 	}
+	if opts.Builtins == nil {
+		opts.Builtins = builtin.Module
+	}
 	h := &Host{opts: opts, filters: map[string]*filter{}, httpClient: opts.HTTPClient, blobUsage: opts.BlobUsage}
 	if h.blobUsage == nil {
 		h.blobUsage = NewBlobUsage()
@@ -123,18 +132,45 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 	} else {
 		h.cache = wazero.NewCompilationCache()
 	}
+	seen := map[string]bool{}
 	for _, fc := range filters {
-		if _, dup := h.filters[fc.Name]; dup {
+		if seen[fc.Name] {
 			h.Close(ctx)
 			return nil, fmt.Errorf("filter %q: defined twice", fc.Name)
 		}
-		f, err := newFilter(ctx, h, fc)
+		seen[fc.Name] = true
+	}
+	// Compiling takes seconds per module the first time (then the cache
+	// answers), so the filters load side by side, one per CPU, and each
+	// load is logged as it starts and ends.
+	loaded := make([]*filter, len(filters))
+	errs := make([]error, len(filters))
+	cpus := make(chan struct{}, runtime.GOMAXPROCS(0))
+	var wg sync.WaitGroup
+	for i, fc := range filters {
+		wg.Go(func() {
+			cpus <- struct{}{}
+			defer func() { <-cpus }()
+			start := time.Now()
+			opts.Logger.Info("loading filter", "filter", fc.Name, "module", fc.Module())
+			loaded[i], errs[i] = newFilter(ctx, h, fc)
+			if errs[i] == nil {
+				opts.Logger.Info("filter loaded", "filter", fc.Name, "took", time.Since(start).Round(time.Millisecond))
+			}
+		})
+	}
+	wg.Wait()
+	for _, f := range loaded {
+		if f != nil {
+			h.filters[f.name] = f
+			h.order = append(h.order, f)
+		}
+	}
+	for i, err := range errs {
 		if err != nil {
 			h.Close(ctx)
-			return nil, fmt.Errorf("filter %q (%s): %w", fc.Name, fc.Wasm, err)
+			return nil, fmt.Errorf("filter %q (%s): %w", filters[i].Name, filters[i].Module(), err)
 		}
-		h.filters[fc.Name] = f
-		h.order = append(h.order, f)
 	}
 	opts.Metrics.attach(h)
 	return h, nil

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -33,7 +32,7 @@ func loadConfig(path string, stderr io.Writer) (*config.Config, bool) {
 }
 
 func checkConfigCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
+	fs := newFlagSet("check-config")
 	fs.SetOutput(stderr)
 	loadPlugins := fs.Bool("plugins", true, "also load every filter's plugin with its config, as serve does")
 	// -config FILE as well, as serve and the other commands take it.
@@ -100,7 +99,7 @@ func plural(n int) string {
 
 // hashPasswordCommand reads one line (the password) and prints its bcrypt hash.
 func hashPasswordCommand(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hash-password", flag.ContinueOnError)
+	fs := newFlagSet("hash-password")
 	fs.SetOutput(stderr)
 	cost := fs.Int("cost", bcrypt.DefaultCost, "bcrypt cost")
 	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {

@@ -28,3 +28,19 @@ func TestCheckConfigArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckConfigPackaged: the configuration the Debian package installs
+// (built-in filters by name) passes check-config. Loading its filters is
+// packaging/check-deb.sh's part, with the release binary.
+func TestCheckConfigPackaged(t *testing.T) {
+	file := filepath.Join("..", "..", "packaging", "sluice.hcl")
+	code, out, errs := sluice(t, "check-config", "-plugins=false", file)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"builtin=access", "builtin=spam", "lmtp unix /run/dovecot/lmtp", "smtp tcp smtp.provider.example:587 tls=required"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}

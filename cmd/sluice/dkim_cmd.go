@@ -9,7 +9,6 @@ import (
 	"encoding/base64"
 	"encoding/pem"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -29,7 +28,7 @@ func dkimCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, dkimUsage)
 		return 2
 	}
-	fs := flag.NewFlagSet("dkim keygen", flag.ContinueOnError)
+	fs := newFlagSet("dkim keygen")
 	fs.SetOutput(stderr)
 	domain := fs.String("domain", "", "signing domain (d=)")
 	selector := fs.String("selector", "", "selector (s=)")

@@ -27,6 +27,7 @@ Usage:
   sluice sendmail [-t] [-i] [-f SENDER] [RECIPIENT...]   hand a message on stdin to the local relay, as sendmail(1)
                                      does ("sluice sendmail -help"); run as sendmail by a symlink of that name
   sluice version                     print the version
+  sluice man DIR                     write the manual pages (roff) into DIR
 `
 
 func main() {
@@ -64,6 +65,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "sluice %s\n", version)
 		return 0
+	case "man":
+		return manCommand(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -20,7 +19,7 @@ import (
 //
 //	sluice plugin check FILE.wasm [-config JSON|@FILE] [-json] [-v]
 func pluginCheckCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sluice plugin check", flag.ContinueOnError)
+	fs := newFlagSet("sluice plugin check")
 	fs.SetOutput(stderr)
 	conf := fs.String("config", "", "filter config as JSON, or @FILE")
 	timeout := fs.Duration("timeout", plugin.DefaultTimeout, "per-event timeout")

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
@@ -47,7 +46,7 @@ type pluginVerdict struct {
 //	sluice plugin test FILE.wasm -stage data -msg FILE.eml [-from ADDR] [-rcpt ADDR]... [-config JSON|@FILE]
 //	                   [-grant G]... [-http-endpoint URL] [-signing-key NAME=FILE]...
 func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("sluice plugin test", flag.ContinueOnError)
+	fs := newFlagSet("sluice plugin test")
 	fs.SetOutput(stderr)
 	stage := fs.String("stage", "data", "stage to run: connect, helo, auth, mail, rcpt, data, delivered")
 	msgFile := fs.String("msg", "", "message file (RFC 5322) for the data stage")

@@ -259,7 +259,7 @@ type adminArgs struct {
 // least and most IDs it takes; extra registers command-specific flags.
 func parseAdminArgs(args []string, usage string, arity map[string][2]int, stderr io.Writer, extra func(*flag.FlagSet)) (adminArgs, bool) {
 	var a adminArgs
-	fs := flag.NewFlagSet("sluice", flag.ContinueOnError)
+	fs := newFlagSet("sluice")
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
 	fs.StringVar(&a.config, "config", "", "configuration file (default: the embedded configuration)")

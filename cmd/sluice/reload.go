@@ -4,6 +4,7 @@ import (
 	"context"
 	"reflect"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -41,6 +42,10 @@ func (r *reloader) reload() {
 	if path == config.DefaultSource {
 		path = ""
 	}
+	// Loading the filters can take seconds (compiling a changed module), so
+	// the start is logged; the host logs each filter it loads.
+	start := time.Now()
+	r.log.Info("reload started", "config", r.cfg.Source)
 	var diag strings.Builder
 	cfg, ok := loadConfig(path, &diag)
 	if !ok {
@@ -80,7 +85,8 @@ func (r *reloader) reload() {
 	r.routes.Set(routes)
 	old := r.host
 	r.cfg, r.host = cfg, h
-	r.log.Info("configuration reloaded", "config", cfg.Source, "domains", len(cfg.Domains), "filters", len(cfg.Filters))
+	r.log.Info("configuration reloaded", "config", cfg.Source, "domains", len(cfg.Domains), "filters", len(cfg.Filters),
+		"took", time.Since(start).Round(time.Millisecond))
 	go func() {
 		<-oldUnused
 		if old != nil {

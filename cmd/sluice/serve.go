@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"io"
 	"os"
 	"os/signal"
@@ -25,7 +24,7 @@ import (
 )
 
 func serveCommand(args []string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs := newFlagSet("serve")
 	fs.SetOutput(stderr)
 	path := fs.String("config", "", "configuration file (default: the embedded configuration)")
 	if err := fs.Parse(args); err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -35,7 +34,7 @@ func spamCommand(args []string, stdout, stderr io.Writer) int {
 }
 
 func spamTrainCommand(args []string, stdout, stderr io.Writer) int {
-	flags := flag.NewFlagSet("sluice spam train", flag.ContinueOnError)
+	flags := newFlagSet("sluice spam train")
 	flags.SetOutput(stderr)
 	var spamPaths, hamPaths stringList
 	flags.Var(&spamPaths, "spam", "spam: a directory, an mbox or a message (repeatable)")

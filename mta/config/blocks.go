@@ -16,6 +16,8 @@ import (
 	"github.com/zclconf/go-cty/cty"
 	ctyjson "github.com/zclconf/go-cty/cty/json"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/sluice-mail/sluice/plugin/builtin"
 )
 
 // content decodes body against schema, keeping its diagnostics (unknown
@@ -245,7 +247,7 @@ func (d *decoder) user(b *hcl.Block) (User, bool) {
 
 var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "files"}, {Name: "socket_endpoint"}, {Name: "signing_keys"},
-	{Name: "wasm", Required: true}, {Name: "stages"},
+	{Name: "wasm"}, {Name: "builtin"}, {Name: "stages"},
 	{Name: "timeout"}, {Name: "memory"}, {Name: "on_error"},
 	{Name: "grants"}, {Name: "http_endpoint"}, {Name: "resolver"}, {Name: "config"},
 	{Name: "dns_zones"}, {Name: "blob_quota"}, {Name: "blob_message_quota"},
@@ -275,9 +277,7 @@ func (d *decoder) filter(b *hcl.Block) (Filter, bool) {
 	}
 	c := d.content(b.Body, filterSchema)
 	a := c.Attributes
-	if d.nonEmpty(a["wasm"], &f.Wasm) {
-		f.Wasm = d.path(f.Wasm)
-	}
+	d.filterModule(b, a, &f)
 	if list, ok := d.set(a["stages"], FilterStages...); ok {
 		if len(list) == 0 {
 			d.errorf(a["stages"].Expr.Range(), "Invalid value", "stages must name at least one of %s; leave it out to run every stage the plugin declares.", strings.Join(FilterStages, ", "))
@@ -325,6 +325,34 @@ func (d *decoder) filter(b *hcl.Block) (Filter, bool) {
 		}
 	}
 	return f, d.errors() == start
+}
+
+// filterModule decodes the filter's module: exactly one of wasm (a file)
+// and builtin (a filter that ships with sluice, plugin/builtin).
+func (d *decoder) filterModule(b *hcl.Block, a hcl.Attributes, f *Filter) {
+	wa, ba := a["wasm"], a["builtin"]
+	switch {
+	case wa == nil && ba == nil:
+		d.errorf(b.DefRange, "Missing filter module",
+			"A filter needs either wasm = \"FILE.wasm\" or builtin = \"NAME\" (one of %s).", strings.Join(builtin.Names, ", "))
+	case wa != nil && ba != nil:
+		d.errorf(ba.NameRange, "Conflicting filter module",
+			"wasm and builtin are both set; a filter runs one module: keep one of them.")
+	case wa != nil:
+		if d.nonEmpty(wa, &f.Wasm) {
+			f.Wasm = d.path(f.Wasm)
+		}
+	default:
+		var name string
+		if d.nonEmpty(ba, &name) {
+			if !builtin.Known(name) {
+				d.errorf(ba.Expr.Range(), "Unknown built-in filter",
+					"builtin %q is not one of %s; a plugin of your own is named with wasm = \"FILE.wasm\".", name, strings.Join(builtin.Names, ", "))
+			} else {
+				f.Builtin = name
+			}
+		}
+	}
 }
 
 func validFilterName(s string) bool {

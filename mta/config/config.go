@@ -218,7 +218,10 @@ type Delivery struct {
 // Filter is one `filter "name" { ... }` block: a Wasm plugin and its limits.
 type Filter struct {
 	Name string
-	Wasm string
+	// Wasm is the module's file; Builtin names a filter that ships with
+	// sluice (plugin/builtin) instead. Exactly one of them is set.
+	Wasm    string
+	Builtin string
 	// Stages limits the filter to these FilterStages; empty means every stage
 	// the plugin declares it handles.
 	Stages      []string
@@ -255,6 +258,15 @@ type Filter struct {
 	// may store while handling one message (one event). Set (to the
 	// defaults if the file does not) when granted "blob"; 0 is the default.
 	BlobQuota, BlobMessageQuota int64
+}
+
+// Module says where the filter's module comes from, for messages: its file,
+// or "builtin NAME".
+func (f Filter) Module() string {
+	if f.Builtin != "" {
+		return "builtin " + f.Builtin
+	}
+	return f.Wasm
 }
 
 // Defaults of the "blob" grant's quotas.

@@ -77,6 +77,10 @@ func TestParseFull(t *testing.T) {
 				Name: "noop", Wasm: "/opt/noop.wasm",
 				Timeout: 2 * time.Second, MemoryBytes: 64 << 20, OnError: "tempfail", ConfigJSON: []byte("{}"),
 			},
+			{
+				Name: "rewrite", Builtin: "rewrite", Stages: []string{"data"},
+				Timeout: 2 * time.Second, MemoryBytes: 64 << 20, OnError: "tempfail", ConfigJSON: []byte("{}"),
+			},
 		},
 		Domains: []Domain{
 			{
@@ -331,6 +335,7 @@ func TestWriteSummary(t *testing.T) {
 		`config={"lists":["a","b"],"threshold":5}`,
 		`config={"api_token":"(hidden)","authserv_id":"mx.example.org","keys":[{"domain":"example.org","key":"(hidden)","selector":"s<1>"}]}`,
 		"filter noop wasm=/opt/noop.wasm stages=declared timeout=2s memory=64MiB on_error=tempfail grants=files,socket files=/var/lib/sigs/a.ndb socket_endpoint=unix:/run/clamd.ctl config={}",
+		"filter rewrite builtin=rewrite stages=data timeout=2s",
 	} {
 		if !strings.Contains(strings.Join(strings.Fields(out), " "), strings.Join(strings.Fields(want), " ")) {
 			t.Errorf("summary lacks %q:\n%s", want, out)

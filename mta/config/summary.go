@@ -101,8 +101,12 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		if stages == "" {
 			stages = "declared"
 		}
-		p("filter %s\twasm=%s stages=%s timeout=%s memory=%s on_error=%s grants=%s%s config=%s",
-			f.Name, f.Wasm, stages, f.Timeout, bytesize.Format(f.MemoryBytes), f.OnError,
+		module := "wasm=" + f.Wasm
+		if f.Builtin != "" {
+			module = "builtin=" + f.Builtin
+		}
+		p("filter %s\t%s stages=%s timeout=%s memory=%s on_error=%s grants=%s%s config=%s",
+			f.Name, module, stages, f.Timeout, bytesize.Format(f.MemoryBytes), f.OnError,
 			orNone(strings.Join(f.Grants, ",")), prefixed(" http_endpoint=", f.HTTPEndpoint)+prefixed(" resolver=", f.Resolver)+prefixed(" dns_zones=", strings.Join(f.DNSZones, ","))+
 				prefixed(" files=", strings.Join(f.Files, ","))+prefixed(" socket_endpoint=", f.SocketEndpoint)+
 				prefixed(" signing_keys=", strings.Join(keys, ","))+blobQuotas(f), hideSecrets(f.ConfigJSON))

@@ -75,6 +75,10 @@ filter "spam" {
 filter "noop" {
   wasm = "/opt/noop.wasm"
 }
+filter "rewrite" {
+  builtin = "rewrite"
+  stages  = ["data"]
+}
 
 domain "localhost" {
   max_message_size = "10MiB"

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
 const multipartMsg = "From: bob@example.org\r\n" +
@@ -165,12 +166,12 @@ func TestValidation(t *testing.T) {
 		{"NUL", func() error { return validHeaderValue("X", "a\x00", false) }, false},
 		{"invalid utf-8", func() error { return validHeaderValue("X", "\xff", true) }, false},
 		{"long line", func() error { return validHeaderValue("X", strings.Repeat("a", 1000), false) }, false},
-		{"address", func() error { return validAddress("a.b+c@example.com") }, true},
-		{"address no domain", func() error { return validAddress("a@") }, false},
-		{"address no at", func() error { return validAddress("postmaster") }, false},
-		{"address with brackets", func() error { return validAddress("<a@b.c>") }, false},
-		{"address with name", func() error { return validAddress("A <a@b.c>") }, false},
-		{"address with CRLF", func() error { return validAddress("a@b.c\r\nRCPT TO:<x@y>") }, false},
+		{"address", func() error { return mailbox.Check("a.b+c@example.com") }, true},
+		{"address no domain", func() error { return mailbox.Check("a@") }, false},
+		{"address no at", func() error { return mailbox.Check("postmaster") }, false},
+		{"address with brackets", func() error { return mailbox.Check("<a@b.c>") }, false},
+		{"address with name", func() error { return mailbox.Check("A <a@b.c>") }, false},
+		{"address with CRLF", func() error { return mailbox.Check("a@b.c\r\nRCPT TO:<x@y>") }, false},
 		{"reply text", func() error { return validText("Go away") }, true},
 		{"reply text CRLF", func() error { return validText("a\r\n250 ok") }, false},
 		{"reply text too long", func() error { return validText(strings.Repeat("a", 513)) }, false},

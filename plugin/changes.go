@@ -3,13 +3,13 @@ package plugin
 import (
 	"fmt"
 	"mime"
-	"net/mail"
 	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
 // HeaderOp is one kind of header modification.
@@ -197,28 +197,6 @@ func smtpUTF8(txn *Txn) bool {
 	return false
 }
 
-// validAddress accepts a bare RFC 5321 mailbox (local@domain), no angle
-// brackets, no display name, at most 254 bytes.
-func validAddress(a string) error {
-	if a == "" || len(a) > 254 {
-		return fmt.Errorf("address %q: empty or longer than 254 bytes", a)
-	}
-	for i := 0; i < len(a); i++ {
-		if c := a[i]; c <= ' ' || c == 127 || c == '<' || c == '>' {
-			return fmt.Errorf("address %q: invalid character", a)
-		}
-	}
-	p, err := mail.ParseAddress("<" + a + ">")
-	if err != nil || p.Address != a || p.Name != "" {
-		return fmt.Errorf("address %q: not a valid mailbox", a)
-	}
-	at := strings.LastIndexByte(a, '@')
-	if at <= 0 || at == len(a)-1 {
-		return fmt.Errorf("address %q: not local@domain", a)
-	}
-	return nil
-}
-
 var routeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func hasRecipient(rcpts []Recipient, a string) bool {
@@ -281,7 +259,7 @@ func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
 	}
 	if w.Sender != nil {
 		if *w.Sender != "" {
-			if err := validAddress(*w.Sender); err != nil {
+			if err := mailbox.Check(*w.Sender); err != nil {
 				return nil, fmt.Errorf("sender: %w", err)
 			}
 		}
@@ -289,7 +267,7 @@ func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
 		ch.Sender = &s
 	}
 	for _, r := range w.AddRecipients {
-		if err := validAddress(r.Addr); err != nil {
+		if err := mailbox.Check(r.Addr); err != nil {
 			return nil, fmt.Errorf("add recipient: %w", err)
 		}
 		ch.AddRecipients = append(ch.AddRecipients, Recipient{Addr: r.Addr, Params: r.Params})
@@ -304,7 +282,7 @@ func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
 		if !hasRecipient(rcpts, r.From) {
 			return nil, fmt.Errorf("replace recipient %q: not a recipient of this transaction", r.From)
 		}
-		if err := validAddress(r.To); err != nil {
+		if err := mailbox.Check(r.To); err != nil {
 			return nil, fmt.Errorf("replace recipient: %w", err)
 		}
 		ch.ReplaceRecipients = append(ch.ReplaceRecipients, RecipientChange{From: r.From, To: r.To})

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
 // maildir delivers finally into one Maildir per recipient, following
@@ -83,7 +85,7 @@ func safePathElement(s string) bool {
 // CheckRecipient implements RecipientChecker with the checks deliverOne
 // makes of the recipient.
 func (m *maildir) CheckRecipient(rcpt string) error {
-	if !validAddress(rcpt) {
+	if !mailbox.Valid(rcpt) {
 		return localErr(550, "5.1.3", "recipient address contains forbidden characters")
 	}
 	_, err := m.dir(rcpt)
@@ -91,10 +93,10 @@ func (m *maildir) CheckRecipient(rcpt string) error {
 }
 
 func (m *maildir) deliverOne(msg *Message, rcpt string) Result {
-	if !validAddress(rcpt) {
+	if !mailbox.Valid(rcpt) {
 		return classify(context.Background(), rcpt, "maildir", localErr(550, "5.1.3", "recipient address contains forbidden characters"))
 	}
-	if !validAddress(msg.From) {
+	if !validSender(msg.From) {
 		return classify(context.Background(), rcpt, "maildir", localErr(550, "5.1.7", "sender address contains forbidden characters"))
 	}
 	dir, err := m.dir(rcpt)

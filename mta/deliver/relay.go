@@ -11,6 +11,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
 // relay sends everything to one fixed next hop over SMTP or LMTP (RFC 2033).
@@ -49,14 +50,14 @@ func (r *relay) Close() error {
 // on a fresh connection, which is safe because nothing was committed.
 func sendToHop(ctx context.Context, d *dialer, p *pool, h hop, msg *Message, rcpts []string) []Result {
 	out := make([]Result, len(rcpts))
-	if !validAddress(msg.From) {
+	if !validSender(msg.From) {
 		return fill(rcpts, Result{Code: 550, Enhanced: "5.1.7", Text: "sender address contains forbidden characters", Permanent: true})
 	}
 	// Recipients that cannot even be written into a command fail alone.
 	var send []string
 	var idx []int
 	for i, rc := range rcpts {
-		if !validAddress(rc) {
+		if !mailbox.Valid(rc) {
 			out[i] = Result{Rcpt: rc, Code: 550, Enhanced: "5.1.3", Text: "recipient address contains forbidden characters", Permanent: true}
 			continue
 		}
@@ -249,10 +250,10 @@ func rcptOptions(d *DSN, rc string) *smtp.RcptOptions {
 	if !validNotify(o.Notify) {
 		o.Notify = nil
 	}
-	if typ, addr, ok := strings.Cut(p.ORcpt, ";"); ok && addr != "" {
+	if typ, orig, ok := strings.Cut(p.ORcpt, ";"); ok && orig != "" {
 		switch t := smtp.DSNAddressType(strings.ToUpper(typ)); {
-		case t == smtp.DSNAddressTypeRFC822 && printableASCII(addr), t == smtp.DSNAddressTypeUTF8 && validAddress(addr):
-			o.OriginalRecipientType, o.OriginalRecipient = t, addr
+		case t == smtp.DSNAddressTypeRFC822 && printableASCII(orig), t == smtp.DSNAddressTypeUTF8 && printableUTF8(orig):
+			o.OriginalRecipientType, o.OriginalRecipient = t, orig
 		}
 	}
 	return o
@@ -285,6 +286,19 @@ func printableASCII(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// printableUTF8 reports whether s, a utf-8 ORCPT as the client wrote it
+// (quotes and all, so not held to mailbox.Check), holds no control
+// characters or angle brackets and is at most 1024 bytes; go-smtp encodes
+// it as utf-8-addr-xtext or -unitext (RFC 6533 section 3).
+func printableUTF8(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f || c == '<' || c == '>' {
+			return false
+		}
+	}
+	return s != "" && len(s) <= 1024
 }
 
 // lmtpReplies reads one reply per accepted recipient (RFC 2033 §4.2).

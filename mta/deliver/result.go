@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
 // localError is a failure that sluice decides itself (a policy or a local
@@ -122,16 +124,10 @@ func fill(rcpts []string, r Result) []Result {
 	return out
 }
 
-// validAddress rejects addresses that cannot be written into a command or
-// header line safely (RFC 5321 §4.1.2 allows no controls or angle brackets).
-func validAddress(a string) bool {
-	for i := 0; i < len(a); i++ {
-		if c := a[i]; c < 0x20 || c == 0x7f || c == '<' || c == '>' {
-			return false
-		}
-	}
-	return len(a) <= 1024
-}
+// validSender reports whether a can be written into a command or header
+// line as it is: the null sender, or an address by the rule MAIL took it
+// under (mailbox.Check).
+func validSender(a string) bool { return a == "" || mailbox.Valid(a) }
 
 // splitAddress splits local@domain at the last '@'.
 func splitAddress(a string) (local, domain string, ok bool) {

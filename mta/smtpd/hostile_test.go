@@ -667,3 +667,42 @@ func TestImproperPipelining(t *testing.T) {
 		t.Errorf("%d messages delivered, want only the one sent after 354", n)
 	}
 }
+
+// MAIL and RCPT hold addresses to the rule the plugin host holds a
+// filter's to (sdk/mailbox): at most 254 bytes, the longest that fits the
+// 256-octet path of RFC 5321 section 4.5.3.1.3 (MAIL took 320 before, which
+// the next hop need not), and written back as it came: a quoted local part
+// that go-smtp unquotes to one with a space could not be.
+func TestAddressRule(t *testing.T) {
+	s := relaytest.StartSink(t, false, nil)
+	r := relaytest.StartRelay(t, sinkDomains(s))
+	long := func(n int, domain string) string {
+		return strings.Repeat("a", n-len(domain)-1) + "@" + domain
+	}
+	cases := []struct {
+		mail, rcpt     string
+		mailCode, code int
+	}{
+		{"MAIL FROM:<" + long(254, "example.com") + ">", "RCPT TO:<" + long(254, "sink.test") + ">", 250, 250},
+		{"MAIL FROM:<" + long(255, "example.com") + ">", "", 553, 0},
+		{"MAIL FROM:<" + long(320, "example.com") + ">", "", 553, 0},
+		{"MAIL FROM:<a@example.com>", "RCPT TO:<" + long(255, "sink.test") + ">", 250, 553},
+		{`MAIL FROM:<"john doe"@example.com>`, "", 553, 0},
+		{"MAIL FROM:<a@example.com>", `RCPT TO:<"a,b"@sink.test>`, 250, 553},
+		{"MAIL FROM:<a@exa_mple.com>", "", 553, 0},
+		{"MAIL FROM:<>", "RCPT TO:<Also.OK+tag@sink.test>", 250, 250},
+	}
+	rc := relaytest.DialRaw(t, r.Addr("smtp"))
+	rc.Cmd("EHLO client.test", 250)
+	for _, tc := range cases {
+		if got := rc.Cmd(tc.mail, tc.mailCode); tc.mailCode == 553 && !strings.HasPrefix(got, "5.1.7 ") {
+			t.Errorf("%s: %q, want 5.1.7", tc.mail, got)
+		}
+		if tc.rcpt != "" {
+			if got := rc.Cmd(tc.rcpt, tc.code); tc.code == 553 && !strings.HasPrefix(got, "5.1.3 ") {
+				t.Errorf("%s: %q, want 5.1.3", tc.rcpt, got)
+			}
+		}
+		rc.Cmd("RSET", 250)
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/sluice-mail/sluice/mta/routing"
 	"github.com/sluice-mail/sluice/mta/trace"
 	"github.com/sluice-mail/sluice/plugin"
+	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
 type backend struct {
@@ -246,7 +247,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 // the null sender), for a client's MAIL and for a sender a data-stage
 // filter sets (checkEnvelope) alike; MAIL's options must be in s.mailOpts.
 func (s *session) senderPolicy(from string) *smtp.SMTPError {
-	if from != "" && !validAddress(from) {
+	if from != "" && !mailbox.Valid(from) {
 		return reply(553, [3]int{5, 1, 7}, "Malformed sender address")
 	}
 	if !s.mailOpts.UTF8 && !isASCII(from) {
@@ -261,7 +262,7 @@ func (s *session) senderPolicy(from string) *smtp.SMTPError {
 // whether to may be in a domain the relay does not serve (see
 // session.mayRelay; a filter granted "relay" may too).
 func (s *session) recipientPolicy(to string, mayRelay bool) (*config.Domain, *smtp.SMTPError) {
-	if !validAddress(to) {
+	if !mailbox.Valid(to) {
 		return nil, reply(553, [3]int{5, 1, 3}, "Malformed recipient address")
 	}
 	if !s.mailOpts.UTF8 && !isASCII(to) {
@@ -698,21 +699,6 @@ func (srv *Server) checkPassword(user, pass string) bool {
 func isASCII(a string) bool {
 	for i := 0; i < len(a); i++ {
 		if a[i] >= 0x80 {
-			return false
-		}
-	}
-	return true
-}
-
-// validAddress is a conservative check of an envelope address that go-smtp
-// has already parsed: a local part and a domain, no control characters.
-func validAddress(a string) bool {
-	at := strings.LastIndexByte(a, '@')
-	if at <= 0 || at == len(a)-1 || len(a) > 320 {
-		return false
-	}
-	for _, c := range a {
-		if c < ' ' || c == 0x7f {
 			return false
 		}
 	}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/sluice-mail/sluice/plugins/internal/authmail"
 )
 
 // config is the filter's `config = { ... }` block.
@@ -42,7 +44,7 @@ type keyConfig struct {
 
 // signingKey is a parsed keyConfig.
 type signingKey struct {
-	domain   string // lower case, no trailing dot
+	domain   string // authmail.ASCIIDomain: lower case, A-labels, no trailing dot
 	selector string
 	signer   crypto.Signer
 }
@@ -77,9 +79,12 @@ func parseConfig(raw []byte) (*settings, error) {
 	}
 	s := &settings{authservID: c.AuthservID, verify: c.Verify == nil || *c.Verify,
 		headers: c.Headers, maxSignatures: c.MaxSignatures}
-	if strings.ContainsAny(s.authservID, " \t\r\n;()\"") {
+	id, ok := authmail.ASCIIDomain(s.authservID)
+	if !ok || strings.ContainsAny(s.authservID, " \t\r\n;()\"") {
 		return nil, fmt.Errorf("config: authserv_id %q: want a host name", s.authservID)
 	}
+	s.authservID = id // A-labels: it heads every Authentication-Results
+
 	if s.maxSignatures <= 0 {
 		s.maxSignatures = 5
 	}
@@ -97,8 +102,8 @@ func parseConfig(raw []byte) (*settings, error) {
 		s.headers = append([]string{"From"}, s.headers...)
 	}
 	for i, k := range c.Keys {
-		d := strings.ToLower(strings.TrimSuffix(k.Domain, "."))
-		if d == "" || k.Selector == "" || strings.ContainsAny(d+k.Selector, " \t\r\n;=") {
+		d, ok := authmail.ASCIIDomain(k.Domain) // as FromDomain gives the From domain
+		if !ok || d == "" || k.Selector == "" || strings.ContainsAny(d+k.Selector, " \t\r\n;=") {
 			return nil, fmt.Errorf("config: keys[%d]: domain and selector are required host labels", i)
 		}
 		signer, err := parseKey(k.Key)
@@ -146,7 +151,7 @@ func parseKey(text string) (crypto.Signer, error) {
 // else of its closest configured parent (a signature by the organizational
 // domain still aligns under DMARC's relaxed mode).
 func (s *settings) keyFor(fromDomain string) (signingKey, bool) {
-	d := strings.ToLower(strings.TrimSuffix(fromDomain, "."))
+	d, _ := authmail.ASCIIDomain(fromDomain)
 	for d != "" {
 		for _, k := range s.keys {
 			if k.domain == d {

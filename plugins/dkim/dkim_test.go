@@ -114,7 +114,7 @@ const msg = "Received: from client by relay.test; Mon, 1 Jan 2024 00:00:00 +0000
 // host writes it.
 func signed(t testing.TB, s *settings, text string) string {
 	h, body := header(t, text)
-	o, err := decide(s, sdk.Session{AuthUser: "alice"}, h, nil, strings.NewReader(body), nil)
+	o, err := decide(s, sdk.Session{AuthUser: "alice"}, false, h, nil, strings.NewReader(body), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestNoKeyNoSignature(t *testing.T) {
 		strings.Replace(msg, "alice@example.com", "alice@notexample.com", 1),
 	} {
 		h, body := header(t, text)
-		o, err := decide(s, sdk.Session{Trusted: true}, h, nil, strings.NewReader(body), nil)
+		o, err := decide(s, sdk.Session{Trusted: true}, false, h, nil, strings.NewReader(body), nil)
 		if err != nil || o.signature != "" || o.authResults != "" {
 			t.Errorf("outcome %+v, %v for\n%s", o, err, text)
 		}
@@ -201,7 +201,7 @@ func TestVerifyInbound(t *testing.T) {
 	}
 	for _, tt := range tests {
 		h, body := header(t, tt.text)
-		o, err := decide(s, sdk.Session{ClientIP: "192.0.2.1"}, h, rawHeader(tt.text), strings.NewReader(body), tt.z.lookup)
+		o, err := decide(s, sdk.Session{ClientIP: "192.0.2.1"}, false, h, rawHeader(tt.text), strings.NewReader(body), tt.z.lookup)
 		if err != nil || o.signature != "" {
 			t.Fatalf("%s: %+v %v", tt.name, o, err)
 		}
@@ -212,7 +212,7 @@ func TestVerifyInbound(t *testing.T) {
 	}
 	// Temporary DNS failure is temperror, not a verdict on the message.
 	h, body := header(t, good)
-	o, _ := decide(s, sdk.Session{}, h, rawHeader(good), strings.NewReader(body), func(string) ([]string, error) {
+	o, _ := decide(s, sdk.Session{}, false, h, rawHeader(good), strings.NewReader(body), func(string) ([]string, error) {
 		return nil, &net.DNSError{Err: "timeout", IsTemporary: true}
 	})
 	if !strings.Contains(o.authResults, "dkim=temperror") {
@@ -262,9 +262,30 @@ func TestVerifySimpleHeaderCanonicalization(t *testing.T) {
 		raw  []byte
 		want string
 	}{{"raw header", rawHeader(signed), "dkim=pass"}, {"rebuilt header", nil, "dkim=fail"}} {
-		o, err := decide(s, sdk.Session{ClientIP: "192.0.2.1"}, h, tt.raw, strings.NewReader(body), z.lookup)
+		o, err := decide(s, sdk.Session{ClientIP: "192.0.2.1"}, false, h, tt.raw, strings.NewReader(body), z.lookup)
 		if err != nil || !strings.Contains(o.authResults, tt.want) {
 			t.Errorf("%s: %q %v, want %s", tt.name, o.authResults, err, tt.want)
 		}
+	}
+}
+
+// TestConfigIDN: names in U-labels are kept in A-labels, as the From
+// domain is matched and as they go into headers.
+func TestConfigIDN(t *testing.T) {
+	raw, _ := json.Marshal(map[string]any{"authserv_id": "Relais.Bücher.example",
+		"keys": []map[string]string{{"domain": "Bücher.example.", "selector": "s", "key": pemOf(t, edKey)}}})
+	s, err := parseConfig(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.authservID != "relais.xn--bcher-kva.example" || s.keys[0].domain != "xn--bcher-kva.example" {
+		t.Errorf("authserv-id %q, key domain %q", s.authservID, s.keys[0].domain)
+	}
+	if k, ok := s.keyFor("mail.bücher.example"); !ok || k.selector != "s" {
+		t.Error("no key for a subdomain in U-labels")
+	}
+	raw, _ = json.Marshal(map[string]any{"authserv_id": "\u200d.example"})
+	if _, err := parseConfig(raw); err == nil {
+		t.Error("authserv_id that is not a valid IDN accepted")
 	}
 }

@@ -100,12 +100,13 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	txt := map[string]string{
-		"rsa1._domainkey.example.com":    txtRecord(t, rsaKey),
-		"hrsa._domainkey.example.com":    txtRecord(t, rsaKey),
-		"rsa1._domainkey.cfg.example":    txtRecord(t, rsaKey),
-		"ed1._domainkey.ed.example":      txtRecord(t, edKey),
-		"hed._domainkey.hosted.example":  txtRecord(t, edKey),
-		pySel + "._domainkey.py.example": txtRecord(t, rsaKey),
+		"rsa1._domainkey.example.com":           txtRecord(t, rsaKey),
+		"hrsa._domainkey.example.com":           txtRecord(t, rsaKey),
+		"rsa1._domainkey.cfg.example":           txtRecord(t, rsaKey),
+		"ed1._domainkey.ed.example":             txtRecord(t, edKey),
+		"hed._domainkey.hosted.example":         txtRecord(t, edKey),
+		pySel + "._domainkey.py.example":        txtRecord(t, rsaKey),
+		"rsa1._domainkey.xn--bcher-kva.example": txtRecord(t, rsaKey),
 	}
 	resolver := dnstest.TXT(t, txt)
 	conf, _ := json.Marshal(map[string]any{
@@ -114,6 +115,7 @@ func TestEndToEnd(t *testing.T) {
 			{"domain": "example.com", "selector": "rsa1", "key": pemOf(t, rsaKey)},
 			{"domain": "cfg.example", "selector": "rsa1", "key": pemOf(t, rsaKey)},
 			{"domain": "ed.example", "selector": "ed1", "key": pemOf(t, edKey)},
+			{"domain": "Bücher.example", "selector": "rsa1", "key": pemOf(t, rsaKey)},
 		},
 	})
 	sink := relaytest.StartSink(t, false, nil)
@@ -187,6 +189,39 @@ func TestEndToEnd(t *testing.T) {
 			}
 		})
 	}
+
+	// A From domain in U-labels, in mail sent without SMTPUTF8: the
+	// signature and the Authentication-Results name it in A-labels (raw
+	// UTF-8 would make the host refuse them, and tempfail the message),
+	// and the key is looked up under the A-labels.
+	t.Run("IDN domain without SMTPUTF8", func(t *testing.T) {
+		text := "From: Alice <alice@bücher.example>\r\nTo: bob@remote.test\r\nSubject: idn\r\n" +
+			"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <idn@xn--bcher-kva.example>\r\n\r\nHallo Bob.\r\n"
+		send(t, r.Addr("smtp-insecure-auth"), true, "alice@xn--bcher-kva.example", "bob@remote.test", text)
+		n++
+		got := lastMessage(t, sink, n)
+		flat := strings.NewReplacer("\r\n", "", " ", "", "\t", "").Replace(got)
+		if !strings.HasPrefix(got, "DKIM-Signature: ") || !strings.Contains(flat, "d=xn--bcher-kva.example;") {
+			t.Fatalf("not signed with d=xn--bcher-kva.example:\n%s", got)
+		}
+		if vs := verifyAll(t, got, zone(txt)); len(vs) != 1 || vs[0].Err != nil {
+			t.Errorf("the signature does not verify: %+v\n%s", vs, got)
+		}
+
+		// Signed with d= and i= in U-labels: the key is found under the
+		// A-labels, and the result names them.
+		var b strings.Builder
+		if err := dkim.Sign(&b, strings.NewReader(text), &dkim.SignOptions{Domain: "bücher.example", Selector: "rsa1", Signer: rsaKey,
+			Identifier: "alice@bücher.example"}); err != nil {
+			t.Fatal(err)
+		}
+		send(t, r.Addr("smtp"), false, "alice@xn--bcher-kva.example", "bob@remote.test", b.String())
+		n++
+		ar, _, _ := strings.Cut(lastMessage(t, sink, n), "\r\nDKIM-Signature: ")
+		if ar = strings.ReplaceAll(ar, "\r\n\t", " "); !strings.Contains(ar, "dkim=pass header.d=xn--bcher-kva.example header.i=alice@xn--bcher-kva.example") {
+			t.Errorf("Authentication-Results %q, want dkim=pass in A-labels", ar)
+		}
+	})
 
 	// Simple header canonicalization over fields not written "Name: value"
 	// verifies: the plugin reads the header as it arrived (header_read).

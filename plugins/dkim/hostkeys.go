@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/sluice-mail/sluice/plugins/internal/authmail"
 	"github.com/sluice-mail/sluice/sdk"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
@@ -61,8 +62,8 @@ func hostKeys(list func() ([]sdk.SigningKey, error), sign func(string, []byte) (
 	var out []signingKey
 	for _, k := range keys {
 		domain, selector, ok := strings.Cut(k.Name, "/")
-		domain = strings.ToLower(strings.TrimSuffix(domain, "."))
-		if !ok || domain == "" || selector == "" || strings.ContainsAny(domain+selector, " \t\r\n;=/") {
+		domain, valid := authmail.ASCIIDomain(domain)
+		if !ok || !valid || domain == "" || selector == "" || strings.ContainsAny(domain+selector, " \t\r\n;=/") {
 			return nil, fmt.Errorf("signing_keys: %q: the dkim filter wants keys named \"domain/selector\"", k.Name)
 		}
 		pub, err := x509.ParsePKIXPublicKey(k.PublicKey)

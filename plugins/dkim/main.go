@@ -14,6 +14,7 @@ import (
 	"io"
 
 	"github.com/sluice-mail/sluice/plugins/internal/authmail"
+	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/sdk"
 )
@@ -64,9 +65,12 @@ func data(e *sdk.DataEvent) sdk.Result {
 			panic(err)
 		}
 	}
-	o, err := decide(s, e.Session, e.Header, raw, e.Body(), lookupTXT)
+	o, err := decide(s, e.Session, hdrtext.SMTPUTF8(e.Txn.MailParams), e.Header, raw, e.Body(), lookupTXT)
 	if err != nil {
 		panic(err)
+	}
+	for _, d := range o.dropped {
+		sdk.Log(sdk.LevelWarn, "Authentication-Results: "+d)
 	}
 	return o.result()
 }
@@ -76,6 +80,9 @@ type outcome struct {
 	removeAR    []int  // ranks of forged Authentication-Results fields
 	signature   string // DKIM-Signature value to prepend, or ""
 	authResults string // Authentication-Results value to prepend, or ""
+	// dropped says what the Authentication-Results leave out, a value the
+	// host would refuse in this message (authmail.FormatAuthResults).
+	dropped []string
 }
 
 func (o outcome) result() sdk.Result {
@@ -101,9 +108,11 @@ func (s *settings) verifies(sess sdk.Session) bool {
 }
 
 // decide is the filter's logic, free of host calls except through body
-// and lookup, so that it can be tested outside the sandbox. raw is the
-// header as it arrived, for verifying (nil: rebuilt from h).
-func decide(s *settings, sess sdk.Session, h sdk.Header, raw []byte, body io.Reader, lookup func(string) ([]string, error)) (outcome, error) {
+// and lookup, so that it can be tested outside the sandbox. smtputf8 says
+// whether the message was sent with SMTPUTF8, so may carry UTF-8 in its
+// header. raw is the header as it arrived, for verifying (nil: rebuilt
+// from h).
+func decide(s *settings, sess sdk.Session, smtputf8 bool, h sdk.Header, raw []byte, body io.Reader, lookup func(string) ([]string, error)) (outcome, error) {
 	var o outcome
 	if s.authservID != "" {
 		o.removeAR = authmail.ForgedAuthResults(h, s.authservID)
@@ -118,7 +127,7 @@ func decide(s *settings, sess sdk.Session, h sdk.Header, raw []byte, body io.Rea
 			o.signature = sig
 		}
 	} else if s.verifies(sess) {
-		o.authResults = authmail.FormatAuthResults(s.authservID, verifyMessage(h, raw, body, lookup, s.maxSignatures))
+		o.authResults, o.dropped = authmail.FormatAuthResults(s.authservID, verifyMessage(h, raw, body, lookup, s.maxSignatures), smtputf8)
 	}
 	return o, nil
 }

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
 // Config is the filter's `config = { ... }` block. Every table is optional.
@@ -89,12 +91,12 @@ func compileMatcher(match, re string) (matcher, error) {
 		return matcher{re: r, src: re}, nil
 	case strings.HasPrefix(match, "*@"):
 		d := strings.ToLower(match[2:])
-		if !validDomain(d) {
+		if mailbox.CheckDomain(d) != nil {
 			return matcher{}, fmt.Errorf("match %q: not *@domain", match)
 		}
 		return matcher{domain: d, src: match}, nil
 	case match != "":
-		if !validAddress(match) {
+		if !mailbox.Valid(match) {
 			return matcher{}, fmt.Errorf("match %q: not an address, *@domain or regexp", match)
 		}
 		return matcher{exact: strings.ToLower(match), src: match}, nil
@@ -151,10 +153,10 @@ func compileTable(name string, rules []Rule) (table, error) {
 			if m.domain == "" {
 				return t, fmt.Errorf("%s[%d]: to %q keeps the local part, so match must be *@domain", name, i, r.To)
 			}
-			if !validDomain(r.To[2:]) {
+			if mailbox.CheckDomain(r.To[2:]) != nil {
 				return t, fmt.Errorf("%s[%d]: to %q: not *@domain", name, i, r.To)
 			}
-		case !validAddress(r.To):
+		case !mailbox.Valid(r.To):
 			return t, fmt.Errorf("%s[%d]: to %q: not an address", name, i, r.To)
 		}
 		t.rules = append(t.rules, rule{matcher: m, to: r.To})
@@ -186,7 +188,7 @@ func (t *table) resolve(addr string) (string, []string, error) {
 		if !ok || next == cur {
 			return cur, path, nil // no rule, or a rule that keeps the address (a catch-all into itself)
 		}
-		if !validAddress(next) {
+		if !mailbox.Valid(next) {
 			return addr, path, fmt.Errorf("%s rewrites %q to %q, not an address", t.name, cur, next)
 		}
 		for _, p := range path {
@@ -209,7 +211,7 @@ func (t *table) resolve(addr string) (string, []string, error) {
 func (t *table) checkLoops() error {
 	for _, r := range t.rules {
 		for i, sample := range []string{r.exact, domainSample(r.domain), replacementSample(r.to)} {
-			if sample == "" || !validAddress(sample) {
+			if sample == "" || !mailbox.Valid(sample) {
 				continue
 			}
 			// A made-up sample may lead a regexp to a result that is no
@@ -310,7 +312,7 @@ func Compile(c Config) (*Rewriter, error) {
 	}
 	if m := c.Masquerade; m != nil {
 		for _, d := range m.Domains {
-			if !validDomain(strings.ToLower(d)) {
+			if mailbox.CheckDomain(strings.ToLower(d)) != nil {
 				return nil, fmt.Errorf("masquerade.domains: %q is not a domain", d)
 			}
 			rw.masqDomains = append(rw.masqDomains, strings.ToLower(d))
@@ -467,24 +469,4 @@ func domainOf(addr string) string {
 		return addr[i+1:]
 	}
 	return ""
-}
-
-var domainRE = regexp.MustCompile(`^(?i)[a-z0-9\p{L}]([a-z0-9\p{L}-]{0,62}[a-z0-9\p{L}])?(\.[a-z0-9\p{L}]([a-z0-9\p{L}-]{0,62}[a-z0-9\p{L}])?)*$`)
-
-func validDomain(d string) bool { return len(d) <= 253 && domainRE.MatchString(d) }
-
-// validAddress accepts what the host accepts for envelope changes: a bare
-// local@domain of at most 254 bytes without spaces, controls or brackets.
-func validAddress(a string) bool {
-	if len(a) == 0 || len(a) > 254 {
-		return false
-	}
-	for i := 0; i < len(a); i++ {
-		if c := a[i]; c <= ' ' || c == 127 || c == '<' || c == '>' || c == '"' || c == '(' || c == ')' || c == ',' || c == ';' || c == '\\' || c == '[' || c == ']' {
-			return false
-		}
-	}
-	at := strings.LastIndexByte(a, '@')
-	return at > 0 && !strings.Contains(a[:at], "@") && validDomain(a[at+1:]) && !strings.Contains(a[:at], "..") &&
-		a[0] != '.' && a[at-1] != '.'
 }

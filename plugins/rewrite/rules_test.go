@@ -8,6 +8,7 @@ import (
 	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
 	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
 func mustParse(t *testing.T, js string) *Rewriter {
@@ -247,7 +248,7 @@ func FuzzRewrite(f *testing.F) {
 	f.Add("@", "=?utf-8?q?=C3=A9?= <x@a.example>")
 	f.Fuzz(func(t *testing.T, addr, field string) {
 		out, err := rw.Recipient(addr)
-		if err == nil && out != addr && !validAddress(out) {
+		if err == nil && out != addr && !mailbox.Valid(out) {
 			t.Fatalf("Recipient(%q) = %q, not an address", addr, out)
 		}
 		rw.Sender(addr)

@@ -49,10 +49,11 @@ func parseConfig(raw []byte) (*settings, error) {
 			return nil, fmt.Errorf("config: %w", err)
 		}
 	}
-	if c.AuthservID == "" || strings.ContainsAny(c.AuthservID, " \t\r\n;()\"") {
+	id, ok := authmail.ASCIIDomain(c.AuthservID) // A-labels: it heads every Authentication-Results
+	if !ok || id == "" || strings.ContainsAny(c.AuthservID, " \t\r\n;()\"") {
 		return nil, fmt.Errorf("config: authserv_id %q: want this relay's host name", c.AuthservID)
 	}
-	s := &settings{authservID: c.AuthservID, domains: map[string]string{}, enforce: c.Enforce == nil || *c.Enforce, maxSignatures: c.MaxSignatures}
+	s := &settings{authservID: id, domains: map[string]string{}, enforce: c.Enforce == nil || *c.Enforce, maxSignatures: c.MaxSignatures}
 	if s.maxSignatures <= 0 {
 		s.maxSignatures = 5
 	}
@@ -62,7 +63,11 @@ func parseConfig(raw []byte) (*settings, error) {
 		default:
 			return nil, fmt.Errorf("config: domains[%q] = %q: want reject, quarantine or tag", d, a)
 		}
-		s.domains[strings.ToLower(strings.TrimSuffix(d, "."))] = a
+		a8, ok := authmail.ASCIIDomain(d) // as FromDomain gives the From domain
+		if !ok {
+			return nil, fmt.Errorf("config: domains[%q]: not a valid domain name", d)
+		}
+		s.domains[a8] = a
 	}
 	return s, nil
 }
@@ -72,6 +77,7 @@ type input struct {
 	clientIP net.IP
 	helo     string
 	from     string // MAIL FROM, "" for the null sender
+	smtputf8 bool   // MAIL carried SMTPUTF8: the header may hold UTF-8
 	header   sdk.Header
 	raw      []byte // the header as it arrived, for DKIM (nil: rebuilt from header)
 	body     io.Reader
@@ -83,6 +89,9 @@ type outcome struct {
 	domain      string // the From domain whose policy acted
 	authResults string
 	removeAR    []int
+	// dropped says what the Authentication-Results leave out, a value the
+	// host would refuse in this message (authmail.FormatAuthResults).
+	dropped []string
 }
 
 // check runs SPF (RFC 7208), DKIM (RFC 6376) and DMARC (RFC 7489).
@@ -107,7 +116,7 @@ func check(s *settings, in input, r resolver, sample func(pct int) bool) outcome
 			spfRes.Reason = reason(err)
 		}
 	}
-	spfDomain := strings.ToLower(sdk.AddressDomain(sender))
+	spfDomain, _ := authmail.ASCIIDomain(sdk.AddressDomain(sender))
 
 	dkims := authmail.VerifyDKIM(in.header, in.raw, in.body, r.TXT, s.maxSignatures, reason)
 	results := []authres.Result{spfRes}
@@ -115,7 +124,7 @@ func check(s *settings, in input, r resolver, sample func(pct int) bool) outcome
 		results = append(results, d)
 	}
 
-	fromDom := authmail.FromDomain(in.header)
+	fromDom := authmail.FromDomain(in.header) // A-labels, as DMARC looks it up and aligns
 	if fromDom != "" {
 		dr, act := evalDMARC(s, r, fromDom, spfRes.Value == authres.ResultPass, spfDomain, dkims, sample)
 		results = append(results, dr)
@@ -123,7 +132,7 @@ func check(s *settings, in input, r resolver, sample func(pct int) bool) outcome
 			o.action, o.domain = act, fromDom
 		}
 	}
-	o.authResults = authmail.FormatAuthResults(s.authservID, results)
+	o.authResults, o.dropped = authmail.FormatAuthResults(s.authservID, results, in.smtputf8)
 	return o
 }
 
@@ -155,7 +164,7 @@ func evalDMARC(s *settings, r resolver, fromDom string, spfPass bool, spfDomain 
 		return res, ""
 	}
 	aligned := func(d string, mode dmarc.AlignmentMode) bool {
-		d = strings.ToLower(strings.TrimSuffix(d, "."))
+		d, _ = authmail.ASCIIDomain(d) // a d= in U-labels aligns with its A-labels
 		if mode == dmarc.AlignmentStrict {
 			return d == fromDom
 		}

@@ -20,8 +20,12 @@ type resolver struct {
 
 var hostResolver = resolver{lookup: sdk.LookupDNS}
 
+// query asks for name in A-labels: SPF's domains (MAIL FROM, HELO, its
+// macros) and DMARC's may come in U-labels from SMTPUTF8 mail, but the
+// records are published under the A-labels (RFC 8616).
 func (r resolver) query(typ, name string) ([]string, error) {
-	recs, err := r.lookup(typ, strings.TrimSuffix(name, "."))
+	ascii, _ := authmail.ASCIIDomain(name)
+	recs, err := r.lookup(typ, ascii)
 	if err := authmail.DNSError(name, err); err != nil {
 		return nil, err
 	}

@@ -33,6 +33,9 @@ func TestEndToEnd(t *testing.T) {
 		"_dmarc.aligned.example":    "v=DMARC1; p=reject",
 	}
 	conf, _ := json.Marshal(map[string]any{"authserv_id": "relay.test", "domains": map[string]string{"tagged.example": "tag"}})
+	for k, v := range idnZone {
+		txt[k] = v
+	}
 	sink := relaytest.StartSink(t, false, nil)
 	r := relaytest.StartRelay(t, fmt.Sprintf(`filter "auth" {
   wasm = %q
@@ -52,6 +55,32 @@ domain "remote.test" {
 `, wasmtest.Build(t, "plugins/spf-dmarc"), dnstest.TXT(t, txt), conf, sink.Addr))
 
 	delivered := 0
+	t.Run("IDN From without SMTPUTF8", func(t *testing.T) {
+		for _, tt := range idnCases {
+			rc := relaytest.DialRaw(t, r.Addr("smtp"))
+			rc.Cmd("EHLO client.test", 250)
+			rc.Cmd("MAIL FROM:<a@"+tt.mailFrom+">", 250)
+			rc.Cmd("RCPT TO:<bob@remote.test>", 250)
+			rc.Cmd("DATA", 354)
+			rc.Send("From: <a@" + tt.from + ">\r\nTo: bob@remote.test\r\nSubject: " + tt.mailFrom + "\r\n\r\nhello\r\n.\r\n")
+			if got := rc.Expect(tt.code); tt.code != 250 {
+				if !strings.Contains(got, "5.7.1") {
+					t.Errorf("%s: reply %q, want the DMARC policy's", tt.from, got)
+				}
+				rc.Cmd("QUIT", 221)
+				continue
+			}
+			rc.Cmd("QUIT", 221)
+			delivered++
+			got := sink.WaitMessages(t, delivered)[delivered-1].Data
+			ar := strings.ReplaceAll(got, "\r\n\t", " ")
+			for _, w := range tt.want {
+				if !strings.Contains(ar, w) {
+					t.Errorf("%s: Authentication-Results lacks %q:\n%s", tt.from, w, got)
+				}
+			}
+		}
+	})
 	for _, tt := range []struct {
 		domain string
 		code   int      // DATA reply
@@ -119,4 +148,29 @@ func quarantined(t *testing.T, r *relaytest.Relay, subject string) string {
 	}
 	t.Fatalf("no quarantined message %q among %d", subject, len(files))
 	return ""
+}
+
+// idnZone publishes SPF and DMARC for an internationalized domain, under
+// its A-labels only, as DNS holds it.
+var idnZone = map[string]string{
+	"xn--bcher-kva.example":        "v=spf1 ip4:127.0.0.0/8 -all",
+	"_dmarc.xn--bcher-kva.example": "v=DMARC1; p=reject",
+	"xn--maana-pta.example":        "v=spf1 ip4:192.0.2.1 -all",
+	"_dmarc.xn--maana-pta.example": "v=DMARC1; p=reject",
+}
+
+// idnCases send mail whose From names a domain in U-labels, in a
+// transaction without SMTPUTF8 (MAIL FROM in A-labels, as it must be):
+// the verdict is the DMARC policy's, found under the A-labels, and the
+// Authentication-Results name the domain in A-labels, never raw UTF-8,
+// which the host refuses in such a message.
+var idnCases = []struct {
+	from, mailFrom string
+	code           int
+	want           []string
+}{
+	{"bücher.example", "xn--bcher-kva.example", 250, []string{
+		"spf=pass smtp.mailfrom=a@xn--bcher-kva.example", "dmarc=pass header.from=xn--bcher-kva.example"}},
+	{"BÜCHER.Example", "XN--BCHER-KVA.example", 250, []string{"dmarc=pass header.from=xn--bcher-kva.example"}},
+	{"mañana.example", "xn--maana-pta.example", 550, nil},
 }

@@ -18,6 +18,7 @@ import (
 	"net"
 
 	"github.com/sluice-mail/sluice/plugins/internal/authmail"
+	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/plugins/internal/pluginconf"
 	"github.com/sluice-mail/sluice/sdk"
 )
@@ -53,8 +54,12 @@ func data(e *sdk.DataEvent) sdk.Result {
 	if err != nil {
 		panic(err)
 	}
-	in := input{clientIP: net.ParseIP(e.Session.ClientIP), helo: e.Session.Helo, from: e.Txn.From, header: e.Header, raw: raw, body: e.Body()}
+	in := input{clientIP: net.ParseIP(e.Session.ClientIP), helo: e.Session.Helo, from: e.Txn.From,
+		smtputf8: hdrtext.SMTPUTF8(e.Txn.MailParams), header: e.Header, raw: raw, body: e.Body()}
 	o := check(s, in, hostResolver, func(pct int) bool { return rand.IntN(100) < pct })
+	for _, d := range o.dropped {
+		sdk.Log(sdk.LevelWarn, "Authentication-Results: "+d)
+	}
 	switch o.action {
 	case "reject":
 		return sdk.Reject(550, "5.7.1", "Rejected by the DMARC policy of the sender's domain")

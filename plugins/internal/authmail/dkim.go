@@ -17,8 +17,11 @@ import (
 // returns one dkim result per signature, or dkim=none; reason makes the
 // errors into the results' reasons. raw is the header as it arrived
 // (sdk.DataEvent.RawHeader), which simple header canonicalization needs;
-// nil rebuilds it from h (see MessageReader).
+// nil rebuilds it from h (see MessageReader). lookup is asked each key's
+// name in A-labels, where a signature gives d= in U-labels: the key is
+// published under the A-labels (RFC 8616).
 func VerifyDKIM(h sdk.Header, raw []byte, body io.Reader, lookup func(string) ([]string, error), max int, reason func(error) string) []*authres.DKIMResult {
+	asciiLookup := func(name string) ([]string, error) { return lookup(asciiDomain(name)) }
 	if !h.Has("DKIM-Signature") {
 		return []*authres.DKIMResult{{Value: authres.ResultNone}}
 	}
@@ -28,7 +31,7 @@ func VerifyDKIM(h sdk.Header, raw []byte, body io.Reader, lookup func(string) ([
 	} else {
 		msg = MessageReader(h, body)
 	}
-	verifs, err := dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{LookupTXT: lookup, MaxVerifications: max})
+	verifs, err := dkim.VerifyWithOptions(msg, &dkim.VerifyOptions{LookupTXT: asciiLookup, MaxVerifications: max})
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
 		return []*authres.DKIMResult{{Value: authres.ResultPermError, Reason: reason(err)}}
 	}

@@ -26,8 +26,11 @@ func MessageReader(h sdk.Header, body io.Reader) io.Reader {
 }
 
 // FromDomain is the domain of the message's single From address
-// (RFC 5322.From), "" when there is not exactly one From field with
-// exactly one parsable address.
+// (RFC 5322.From) as ASCIIDomain gives it, in A-labels even where the
+// field has U-labels (RFC 6532): as DMARC looks it up, as a signing key
+// is named, as it may stand in any header. It is "" when there is not
+// exactly one From field with exactly one parsable address, or when its
+// domain is not a valid IDN.
 func FromDomain(h sdk.Header) string {
 	vs := h.Values("From")
 	if len(vs) != 1 {
@@ -37,5 +40,9 @@ func FromDomain(h sdk.Header) string {
 	if err != nil || len(list) != 1 {
 		return ""
 	}
-	return sdk.AddressDomain(list[0].Address)
+	d, ok := ASCIIDomain(sdk.AddressDomain(list[0].Address))
+	if !ok {
+		return ""
+	}
+	return d
 }

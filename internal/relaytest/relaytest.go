@@ -4,14 +4,11 @@
 package relaytest
 
 import (
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"github.com/sluice-mail/sluice/internal/wasmtest"
 	"io"
 	"net"
-	"net/http"
 	"net/textproto"
 	"os"
 	"path/filepath"
@@ -25,15 +22,13 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/sluice-mail/sluice/internal/wasmtest"
+
 	"github.com/sluice-mail/sluice/mta/config"
-	"github.com/sluice-mail/sluice/mta/deliver"
-	"github.com/sluice-mail/sluice/mta/links"
-	"github.com/sluice-mail/sluice/mta/metrics"
 	"github.com/sluice-mail/sluice/mta/queue"
-	"github.com/sluice-mail/sluice/mta/routing"
+	"github.com/sluice-mail/sluice/mta/relay"
 	"github.com/sluice-mail/sluice/mta/smtpd"
 	"github.com/sluice-mail/sluice/mta/tlsutil"
-	"github.com/sluice-mail/sluice/plugin"
 )
 
 // Sink is a go-smtp (or LMTP) server that records what it receives.
@@ -148,11 +143,15 @@ func (ss *sinkSession) LMTPData(r io.Reader, status smtp.StatusCollector) error 
 	return nil
 }
 
-// Relay is a running sluice front end, queue and delivery, in-process.
+// Relay is a running sluice relay, in-process, assembled by mta/relay as
+// "sluice serve" assembles it.
 type Relay struct {
-	Cfg     *config.Config
-	Server  *smtpd.Server
-	Queue   *queue.Queue
+	Cfg    *config.Config // the configuration it started with
+	Server *smtpd.Server
+	Queue  *queue.Queue
+	// Relay is the assembly itself (Reload, Shutdown; the queue's
+	// control socket and delivery status notifications are part of it).
+	Relay   *relay.Relay
 	DataDir string
 	// LinksURL is http://ADDR of the links download server, if the extra
 	// HCL has a links block.
@@ -234,83 +233,40 @@ user %q { password_hash = %q }
 		t.Fatalf("config: %v\n%s", diags, src)
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "sluice", Level: hclog.Warn, Output: testWriter{t}})
-	tlsConfig, err := tlsutil.ServerConfig("", "", dir, "relay.test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes, err := routing.New(cfg, deliver.Options{Hostname: cfg.Hostname, DataDir: dir, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Metrics only with metrics_listen; a nil *metrics.Relay records nothing.
-	var rm *metrics.Relay
-	var filterMetrics *plugin.Metrics
-	var metricsURL string
-	if cfg.MetricsListen != "" {
-		filterMetrics = plugin.NewMetrics()
-		rm = metrics.New(metrics.Options{Config: cfg, Filters: filterMetrics, Logger: log})
-		ln, err := net.Listen("tcp", cfg.MetricsListen)
+	// The production assembly; what differs is only where the compiled
+	// filters are cached (one directory for every test relay) and, when the
+	// temporary directory is too deep for a unix socket path, where the
+	// control socket listens.
+	opts := relay.Options{Logger: log, CompileCacheDir: wasmtest.CompileCacheDir()}
+	if len(relay.DefaultControlSocket(dir)) > maxSocketPath {
+		sockDir, err := os.MkdirTemp("", "sluice-ctl")
 		if err != nil {
 			t.Fatal(err)
 		}
-		hs := &http.Server{Handler: rm.Handler()}
-		go hs.Serve(ln)
-		t.Cleanup(func() { hs.Close() })
-		metricsURL = "http://" + ln.Addr().String() + "/metrics"
+		t.Cleanup(func() { os.RemoveAll(sockDir) })
+		opts.ControlSocket = filepath.Join(sockDir, "control.sock")
 	}
-	q, err := queue.Open(queue.Options{Dir: filepath.Join(dir, "queue"), Router: routes, Logger: log,
-		RetryMin: cfg.Queue.RetryMin, RetryMax: cfg.Queue.RetryMax,
-		Observe: rm.QueueObserver(routing.NewSwitch(routes))})
+	rl, err := relay.New(cfg, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rm.WatchQueue(q)
-	var blobs plugin.BlobStore
-	var linkURL string
-	if lc := cfg.Links; lc != nil {
-		store, err := links.Open(links.OptionsFor(lc))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls, err := links.Listen(store, lc.Listen, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go ls.Serve()
-		t.Cleanup(func() { ls.Close() })
-		blobs, linkURL = store, "http://"+ls.Addr().String()
+	rl.Start()
+	t.Cleanup(func() { rl.Shutdown(t.Context()) })
+	var linkURL, metricsURL string
+	if a := rl.LinksAddr(); a != nil {
+		linkURL = "http://" + a.String()
 	}
-	var host *plugin.Host
-	if len(cfg.Filters) > 0 {
-		host, err = plugin.NewHost(t.Context(), cfg.Filters, plugin.HostOptions{DataDir: dir, Logger: log, Blobs: blobs,
-			CacheDir: wasmtest.CompileCacheDir(), Metrics: filterMetrics})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { host.Close(context.Background()) })
+	if a := rl.MetricsAddr(); a != nil {
+		metricsURL = "http://" + a.String() + "/metrics"
 	}
-	srv, err := smtpd.New(smtpd.Options{Config: cfg, Queue: q, Routes: routes, TLS: tlsConfig, Logger: log, Plugins: host,
-		Metrics: rm.SMTP()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	q.Start()
-	srv.Serve()
-	t.Cleanup(func() {
-		srv.Shutdown(t.Context())
-		q.Close()
-		routes.Close()
-	})
 	pem, err := os.ReadFile(filepath.Join(dir, tlsutil.SelfSignedCert))
 	if err != nil {
 		t.Fatal(err)
 	}
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(pem)
-	return &Relay{Cfg: cfg, Server: srv, Queue: q, DataDir: dir, LinksURL: linkURL, MetricsURL: metricsURL, roots: roots}
+	return &Relay{Cfg: cfg, Server: rl.Server(), Queue: rl.Queue(), Relay: rl, DataDir: dir, LinksURL: linkURL,
+		MetricsURL: metricsURL, roots: roots}
 }
 
 // Addr is the address of the named listener.
@@ -327,6 +283,10 @@ func queueBlock(extra string) string {
 	}
 	return "queue {\n  retry_min = \"50ms\"\n  retry_max = \"100ms\"\n}"
 }
+
+// maxSocketPath is the longest unix socket path every supported system
+// binds (sun_path is 104 bytes on the BSDs and macOS, 108 on Linux).
+const maxSocketPath = 103
 
 // testWriter sends log output to t.Log.
 type testWriter struct{ t testing.TB }

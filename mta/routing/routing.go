@@ -58,10 +58,16 @@ func (t *Table) CheckRecipient(d *config.Domain, addr string) error {
 // Lookup returns the domain block for a recipient domain: the served domain
 // itself (local is true), else the catch-all (local is false), else nil.
 func (t *Table) Lookup(domain string) (d *config.Domain, local bool) {
-	if d, ok := t.cfg.Domain(domain); ok {
+	return Lookup(t.cfg, domain)
+}
+
+// Lookup is Table.Lookup in cfg, for those that hold a configuration but
+// no table (the delivered stage picks its chain by it).
+func Lookup(cfg *config.Config, domain string) (d *config.Domain, local bool) {
+	if d, ok := cfg.Domain(domain); ok {
 		return d, true
 	}
-	return t.cfg.CatchAll(), false
+	return cfg.CatchAll(), false
 }
 
 // Route implements queue.Router.

@@ -17,16 +17,16 @@ import (
 // files are removed; filters see outcomes, size and metadata, never the
 // body. It runs the current chain of the domain block of the message's
 // first recipient.
-func (s *Server) Delivered(env *queue.Envelope) {
+func (f *Filters) Delivered(env *queue.Envelope) {
 	if len(env.Recipients) == 0 {
 		return
 	}
-	d, _ := s.routingTable().Lookup(routing.Domain(env.Recipients[0].Addr))
+	fc := f.acquire()
+	defer fc.release()
+	d, _ := routing.Lookup(fc.cfg, routing.Domain(env.Recipients[0].Addr))
 	if d == nil {
 		return
 	}
-	fc := s.acquireChains()
-	defer fc.release()
 	c := fc.chain(d.Name)
 	if c.Empty() {
 		return

@@ -23,6 +23,7 @@ import (
 // is known, so they run every filter that any domain's chain uses, in the
 // order they are first named.
 type filterChains struct {
+	cfg     *config.Config // the configuration they were built for
 	session *plugin.Chain
 	byName  map[string]*plugin.Chain // domain block name → chain
 	keys    map[string]string        // domain block name → chain identity
@@ -30,7 +31,7 @@ type filterChains struct {
 }
 
 func newFilterChains(cfg *config.Config, h *plugin.Host) (*filterChains, error) {
-	fc := &filterChains{byName: map[string]*plugin.Chain{}, keys: map[string]string{}}
+	fc := &filterChains{cfg: cfg, byName: map[string]*plugin.Chain{}, keys: map[string]string{}}
 	if h == nil {
 		return fc, nil
 	}
@@ -322,21 +323,60 @@ func (s *session) applyEnvelopeChanges(ch *plugin.Changes) {
 	}
 }
 
-// acquireChains returns the current filter chains, held until release: a
-// reload (SetPlugins) waits for every holder of the old chains before it
-// reports them unused.
-func (s *Server) acquireChains() *filterChains {
-	s.chainsMu.RLock()
-	defer s.chainsMu.RUnlock()
-	s.chains.users.Add(1)
-	return s.chains
+// Filters holds the filter chains of the running configuration. The SMTP
+// dialog runs them, and the queue runs their delivered stage through
+// Delivered (queue.Options.Finished) once a message is finished, so they
+// are built before both: the queue never needs the server. A reload swaps
+// in new chains (Server.Reload, Server.SetPlugins); whoever acquired the
+// previous ones keeps them to the end of its transaction or call.
+type Filters struct {
+	mu  sync.RWMutex
+	cur *filterChains
 }
 
-func (s *Server) currentChains() *filterChains {
-	s.chainsMu.RLock()
-	defer s.chainsMu.RUnlock()
-	return s.chains
+// NewFilters builds the chains cfg's domain blocks name from the filters
+// of h (nil: no filter runs).
+func NewFilters(cfg *config.Config, h *plugin.Host) (*Filters, error) {
+	fc, err := newFilterChains(cfg, h)
+	if err != nil {
+		return nil, fmt.Errorf("smtpd: %w", err)
+	}
+	return &Filters{cur: fc}, nil
 }
+
+// acquire returns the current filter chains, held until release: a
+// reload waits for every holder of the old chains before it reports them
+// unused.
+func (f *Filters) acquire() *filterChains {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	f.cur.users.Add(1)
+	return f.cur
+}
+
+func (f *Filters) current() *filterChains {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.cur
+}
+
+// swap installs fc and returns a channel closed once no transaction uses
+// the previous chains.
+func (f *Filters) swap(fc *filterChains) <-chan struct{} {
+	f.mu.Lock()
+	old := f.cur
+	f.cur = fc
+	f.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		old.users.Wait()
+		close(done)
+	}()
+	return done
+}
+
+func (s *Server) acquireChains() *filterChains { return s.filters.acquire() }
+func (s *Server) currentChains() *filterChains { return s.filters.current() }
 
 func (fc *filterChains) release() { fc.users.Done() }
 
@@ -350,20 +390,5 @@ func (s *Server) SetPlugins(h *plugin.Host) (oldUnused <-chan struct{}, err erro
 	if err != nil {
 		return nil, fmt.Errorf("smtpd: %w", err)
 	}
-	return s.swapChains(fc), nil
-}
-
-// swapChains installs fc and returns a channel closed once no transaction
-// uses the previous chains.
-func (s *Server) swapChains(fc *filterChains) <-chan struct{} {
-	s.chainsMu.Lock()
-	old := s.chains
-	s.chains = fc
-	s.chainsMu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		old.users.Wait()
-		close(done)
-	}()
-	return done
+	return s.filters.swap(fc), nil
 }

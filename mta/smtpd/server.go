@@ -39,8 +39,9 @@ type Options struct {
 	Routes *routing.Table
 	TLS    *tls.Config // server certificate; required when any listener uses TLS
 	Logger hclog.Logger
-	// Plugins runs the domains' filter chains; nil when no filter is configured.
-	Plugins *plugin.Host
+	// Filters are the domains' filter chains (NewFilters), shared with the
+	// queue's delivered stage; nil when no filter is configured.
+	Filters *Filters
 	// Metrics, if set, is told about connections, replies and messages (metrics.go).
 	Metrics Metrics
 }
@@ -54,10 +55,9 @@ type Server struct {
 	queue  *queue.Queue
 	tls    *tls.Config
 	log    hclog.Logger
-	// chains are the current filter chains; a transaction holds the ones it
-	// started with (acquireChains) while SetPlugins swaps in new ones.
-	chainsMu sync.RWMutex
-	chains   *filterChains
+	// filters are the current filter chains; a transaction holds the ones
+	// it started with (acquireChains) while Reload swaps in new ones.
+	filters *Filters
 
 	ipRate, userRate *ratelimit.Limiter
 	// authFailures counts wrong passwords per client address (authlimit.go).
@@ -88,12 +88,12 @@ func New(opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}
-	chains, err := newFilterChains(opts.Config, opts.Plugins)
-	if err != nil {
-		return nil, fmt.Errorf("smtpd: %w", err)
+	filters := opts.Filters
+	if filters == nil {
+		filters, _ = NewFilters(opts.Config, nil) // no host: cannot fail
 	}
 	s := &Server{queue: opts.Queue, tls: opts.TLS,
-		log: opts.Logger, perIP: map[netip.Addr]int{}, chains: chains,
+		log: opts.Logger, perIP: map[netip.Addr]int{}, filters: filters,
 		ipRate:       ratelimit.New(opts.Config.Limits.MessagesPerIPPerMinute),
 		userRate:     ratelimit.New(opts.Config.Limits.MessagesPerUserPerMinute),
 		authFailures: ratelimit.NewPer(opts.Config.Limits.MaxAuthFailuresPerIPPerHour, time.Hour),
@@ -131,7 +131,7 @@ func (s *Server) Reload(cfg *config.Config, routes *routing.Table, h *plugin.Hos
 	s.ipRate.SetRate(cfg.Limits.MessagesPerIPPerMinute)
 	s.userRate.SetRate(cfg.Limits.MessagesPerUserPerMinute)
 	s.authFailures.SetRate(cfg.Limits.MaxAuthFailuresPerIPPerHour)
-	return s.swapChains(fc), nil
+	return s.filters.swap(fc), nil
 }
 
 // Listen opens every listener's socket.

@@ -71,7 +71,7 @@ func (f funcValue) IsBoolFlag() bool   { return f.bool }
 // Postfix's sendmail take that make sense here. parseSendmailArgs reads
 // the command line with it getopt-style; its usage lists them.
 func sendmailFlags(a *sendmailArgs, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("sendmail", flag.ContinueOnError)
+	fs := newFlagSet("sendmail")
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, sendmailUsage)

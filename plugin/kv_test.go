@@ -1,0 +1,65 @@
+package plugin
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/sluice-mail/sluice/sdk/abi"
+)
+
+// TestKVKeyLimits: an empty key is an invalid argument (-1), not "too
+// large"; a key over 256 bytes is too large (-5). Both are refused before
+// guest memory is read, so no module is needed.
+func TestKVKeyLimits(t *testing.T) {
+	s, err := openKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.WithValue(context.Background(), stateKey{}, &callState{f: &filter{kv: s}})
+	for _, tt := range []struct {
+		name string
+		n    uint32
+		want int32
+	}{
+		{"empty", 0, abi.ErrInvalid},
+		{"over 256 bytes", abi.MaxKVKeyBytes + 1, abi.ErrTooLarge},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := hostKVGet(ctx, nil, 0, tt.n, 0, 0); got != tt.want {
+				t.Errorf("kv_get: %d, want %d", got, tt.want)
+			}
+			if got := hostKVPut(ctx, nil, 0, tt.n, 0, 0); got != tt.want {
+				t.Errorf("kv_put: %d, want %d", got, tt.want)
+			}
+			if got := hostKVDelete(ctx, nil, 0, tt.n); got != tt.want {
+				t.Errorf("kv_delete: %d, want %d", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestKVKeysAreBytes: keys compare exactly (case and all), and the last
+// put wins.
+func TestKVKeysAreBytes(t *testing.T) {
+	s, err := openKV(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kv := range [][2]string{{"Key", "1"}, {"key", "2"}, {"k\x00\xff", "3"}, {"Key", "4"}} {
+		if err := s.put([]byte(kv[0]), []byte(kv[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	for _, k := range []string{"Key", "key", "k\x00\xff"} {
+		v, err := s.get([]byte(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, string(v))
+	}
+	if strings.Join(got, ",") != "4,2,3" || s.count != 3 {
+		t.Errorf("values %v, %d keys; want 4,2,3 and 3 keys", got, s.count)
+	}
+}

@@ -116,6 +116,12 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 		timeout: cfg.Timeout, memLimit: uint64(cfg.MemoryBytes),
 	}
 	f.logs = newLogSink(f.log)
+	if len(bytes.TrimSpace(cfg.ConfigJSON)) == 0 {
+		// No config block: config_read answers {} (ABI.md section 4), as the
+		// relay's configuration loader gives it, so that a plugin behaves
+		// the same under `plugin test`, `plugin check` and any other caller.
+		f.cfg.ConfigJSON = []byte("{}")
+	}
 	f.nameJSON, _ = json.Marshal(cfg.Name)
 	f.namePacked = abi.AppendPackedString(nil, cfg.Name)
 	if f.timeout <= 0 {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -61,5 +62,27 @@ func TestKVKeysAreBytes(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "4,2,3" || s.count != 3 {
 		t.Errorf("values %v, %d keys; want 4,2,3 and 3 keys", got, s.count)
+	}
+}
+
+// TestConfigReadWithoutConfig: a filter without a config block reads {}
+// from config_read, whoever built the host (the relay's loader, `plugin
+// test` and `plugin check` alike), and (0, 0) asks for its size.
+func TestConfigReadWithoutConfig(t *testing.T) {
+	ctx := context.Background()
+	for _, conf := range []string{"", " \n"} {
+		h, err := NewHost(ctx, []config.Filter{{Name: "hm", Wasm: handmade{version: 1, stages: 1}.file(t), ConfigJSON: []byte(conf)}}, HostOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := h.filters["hm"]
+		callCtx := context.WithValue(ctx, stateKey{}, &callState{f: f})
+		if got := string(f.cfg.ConfigJSON); got != "{}" {
+			t.Errorf("config %q: config_read gives %q, want {}", conf, got)
+		}
+		if n := hostConfigRead(callCtx, nil, 0, 0); n != 2 {
+			t.Errorf("config %q: config_read(0, 0) = %d, want 2", conf, n)
+		}
+		h.Close(ctx)
 	}
 }

@@ -333,6 +333,15 @@ func stageList(bits int32) string {
 	return strings.Join(s, ", ")
 }
 
+// errCommandModule refuses a WASI command (a program exporting _start)
+// rather than running it wrongly: sluice never calls _start, so a Go
+// command's runtime is never set up, and clang wraps every export of a C
+// command in its constructors and destructors, so each event would start
+// the program's state afresh. Nothing that works exports _start, so a
+// refusal at load costs no one a working filter.
+var errCommandModule = fmt.Errorf("exports %s: a WASI command (program), not a reactor (library); "+
+	"build a reactor (C: -mexec-model=reactor; Go: -buildmode=c-shared; Rust: --crate-type cdylib)", abi.ExportStart)
+
 // checkModule verifies the exports and imports of ABI v1 before anything runs.
 func checkModule(mod wazero.CompiledModule) error {
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
@@ -357,6 +366,9 @@ func checkModule(mod wazero.CompiledModule) error {
 	}
 	if d, ok := exps[abi.ExportInitialize]; ok && (len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 0) {
 		return fmt.Errorf("export %s has the wrong signature", abi.ExportInitialize)
+	}
+	if _, ok := exps[abi.ExportStart]; ok {
+		return errCommandModule
 	}
 	if d, ok := exps[abi.ExportEventEncoding]; ok && (len(d.ParamTypes()) != 0 || !slices.Equal(d.ResultTypes(), []api.ValueType{i32})) {
 		return fmt.Errorf("export %s has the wrong signature", abi.ExportEventEncoding)

@@ -109,6 +109,10 @@ func (inst *instance) nanosleep(ns int64) {
 	}
 }
 
+// Grants are the capabilities an operator may grant a filter (ABI.md
+// section 4 says which host functions each opens).
+var Grants = []string{"dns", "http", "files", "socket", "blob", "sign", "relay"}
+
 func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error) {
 	f := &filter{
 		host: h, name: cfg.Name, cfg: cfg,
@@ -171,7 +175,7 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			}
 			f.sign = sg
 		default:
-			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket, blob, sign, relay)", g)
+			return nil, fmt.Errorf("unknown grant %q (known: %s)", g, strings.Join(Grants, ", "))
 		}
 	}
 	for _, z := range cfg.DNSZones {

@@ -340,9 +340,10 @@ func stageList(bits int32) string {
 // errCommandModule refuses a WASI command (a program exporting _start)
 // rather than running it wrongly: sluice never calls _start, so a Go
 // command's runtime is never set up, and clang wraps every export of a C
-// command in its constructors and destructors, so each event would start
-// the program's state afresh. Nothing that works exports _start, so a
-// refusal at load costs no one a working filter.
+// command so that it runs the constructors before and the destructors
+// after each call (clang 14 and wasi-libc: the second call then traps in
+// atexit's list). Nothing that works exports _start, so a refusal at load
+// costs no one a working filter.
 var errCommandModule = fmt.Errorf("exports %s: a WASI command (program), not a reactor (library); "+
 	"build a reactor (C: -mexec-model=reactor; Go: -buildmode=c-shared; Rust: --crate-type cdylib)", abi.ExportStart)
 

@@ -22,7 +22,7 @@ const (
 	ExportInitialize = "_initialize"        // optional WASI reactor initialiser
 	// ExportStart is a WASI command's entry point. A module exporting it
 	// is refused: sluice never calls it, and clang wraps each export of a
-	// command module so that it runs the C constructors again.
+	// command module in the C constructors and destructors.
 	ExportStart = "_start"
 )
 

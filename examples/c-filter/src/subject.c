@@ -211,7 +211,8 @@ static void set(char *dst, size_t max, const buf *v, const char *what) {
 
 /* Runs from _initialize, before any event: the reactor's _initialize
  * calls the C constructors once per instance (a command module would run
- * them again inside every export, which is why sluice refuses one). */
+ * them, and the destructors, around every export, which is why sluice
+ * refuses one). */
 __attribute__((constructor)) static void load_config(void) {
 	/* (0, 0) asks for the size: config_read answers the total length,
 	 * "{}" when the filter has no config block. */

@@ -86,3 +86,27 @@ func TestConfigReadWithoutConfig(t *testing.T) {
 		h.Close(ctx)
 	}
 }
+
+// TestReadRangeEnds: the range readers (body_read, part_read, header_read,
+// file_read) return bytes copied, not a total: (0, 0) and the end both give
+// 0, an offset beyond the end -1 (ABI.md section 2). None of these touch
+// guest memory, so no module is needed.
+func TestReadRangeEnds(t *testing.T) {
+	r := strings.NewReader("0123456789")
+	for _, tt := range []struct {
+		name        string
+		off         uint64
+		capacity    uint32
+		want        int32
+		start, stop int64
+	}{
+		{"(0, 0) at the start", 0, 0, 0, 2, 7},
+		{"at the end", 5, 4096, 0, 2, 7},
+		{"beyond the end", 6, 4096, abi.ErrInvalid, 2, 7},
+		{"far beyond", 1 << 40, 4096, abi.ErrInvalid, 2, 7},
+	} {
+		if got := readRange(nil, r, tt.start, tt.stop, tt.off, 0, tt.capacity); got != tt.want {
+			t.Errorf("%s: %d, want %d", tt.name, got, tt.want)
+		}
+	}
+}

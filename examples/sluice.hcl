@@ -107,11 +107,15 @@ sendmail {
   origin   = "example.org" # for the sender user@example.org and bare names such as root
 }
 
-# A user for AUTH PLAIN/LOGIN (this hash is of the password "example").
-# Make a hash with:  echo 'password' | sluice hash-password
-user "alice" {
-  password_hash = "$2a$10$uRtImnqHBHl4t5Q1X7e2seO5m3NrQ20U5SOXQv2NdbbpV3Sozp9ge"
-}
+# Users for AUTH PLAIN/LOGIN: "alice:HASH" lines in a file that only
+# sluice can read (alice's password is "example"), so that this file can
+# stay readable to every user (sendmail reads it). A user block holds a
+# hash in this file instead, which check-config warns about when the file
+# is world-readable. Make a hash with:  echo 'password' | sluice hash-password
+users_file = "secrets/users"
+# user "bob" {
+#   password_hash = "$2a$10$..."
+# }
 
 # Download server for objects that filters granted "blob" store, such as
 # attachments replaced by links (plugins/attachlink). Off unless set. Each
@@ -213,8 +217,8 @@ domain "relay.example" {
   deliver "smtp" {
     address       = "127.0.0.1:2526"
     tls           = "opportunistic" # none, opportunistic, required, verify
-    auth_user     = "u"
-    auth_password = "p"
+    auth_user          = "u"
+    auth_password_file = "secrets/relay-password" # or auth_password = "..." in this file
   }
 }
 

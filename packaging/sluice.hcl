@@ -3,6 +3,11 @@
 # /usr/share/doc/sluice/config.md, or `man sluice`. After an edit:
 #   sluice check-config /etc/sluice/sluice.hcl && systemctl reload sluice
 #
+# This file is world-readable (0644): /usr/sbin/sendmail, run by cron, PHP
+# and every local user, reads it to find the relay. Keep secrets out of it:
+# they go in /etc/sluice/secrets/ (0640 root:sluice, read by the service
+# only), named by auth_password_file and users_file below.
+#
 # The shape: the MX of example.com, which delivers its mail to Dovecot over
 # LMTP, and a submission port where your users (AUTH) send mail out through
 # your provider's smart host. Replace example.com and mx.example.com.
@@ -33,11 +38,16 @@ listener "submission" {
   address = ":587"
 }
 
-# Users who may submit (AUTH). Make a hash with
-#   echo -n 'their password' | sluice hash-password
-# user "alice@example.com" {
-#   password_hash = "$2a$10$..."
-# }
+# Users who may submit (AUTH): NAME:HASH lines in a file only sluice can
+# read; the file says how to make a hash.
+users_file = "/etc/sluice/secrets/users"
+
+# Local programs' mail (/usr/sbin/sendmail, `sluice sendmail`): it goes in
+# through the smtp listener on 127.0.0.1 (loopback is trusted), and a bare
+# user name such as cron's "root" becomes root@example.com.
+sendmail {
+  origin = "example.com"
+}
 
 # Built-in filters: they ship inside sluice (`builtin`), sandboxed like any
 # WebAssembly plugin; a plugin of your own would be wasm = "/path/f.wasm".
@@ -45,7 +55,10 @@ filter "access" {
   builtin  = "access"
   on_error = "continue" # a broken filter must not stop mail
   config = {
-    # Clients greeting with our own name or "localhost" are lying.
+    # This host itself (trusted_networks, loopback by default): local
+    # programs' sendmail greets with our own name.
+    allow = { ips = ["127.0.0.0/8", "::1"] }
+    # Other clients greeting with our own name or "localhost" are lying.
     deny = { helo = ["mx.example.com", "localhost"] }
     # A DNS blocklist also needs grants = ["dns"] (and, to keep the lookups
     # to it, dns_zones = ["zen.spamhaus.org"]):
@@ -78,7 +91,7 @@ domain "*" {
   deliver "smtp" {
     address       = "smtp.provider.example:587"
     tls           = "required"
-    auth_user     = "mx@example.com"
-    auth_password = "change me"
+    auth_user          = "mx@example.com"
+    auth_password_file = "/etc/sluice/secrets/smarthost-password" # the password alone on one line
   }
 }

@@ -68,6 +68,39 @@ type Changes struct {
 	Parts             []PartReplacement `json:"parts,omitempty"`
 }
 
+// ABI returns ch as a result's changes document (ABI.md section 3.3), under
+// the names a plugin uses (reroute, rcpt, body), for tools that show a
+// plugin author what a chain asked for. A nil or empty ch gives nil.
+func (ch *Changes) ABI() *abi.Changes {
+	if ch.Empty() {
+		return nil
+	}
+	w := &abi.Changes{Sender: ch.Sender, RemoveRecipients: ch.RemoveRecipients}
+	for _, h := range ch.Headers {
+		w.Headers = append(w.Headers, abi.HeaderChange{Op: string(h.Op), Name: h.Name, Value: h.Value, Index: h.Index})
+	}
+	for _, r := range ch.AddRecipients {
+		w.AddRecipients = append(w.AddRecipients, abi.Recipient{Addr: r.Addr, Params: r.Params})
+	}
+	for _, r := range ch.ReplaceRecipients {
+		w.ReplaceRecipients = append(w.ReplaceRecipients, abi.RecipientReplace{From: r.From, To: r.To})
+	}
+	for _, r := range ch.Reroutes {
+		w.Reroute = append(w.Reroute, abi.Reroute{Rcpt: r.Recipient, Route: r.Route})
+	}
+	if ch.ReplaceBody {
+		body := ch.Body
+		if body == nil {
+			body = []byte{}
+		}
+		w.Body = &body
+	}
+	for _, p := range ch.Parts {
+		w.Parts = append(w.Parts, abi.PartReplace{Path: p.Path, ContentType: p.ContentType, Disposition: p.Disposition, Body: p.Content})
+	}
+	return w
+}
+
 // Empty reports whether ch changes nothing; a nil *Changes is empty.
 func (ch *Changes) Empty() bool {
 	return ch == nil || (len(ch.Headers) == 0 && ch.Sender == nil && len(ch.AddRecipients) == 0 &&

@@ -187,3 +187,41 @@ func TestEncodeEventOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestChangesABI: changes shown back to a plugin author use the names of a
+// result's changes (ABI.md section 3.3), never the host's own.
+func TestChangesABI(t *testing.T) {
+	sender := ""
+	ch := &Changes{
+		Headers:           []HeaderChange{{Op: HeaderRemove, Name: "X-Old", Index: 2}},
+		Sender:            &sender,
+		AddRecipients:     []Recipient{{Addr: "a@example.com"}},
+		RemoveRecipients:  []string{"b@example.com"},
+		ReplaceRecipients: []RecipientChange{{From: "c@example.com", To: "d@example.com"}},
+		Reroutes:          []Reroute{{Recipient: "e@example.com", Route: "lmtp"}},
+		Parts:             []PartReplacement{{Path: "2", ContentType: "text/plain", Content: []byte("hi")}},
+	}
+	got, err := json.Marshal(ch.ABI())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"headers":[{"op":"remove","name":"X-Old","index":2}],"sender":"","add_recipients":[{"addr":"a@example.com"}],` +
+		`"remove_recipients":["b@example.com"],"replace_recipients":[{"from":"c@example.com","to":"d@example.com"}],` +
+		`"reroute":[{"rcpt":"e@example.com","route":"lmtp"}],"parts":[{"path":"2","content_type":"text/plain","body":"aGk="}]}`
+	if string(got) != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	// What it prints a plugin could return: the host reads it back.
+	var back abi.Changes
+	dec := json.NewDecoder(bytes.NewReader(got))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&back); err != nil {
+		t.Errorf("not a result's changes: %v", err)
+	}
+	if b := (&Changes{ReplaceBody: true}).ABI(); b == nil || b.Body == nil || len(*b.Body) != 0 {
+		t.Errorf("an emptied body: %+v", b)
+	}
+	if (*Changes)(nil).ABI() != nil || (&Changes{}).ABI() != nil {
+		t.Error("no changes should give nil")
+	}
+}

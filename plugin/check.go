@@ -159,6 +159,9 @@ func checkShape(ctx context.Context, wasm []byte, rep *CheckReport) bool {
 				signature(d.ParamTypes(), d.ResultTypes()), signature(w.params, w.results))
 		}
 	}
+	if _, ok := exps[abi.ExportStart]; ok {
+		rep.problem("%v", errCommandModule)
+	}
 	if _, ok := mod.ExportedMemories()["memory"]; !ok {
 		rep.problem(`missing exported memory "memory"`)
 	}

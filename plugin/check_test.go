@@ -83,6 +83,8 @@ func TestCheckBrokenPlugins(t *testing.T) {
 			"connect stage, IPv4, no TLS: invalid output: result (0xfde8, 1000) lies outside guest memory (invalid)",
 			"connect stage, IPv6, TLS 1.3: invalid output",
 		}},
+		{"command module", func(t *testing.T) string { return handmade{version: 1, stages: 1, exportStart: true}.file(t) },
+			[]string{"exports _start: a WASI command (program), not a reactor (library); build a reactor (C: -mexec-model=reactor"}},
 		{"not wasm", func(t *testing.T) string { return writeTemp(t, "not wasm") }, []string{"not a valid WebAssembly module"}},
 		// 40 bytes that made wazero allocate 3 GB while reading the shape.
 		{"declares more than it holds", func(t *testing.T) string { return writeTemp(t, hostileSizes) }, []string{"section 4: declares"}},

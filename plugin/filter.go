@@ -109,6 +109,10 @@ func (inst *instance) nanosleep(ns int64) {
 	}
 }
 
+// Grants are the capabilities an operator may grant a filter (ABI.md
+// section 4 says which host functions each opens).
+var Grants = []string{"dns", "http", "files", "socket", "blob", "sign", "relay"}
+
 func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error) {
 	f := &filter{
 		host: h, name: cfg.Name, cfg: cfg,
@@ -116,6 +120,12 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 		timeout: cfg.Timeout, memLimit: uint64(cfg.MemoryBytes),
 	}
 	f.logs = newLogSink(f.log)
+	if len(bytes.TrimSpace(cfg.ConfigJSON)) == 0 {
+		// No config block: config_read answers {} (ABI.md section 4), as the
+		// relay's configuration loader gives it, so that a plugin behaves
+		// the same under `plugin test`, `plugin check` and any other caller.
+		f.cfg.ConfigJSON = []byte("{}")
+	}
 	f.nameJSON, _ = json.Marshal(cfg.Name)
 	f.namePacked = abi.AppendPackedString(nil, cfg.Name)
 	if f.timeout <= 0 {
@@ -165,7 +175,7 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			}
 			f.sign = sg
 		default:
-			return nil, fmt.Errorf("unknown grant %q (known: dns, http, files, socket, blob, sign, relay)", g)
+			return nil, fmt.Errorf("unknown grant %q (known: %s)", g, strings.Join(Grants, ", "))
 		}
 	}
 	for _, z := range cfg.DNSZones {
@@ -327,6 +337,16 @@ func stageList(bits int32) string {
 	return strings.Join(s, ", ")
 }
 
+// errCommandModule refuses a WASI command (a program exporting _start)
+// rather than running it wrongly: sluice never calls _start, so a Go
+// command's runtime is never set up, and clang wraps every export of a C
+// command so that it runs the constructors before and the destructors
+// after each call (clang 14 and wasi-libc: the second call then traps in
+// atexit's list). Nothing that works exports _start, so a refusal at load
+// costs no one a working filter.
+var errCommandModule = fmt.Errorf("exports %s: a WASI command (program), not a reactor (library); "+
+	"build a reactor (C: -mexec-model=reactor; Go: -buildmode=c-shared; Rust: --crate-type cdylib)", abi.ExportStart)
+
 // checkModule verifies the exports and imports of ABI v1 before anything runs.
 func checkModule(mod wazero.CompiledModule) error {
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
@@ -351,6 +371,9 @@ func checkModule(mod wazero.CompiledModule) error {
 	}
 	if d, ok := exps[abi.ExportInitialize]; ok && (len(d.ParamTypes()) != 0 || len(d.ResultTypes()) != 0) {
 		return fmt.Errorf("export %s has the wrong signature", abi.ExportInitialize)
+	}
+	if _, ok := exps[abi.ExportStart]; ok {
+		return errCommandModule
 	}
 	if d, ok := exps[abi.ExportEventEncoding]; ok && (len(d.ParamTypes()) != 0 || !slices.Equal(d.ResultTypes(), []api.ValueType{i32})) {
 		return fmt.Errorf("export %s has the wrong signature", abi.ExportEventEncoding)

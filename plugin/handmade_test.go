@@ -20,6 +20,9 @@ type handmade struct {
 	// _initialize and of the module's start function (its start section),
 	// both of type () -> (): locals, instructions, end.
 	initBody, startBody []byte
+	// exportStart exports an empty () -> () function as _start, as a
+	// WASI command does.
+	exportStart bool
 	// eventBody, when set, is the code of sluice_on_event, of type
 	// (i32, i32) -> i64, instead of the constant answer.
 	eventBody []byte
@@ -99,6 +102,10 @@ func (hm handmade) bytes() []byte {
 	if hm.initBody != nil {
 		names, types = append(names, "_initialize"), append(types, 3)
 		bodies = append(bodies, hm.initBody)
+	}
+	if hm.exportStart {
+		names, types = append(names, "_start"), append(types, 3)
+		bodies = append(bodies, []byte{0, 0x0b})
 	}
 	start := len(bodies)
 	if hm.startBody != nil {

@@ -193,8 +193,14 @@ func hostPartRead(ctx context.Context, m api.Module, pathPtr, pathLen uint32, of
 	return abi.ErrNotFound
 }
 
+// kvKey reads a kv key: 1 to abi.MaxKVKeyBytes arbitrary bytes, compared
+// exactly (no case folding, no normalisation). An empty key is invalid,
+// not too large.
 func kvKey(m api.Module, ptr, n uint32) ([]byte, int32) {
-	if n == 0 || n > abi.MaxKVKeyBytes {
+	if n == 0 {
+		return nil, abi.ErrInvalid
+	}
+	if n > abi.MaxKVKeyBytes {
 		return nil, abi.ErrTooLarge
 	}
 	k, ok := readGuest(m, ptr, n)

@@ -27,7 +27,10 @@ func (k *KV) Get(key string) ([]byte, error) { return k.s.get([]byte(key)) }
 
 // Put stores val under key, within the limits of ABI.md section 4.
 func (k *KV) Put(key string, val []byte) error {
-	if len(key) == 0 || len(key) > abi.MaxKVKeyBytes || len(val) > abi.MaxKVValueBytes {
+	if len(key) == 0 {
+		return fmt.Errorf("kv put: empty key")
+	}
+	if len(key) > abi.MaxKVKeyBytes || len(val) > abi.MaxKVValueBytes {
 		return fmt.Errorf("kv put %q: key or value too large", key)
 	}
 	return k.s.put([]byte(key), val)

@@ -249,6 +249,10 @@ func TestHandmadeModules(t *testing.T) {
 	if _, err := newHost(handmade{version: 1, stages: 1}, "dta"); err == nil || !strings.Contains(err.Error(), `unknown stage "dta"`) {
 		t.Errorf("unknown stage: %v", err)
 	}
+	if _, err := newHost(handmade{version: 1, stages: 1, exportStart: true}); err == nil ||
+		!strings.Contains(err.Error(), `filter "hm"`) || !strings.Contains(err.Error(), "exports _start: a WASI command") {
+		t.Errorf("command module: %v", err)
+	}
 	if _, err := newHost(handmade{version: 1, stages: 1, encoding: 7}); err == nil || !strings.Contains(err.Error(), "sluice_event_encoding returned 7") {
 		t.Errorf("unknown event encoding: %v", err)
 	}

@@ -25,7 +25,7 @@ Usage:
   sluice quarantine list|show|release|delete ...        messages a filter quarantined ("sluice quarantine" for help)
   sluice dkim keygen -domain D -selector S   write a DKIM key, print its DNS TXT record and filter config
   sluice sendmail [-t] [-i] [-f SENDER] [RECIPIENT...]   hand a message on stdin to the local relay, as sendmail(1)
-                                     does ("sluice sendmail -help"); run as sendmail by a symlink of that name
+                                     does, also when run as sendmail by a link of that name ("sluice sendmail -help" for help)
   sluice version                     print the version
   sluice man DIR                     write the manual pages (roff) into DIR
 `

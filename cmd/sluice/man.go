@@ -48,6 +48,7 @@ var manPages = []manPage{
 	{command: "queue", args: []string{"queue"}, help: queueUsage},
 	{command: "quarantine", args: []string{"quarantine"}, help: quarantineUsage},
 	{command: "dkim keygen", args: []string{"dkim", "keygen"}, help: dkimUsage},
+	{command: "sendmail", args: []string{"sendmail"}, help: sendmailUsage},
 	{command: "man", args: []string{"man"}},
 }
 
@@ -112,7 +113,7 @@ func commandFlags(p manPage) []*flag.Flag {
 type usageEntry struct{ synopsis, about string }
 
 var (
-	forHelp = regexp.MustCompile(`\s*\("sluice [a-z ]+" for help\)`)
+	forHelp = regexp.MustCompile(`\s*\("sluice [a-z -]+" for help\)`)
 	word    = regexp.MustCompile(`^[a-z]+$`)
 )
 
@@ -180,9 +181,11 @@ func manSubcommand(w io.Writer, p manPage, e usageEntry, flags []*flag.Flag) {
 	for _, line := range strings.Split(strings.TrimRight(p.help, "\n"), "\n") {
 		switch t := strings.TrimSpace(line); {
 		case p.help == "":
-		case strings.HasPrefix(t, "usage: ") || strings.HasPrefix(t, "sluice ") && len(desc) == 0:
-			// Only this command's lines of a usage shared by several.
-			if t = strings.TrimPrefix(t, "usage: "); strings.HasPrefix(t, "sluice "+p.command) {
+		case strings.HasPrefix(t, "usage: ") || (strings.HasPrefix(t, "sluice ") || strings.HasPrefix(t, p.command+" ")) && len(desc) == 0:
+			// Only this command's lines of a usage shared by several; a
+			// command also run under its own name (sendmail) has that line.
+			t = strings.TrimPrefix(t, "usage: ")
+			if strings.HasPrefix(t, "sluice "+p.command) || strings.HasPrefix(t, p.command+" ") {
 				synopsis = append(synopsis, t)
 			}
 		default:
@@ -200,6 +203,10 @@ func manSubcommand(w io.Writer, p manPage, e usageEntry, flags []*flag.Flag) {
 		fmt.Fprintf(w, ".B %s\n", roffText(s))
 	}
 	fmt.Fprintf(w, ".SH DESCRIPTION\n%s.\n", roffText(capitalize(e.about)))
+	// The flags' own heading ends a usage text; OPTIONS replaces it.
+	if n := len(desc); n > 0 && strings.TrimSpace(desc[n-1]) == "Options:" {
+		desc = desc[:n-1]
+	}
 	if len(desc) > 0 {
 		// The command's own help, laid out as it prints it.
 		fmt.Fprintf(w, ".PP\n.nf\n")

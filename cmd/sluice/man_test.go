@@ -32,6 +32,8 @@ func TestManPages(t *testing.T) {
 		"sluice-check-config.8": {"\\-plugins\n", "(default true)"},
 		"sluice-plugin-test.8":  {".B sluice plugin test FILE.wasm", "\\-stage", "\\-grant"},
 		"sluice-queue.8":        {"\\-bounce", "release ID"},
+		"sluice-sendmail.8": {".B sluice sendmail [OPTION...] [RECIPIENT...] < MESSAGE\n.br\n.B sendmail [OPTION...]",
+			"Exit status as sysexits.h", ".B \\-t\n", ".BI \"\\-f \" address\n", ".BI \"\\-config \" file\n"},
 	} {
 		b, err := os.ReadFile(filepath.Join(dir, page))
 		if err != nil {
@@ -44,6 +46,9 @@ func TestManPages(t *testing.T) {
 		}
 		if page == "sluice-plugin-test.8" && strings.Contains(string(b), "sluice plugin check") {
 			t.Errorf("%s shows the synopsis of plugin check", page)
+		}
+		if strings.Contains(string(b), "Options:") || strings.Contains(string(b), "for help") {
+			t.Errorf("%s keeps a line meant for the terminal:\n%s", page, b)
 		}
 	}
 	if _, err := exec.LookPath("groff"); err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
+	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
 // stringList is a repeatable string flag.
@@ -26,9 +27,9 @@ func (l *stringList) Set(s string) error { *l = append(*l, s); return nil }
 
 // pluginTestResult is what "sluice plugin test" prints.
 type pluginTestResult struct {
-	Stage   string          `json:"stage"`
-	Verdict pluginVerdict   `json:"verdict"`
-	Changes *plugin.Changes `json:"changes,omitempty"`
+	Stage   string        `json:"stage"`
+	Verdict pluginVerdict `json:"verdict"`
+	Changes *abi.Changes  `json:"changes,omitempty"` // as a result names them (ABI.md 3.3)
 }
 
 type pluginVerdict struct {
@@ -39,9 +40,19 @@ type pluginVerdict struct {
 	Reason   string `json:"reason,omitempty"` // set when the plugin failed and on_error applied
 }
 
+// Exit codes of `sluice plugin test` beyond 0 (the plugin let the message
+// on), 1 (it failed, or could not be loaded) and 2 (bad usage): a script
+// can tell a refusal from a pass without parsing the JSON.
+const (
+	exitPluginRejected   = 3
+	exitPluginTempfailed = 4
+)
+
 // pluginTestCommand runs one plugin offline on one stage and prints the
-// verdict and changes as JSON. It exits 0 when the plugin answered, 1 when
-// it failed (the verdict then carries the on_error reason), 2 on bad usage.
+// verdict and changes as JSON, changes under the names a result uses. It
+// exits 0 when the plugin answered continue, accept, discard or quarantine,
+// 3 on reject, 4 on tempfail, 1 when it failed (the verdict then carries
+// the on_error reason) or could not be loaded, 2 on bad usage.
 //
 //	sluice plugin test FILE.wasm -stage data -msg FILE.eml [-from ADDR] [-rcpt ADDR]... [-config JSON|@FILE]
 //	                   [-grant G]... [-http-endpoint URL] [-signing-key NAME=FILE]...
@@ -54,7 +65,8 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	var rcpts, grants stringList
 	fs.Var(&rcpts, "rcpt", "envelope recipient (repeatable; the last one is the RCPT of the rcpt stage)")
 	var signingKeys stringList
-	fs.Var(&grants, "grant", "capability to grant: dns, http, sign (repeatable)")
+	fs.Var(&grants, "grant", "capability to grant: "+strings.Join(plugin.Grants, ", ")+
+		" (repeatable; http needs -http-endpoint, sign -signing-key; files and socket need settings this command lacks; blob_put answers -4 here)")
 	fs.Var(&signingKeys, "signing-key", "NAME=FILE: a PEM private key for the sign grant, as in signing_keys (repeatable)")
 	conf := fs.String("config", "", "filter config as JSON, or @FILE")
 	helo := fs.String("helo", "client.example", "HELO/EHLO name")
@@ -65,6 +77,11 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	endpoint := fs.String("http-endpoint", "", "URL for the http grant")
 	out := fs.String("out", "", "write the rewritten message to this file")
 
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: sluice plugin test FILE.wasm -stage STAGE [-msg FILE.eml] [flags]")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, pluginTestExit)
+	}
 	file, ok := pluginFileArg(fs, args, "usage: sluice plugin test FILE.wasm -stage STAGE -msg FILE.eml [-from ADDR] [-rcpt ADDR]... [-config JSON|@FILE]", stderr)
 	if !ok {
 		return 2
@@ -131,6 +148,7 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	}
 	res := pluginTestResult{Stage: *stage}
 	var v plugin.Verdict
+	var changes *plugin.Changes
 	switch *stage {
 	case "connect":
 		v = chain.Connect(ctx, sess)
@@ -155,7 +173,8 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "sluice plugin test: %s: %v\n", *msgFile, err)
 			return 2
 		}
-		v, res.Changes = chain.Data(ctx, txn, m)
+		v, changes = chain.Data(ctx, txn, m)
+		res.Changes = changes.ABI()
 	case "delivered":
 		var outcomes []plugin.Outcome
 		for _, r := range rcpts {
@@ -167,7 +186,7 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	res.Verdict = pluginVerdict{Action: v.Action.String(), Code: v.Code, Enhanced: v.Enhanced, Text: v.Text, Reason: v.Reason}
 	if *out != "" && *stage == "data" {
 		var buf bytes.Buffer
-		if err := plugin.Apply(res.Changes, bytes.NewReader(msg), &buf); err != nil {
+		if err := plugin.Apply(changes, bytes.NewReader(msg), &buf); err != nil {
 			fmt.Fprintf(stderr, "sluice plugin test: apply: %v\n", err)
 			return 1
 		}
@@ -182,8 +201,18 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sluice plugin test: %v\n", errors.Unwrap(err))
 		return 1
 	}
-	if v.Reason != "" {
+	switch {
+	case v.Reason != "":
 		return 1
+	case v.Action == plugin.Reject:
+		return exitPluginRejected
+	case v.Action == plugin.Tempfail:
+		return exitPluginTempfailed
 	}
 	return 0
 }
+
+// pluginTestExit ends `sluice plugin test -h` and the manual pages.
+const pluginTestExit = `Exit status of plugin test: 0 the plugin answered continue, accept, discard or quarantine;
+3 reject; 4 tempfail; 1 the plugin failed (the verdict is its on_error, with the reason)
+or could not be loaded; 2 bad usage.`

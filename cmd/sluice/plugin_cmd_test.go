@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/sluice-mail/sluice/internal/wasmtest"
 )
 
 var (
@@ -88,7 +90,7 @@ func TestPluginTestCommand(t *testing.T) {
 		code     int
 		contains []string
 	}{
-		{"rejected sender", []string{wasm, "-stage", "mail", "-from", "SPAM@bad.example", "-config", "@" + conf}, 0,
+		{"rejected sender", []string{wasm, "-stage", "mail", "-from", "SPAM@bad.example", "-config", "@" + conf}, 3,
 			[]string{`"action": "reject"`, `"code": 550`, `"enhanced": "5.7.1"`}},
 		{"accepted sender", []string{wasm, "-stage", "mail", "-from", "ok@example.com", "-config", "@" + conf}, 0,
 			[]string{`"action": "continue"`}},
@@ -116,13 +118,46 @@ func TestPluginTestCommand(t *testing.T) {
 					t.Errorf("stdout lacks %s:\n%s", s, stdout.String())
 				}
 			}
-			if tt.code == 0 && !json.Valid(stdout.Bytes()) {
+			if (tt.code == 0 || tt.code == 3) && !json.Valid(stdout.Bytes()) {
 				t.Errorf("stdout is not JSON:\n%s", stdout.String())
 			}
 		})
 	}
+	var stderr bytes.Buffer
+	if code := pluginTestCommand([]string{"-h"}, io.Discard, &stderr); code != 2 ||
+		!strings.Contains(stderr.String(), "capability to grant: dns, http, files, socket, blob, sign, relay") ||
+		!strings.Contains(stderr.String(), "3 reject; 4 tempfail") {
+		t.Errorf("-h: exit %d\n%s", code, stderr.String())
+	}
 	b, err := os.ReadFile(out)
 	if err != nil || string(b) != "From: a@outside.example\r\nSubject: hi\r\nX-Sluice-Outside: yes\r\n\r\nbody\r\n" {
 		t.Errorf("rewritten message (%v):\n%q", err, b)
+	}
+}
+
+// TestPluginTestNamesAndExits: plugin test prints changes under the names
+// a result uses (ABI.md section 3.3) and exits 3 on reject, 4 on tempfail.
+func TestPluginTestNamesAndExits(t *testing.T) {
+	wasm := wasmtest.Build(t, "plugin/testdata/behave")
+	eml := filepath.Join(t.TempDir(), "m.eml")
+	os.WriteFile(eml, []byte("From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n"), 0o644)
+	var stdout, stderr bytes.Buffer
+	code := pluginTestCommand([]string{wasm, "-stage", "data", "-msg", eml, "-rcpt", "b@example.com",
+		"-config", `{"changes":[{"op":"reroute","name":"b@example.com","value":"paris"}]}`}, &stdout, &stderr)
+	var res struct {
+		Changes map[string]any `json:"changes"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s%s", code, err, stdout.String(), stderr.String())
+	}
+	if got, _ := json.Marshal(res.Changes); string(got) != `{"reroute":[{"rcpt":"b@example.com","route":"paris"}]}` {
+		t.Errorf("changes %s", got)
+	}
+	for action, want := range map[string]int{"reject": 3, "tempfail": 4, "accept": 0} {
+		stdout.Reset()
+		code := pluginTestCommand([]string{wasm, "-stage", "mail", "-config", `{"verdicts":{"mail":{"action":"` + action + `"}}}`}, &stdout, io.Discard)
+		if code != want || !strings.Contains(stdout.String(), `"action": "`+action+`"`) {
+			t.Errorf("%s: exit %d, want %d\n%s", action, code, want, stdout.String())
+		}
 	}
 }

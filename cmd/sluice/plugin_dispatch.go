@@ -11,7 +11,10 @@ import (
 )
 
 const pluginUsage = `usage: sluice plugin test FILE.wasm -stage STAGE -msg FILE.eml [-from ADDR] [-rcpt ADDR]... [-config JSON|@FILE]
-       sluice plugin check FILE.wasm [-config JSON|@FILE] [-json]`
+       sluice plugin check FILE.wasm [-config JSON|@FILE] [-json]
+
+` + pluginTestExit + `
+Exit status of plugin check: 0 the plugin conforms to ABI v1; 1 it does not (the problems are listed); 2 bad usage.`
 
 // pluginCommand dispatches "sluice plugin ...".
 func pluginCommand(args []string, stdout, stderr io.Writer) int {

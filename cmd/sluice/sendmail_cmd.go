@@ -71,7 +71,7 @@ func (f funcValue) IsBoolFlag() bool   { return f.bool }
 // Postfix's sendmail take that make sense here. parseSendmailArgs reads
 // the command line with it getopt-style; its usage lists them.
 func sendmailFlags(a *sendmailArgs, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("sendmail", flag.ContinueOnError)
+	fs := newFlagSet("sendmail")
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, sendmailUsage)
@@ -219,13 +219,14 @@ func runSendmail(a *sendmailArgs, stdin io.Reader, stderr io.Writer) error {
 		path = sendmailDefaultConfig
 	}
 	if f, err := os.Open(path); path != "" && errors.Is(err, fs.ErrPermission) {
-		// The package's file is 0640 root:sluice (it may hold passwords).
+		// The package's file is 0644, its secrets in files of their own.
 		return &sendmail.Error{Code: sendmail.ExConfig, Err: fmt.Errorf("%w: sendmail reads the configuration to find the relay; "+
-			"make it readable to the users who send (keep passwords out of it), or set SLUICE_CONFIG or -config to a readable copy", err)}
+			"make it readable to the users who send (its secrets in files of their own: auth_password_file, users_file), "+
+			"or set SLUICE_CONFIG or -config to a readable copy", err)}
 	} else if err == nil {
 		f.Close()
 	}
-	cfg, ok := loadConfig(path, stderr)
+	cfg, ok := loadPublicConfig(path, stderr)
 	if !ok {
 		return &sendmail.Error{Code: sendmail.ExConfig, Err: fmt.Errorf("cannot use the configuration %s", orEmbedded(path))}
 	}
@@ -303,6 +304,19 @@ func runSendmail(a *sendmailArgs, stdin io.Reader, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "sendmail: submitting through listener %q at %s %s\n", l.Name, network, address)
 	}
 	return sendmail.Submit(relay, env, msg.Bytes())
+}
+
+// loadPublicConfig is loadConfig without the secrets, which only the
+// service may read (config.LoadPublic): sendmail runs as any user.
+func loadPublicConfig(path string, stderr io.Writer) (*config.Config, bool) {
+	if path == "" {
+		return config.Default(), true
+	}
+	cfg, diags := config.LoadPublic(path)
+	if len(diags) > 0 {
+		config.WriteDiagnostics(stderr, diags, nil)
+	}
+	return cfg, cfg != nil && !diags.HasErrors()
 }
 
 // envelopeSender qualifies -f's address; "" and "<>" are the null sender.

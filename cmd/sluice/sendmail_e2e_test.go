@@ -100,11 +100,21 @@ func TestSendmailE2E(t *testing.T) {
 	listen := relaytest.FreeAddr(t)
 	sock := filepath.Join(dir, "smtp.sock")
 	cfg := writeConfig(t, dir, sendmailConfig(listen, sock, ""))
-	// The same relay as a client sees it, with a sendmail block.
+	// The same relay as a client sees it, with a sendmail block, and
+	// secrets in files sendmail cannot read (here: that do not exist),
+	// which it must not need.
 	clientCfg := filepath.Join(dir, "client.hcl")
 	if err := os.WriteFile(clientCfg, []byte(sendmailConfig(listen, sock, `sendmail {
   listener = "smtp"
   origin   = "e2e.test"
+}
+users_file = "secrets/users"
+domain "smarthost.e2e.test" {
+  deliver "smtp" {
+    address            = "127.0.0.1:1"
+    auth_user          = "u"
+    auth_password_file = "secrets/password"
+  }
 }
 `)), 0o600); err != nil {
 		t.Fatal(err)

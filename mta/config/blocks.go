@@ -237,6 +237,7 @@ func (d *decoder) user(b *hcl.Block) (User, bool) {
 	}
 	c := d.content(b.Body, userSchema)
 	if a := c.Attributes["password_hash"]; d.nonEmpty(a, &u.PasswordHash) {
+		d.inlineSecret(a)
 		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
 			d.errorf(a.Expr.Range(), "Invalid password hash",
 				"password_hash is not a bcrypt hash ($2a$, $2b$ or $2y$): %v. Make one with `htpasswd -nbBC 10 user password`.", err)
@@ -438,13 +439,13 @@ func (d *decoder) domain(b *hcl.Block, c *Config, filters map[string]bool) (Doma
 }
 
 var deliverSchema = &hcl.BodySchema{Attributes: attrs(
-	"path", "address", "tls", "auth_user", "auth_password", "resolver", "port")}
+	"path", "address", "tls", "auth_user", "auth_password", "auth_password_file", "resolver", "port")}
 
 // deliverAttrs lists, per method, the attributes it takes.
 var deliverAttrs = map[DeliveryMethod][]string{
 	DeliverMaildir: {"path"},
 	DeliverLMTP:    {"address"},
-	DeliverSMTP:    {"address", "tls", "auth_user", "auth_password"},
+	DeliverSMTP:    {"address", "tls", "auth_user", "auth_password", "auth_password_file"},
 	DeliverMX:      {"tls", "resolver", "port"},
 }
 
@@ -499,14 +500,25 @@ func (d *decoder) deliver(b *hcl.Block, dataDir string) Delivery {
 		}
 	}
 	if dl.Method == DeliverSMTP {
-		user, pass := a["auth_user"], a["auth_password"]
+		user, pass, passFile := a["auth_user"], a["auth_password"], a["auth_password_file"]
 		d.nonEmpty(user, &dl.AuthUser)
-		d.nonEmpty(pass, &dl.AuthPassword)
 		switch {
-		case user != nil && pass == nil:
-			d.errorf(user.Range, "Missing auth_password", "auth_user and auth_password go together.")
+		case pass != nil && passFile != nil:
+			d.errorf(passFile.NameRange, "Conflicting secret",
+				"auth_password and auth_password_file are both set; keep auth_password_file, which keeps the password out of this file.")
+		case pass != nil:
+			d.nonEmpty(pass, &dl.AuthPassword)
+			d.inlineSecret(pass)
+		case passFile != nil:
+			dl.AuthPasswordFile, dl.AuthPassword, _ = d.secretFile(passFile)
+		}
+		switch {
+		case user != nil && pass == nil && passFile == nil:
+			d.errorf(user.Range, "Missing auth_password", "auth_user needs auth_password_file (or auth_password); they go together.")
 		case user == nil && pass != nil:
 			d.errorf(pass.Range, "Missing auth_user", "auth_user and auth_password go together.")
+		case user == nil && passFile != nil:
+			d.errorf(passFile.Range, "Missing auth_user", "auth_user and auth_password_file go together.")
 		}
 	}
 	if dl.Method == DeliverMX {

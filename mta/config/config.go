@@ -28,7 +28,10 @@ type Config struct {
 	TrustedNetworks []netip.Prefix
 
 	Listeners []Listener
-	Users     []User
+	// Users are the user blocks' and then users_file's.
+	Users []User
+	// UsersFile is users_file ("" when not set); LoadPublic does not read it.
+	UsersFile string
 	// Domains served or routed by this relay, in file order. The catch-all,
 	// if any, has Name "*" and applies only to mail that may be relayed.
 	Domains []Domain
@@ -207,6 +210,9 @@ type Delivery struct {
 	TLS          TLSMode
 	AuthUser     string
 	AuthPassword string
+	// AuthPasswordFile is the file AuthPassword was read from, when
+	// auth_password_file gave it (LoadPublic leaves AuthPassword empty).
+	AuthPasswordFile string
 
 	// mx: Resolver is the DNS server host:port used for MX lookups ("" = system
 	// resolver); a bare IP address in the file gets port 53.

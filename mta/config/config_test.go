@@ -180,7 +180,13 @@ func TestExample(t *testing.T) {
 	if c.Source != path || !strings.HasPrefix(c.DataDir, filepath.Dir(path)) {
 		t.Errorf("Source %q DataDir %q: relative paths must resolve against the file", c.Source, c.DataDir)
 	}
-	// The comment in the example names the password of its hash.
+	// The smart host's password is in a file of its own.
+	for _, d := range c.Domains {
+		if d.Name == "relay.example" && (d.Deliver.AuthPassword != "p" || !strings.HasSuffix(d.Deliver.AuthPasswordFile, "relay-password")) {
+			t.Errorf("relay.example: password %q from %q, want p from secrets/relay-password", d.Deliver.AuthPassword, d.Deliver.AuthPasswordFile)
+		}
+	}
+	// The comment in the users file names the password of its hash.
 	if u, ok := c.UserByName("alice"); !ok || bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte("example")) != nil {
 		t.Error(`user "alice" must have the password "example", as the example says`)
 	}

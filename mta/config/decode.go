@@ -24,6 +24,11 @@ import (
 type decoder struct {
 	diags   hcl.Diagnostics
 	baseDir string // "" keeps relative paths relative to the working directory
+	// noSecrets leaves the files and variables that hold secrets unread
+	// (LoadPublic).
+	noSecrets bool
+	// inline are the attributes that hold a secret in the file itself.
+	inline []*hcl.Attribute
 }
 
 func (d *decoder) errorf(subject hcl.Range, summary, format string, args ...any) {

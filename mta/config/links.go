@@ -136,8 +136,9 @@ func (d *decoder) s3(b *hcl.Block) *S3Store {
 		d.errorf(env.Range, "Conflicting secret", "s3 takes secret_key or secret_key_env, not both.")
 	case key != nil:
 		d.nonEmpty(key, &s.SecretKey)
+		d.inlineSecret(key)
 	case env != nil:
-		if d.nonEmpty(env, &s.SecretKeyEnv) {
+		if d.nonEmpty(env, &s.SecretKeyEnv) && !d.noSecrets {
 			if s.SecretKey = os.Getenv(s.SecretKeyEnv); s.SecretKey == "" {
 				d.errorf(env.Expr.Range(), "Missing secret", "The environment variable %s (secret_key_env) is not set or empty.", s.SecretKeyEnv)
 			}

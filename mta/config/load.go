@@ -26,6 +26,10 @@ var defaultHCL []byte
 // The returned Config is nil when diags has errors; warnings may accompany a
 // valid Config. Diagnostics name the file as path was given.
 func Load(path string) (*Config, hcl.Diagnostics) {
+	return load(path, false)
+}
+
+func load(path string, noSecrets bool) (*Config, hcl.Diagnostics) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		return nil, hcl.Diagnostics{{
@@ -34,7 +38,7 @@ func Load(path string) (*Config, hcl.Diagnostics) {
 			Detail:   err.Error(),
 		}}
 	}
-	return Parse(src, path, filepath.Dir(path))
+	return parse(src, path, filepath.Dir(path), noSecrets, path)
 }
 
 // Default returns the embedded default configuration (default.hcl): a relay
@@ -53,13 +57,23 @@ func Default() *Config {
 // diagnostics and becomes Config.Source; relative paths in it are resolved
 // against baseDir ("" leaves them relative to the working directory).
 func Parse(src []byte, filename, baseDir string) (*Config, hcl.Diagnostics) {
-	file, diags := hclparse.NewParser().ParseHCL(src, filename)
+	return parse(src, filename, baseDir, false, "")
+}
+
+// parse is Parse; noSecrets is LoadPublic's, and file, when set, is the
+// file src was read from, whose mode decides whether secrets written in
+// it deserve a warning.
+func parse(src []byte, filename, baseDir string, noSecrets bool, file string) (*Config, hcl.Diagnostics) {
+	f, diags := hclparse.NewParser().ParseHCL(src, filename)
 	if diags.HasErrors() {
 		return nil, diags
 	}
-	d := &decoder{diags: diags, baseDir: baseDir}
-	c := d.root(file.Body)
+	d := &decoder{diags: diags, baseDir: baseDir, noSecrets: noSecrets}
+	c := d.root(f.Body)
 	c.Source = filename
+	if file != "" {
+		d.warnInlineSecrets(file)
+	}
 	sortDiagnostics(d.diags)
 	if d.diags.HasErrors() {
 		return nil, d.diags
@@ -71,7 +85,7 @@ var rootSchema = &hcl.BodySchema{
 	Attributes: []hcl.AttributeSchema{
 		{Name: "hostname"}, {Name: "data_dir"}, {Name: "trusted_networks"},
 		{Name: "pprof_listen"},
-		{Name: "metrics_listen"},
+		{Name: "metrics_listen"}, {Name: "users_file"},
 	},
 	Blocks: []hcl.BlockHeaderSchema{
 		{Type: "log"}, {Type: "tls"}, {Type: "limits"}, {Type: "queue"}, {Type: "links"}, {Type: "sendmail"},
@@ -184,6 +198,9 @@ func (d *decoder) root(body hcl.Body) *Config {
 		if u, ok := d.user(b); ok {
 			c.Users = append(c.Users, u)
 		}
+	}
+	if a := content.Attributes["users_file"]; a != nil {
+		d.usersFile(a, c, userLabels(byType["user"]))
 	}
 	// Domains may name any filter block, even one with errors of its own,
 	// so that a broken filter is reported once and not again per domain.

@@ -92,6 +92,9 @@ func (c *Config) WriteSummary(w io.Writer) error {
 	for _, u := range c.Users {
 		p("user %s\tbcrypt", u.Name)
 	}
+	if c.UsersFile != "" {
+		p("users_file\t%s", c.UsersFile)
+	}
 	for _, f := range c.Filters {
 		var keys []string
 		for _, k := range f.SigningKeys {
@@ -123,6 +126,7 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		}
 		s.WriteString(prefixed(" tls=", string(dl.TLS)))
 		s.WriteString(prefixed(" auth_user=", dl.AuthUser))
+		s.WriteString(prefixed(" ", dl.secretSource()))
 		if dl.Method == DeliverMX {
 			s.WriteString(" resolver=" + orSystem(dl.Resolver) + " port=" + strconv.Itoa(dl.Port))
 		}

@@ -20,6 +20,10 @@ const (
 	ExportAlloc      = "sluice_alloc"       // (size i32) -> ptr i32
 	ExportOnEvent    = "sluice_on_event"    // (ptr i32, len i32) -> i64 (ptr<<32 | len)
 	ExportInitialize = "_initialize"        // optional WASI reactor initialiser
+	// ExportStart is a WASI command's entry point. A module exporting it
+	// is refused: sluice never calls it, and clang wraps each export of a
+	// command module in the C constructors and destructors.
+	ExportStart = "_start"
 )
 
 // Stage names, as used in events, config files and the Stage bits.

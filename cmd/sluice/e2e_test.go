@@ -662,14 +662,6 @@ func TestCheckConfigLoadsPlugins(t *testing.T) {
 	}
 }
 
-func TestVersion(t *testing.T) {
-	t.Parallel()
-	code, stdout, _ := runSluice(t, "", "version")
-	if code != 0 || !regexp.MustCompile(`^sluice [0-9A-Za-z.+-]+\n$`).MatchString(stdout) {
-		t.Errorf("exit code %d, stdout %q", code, stdout)
-	}
-}
-
 func TestHashPassword(t *testing.T) {
 	t.Parallel()
 	code, stdout, stderr := runSluice(t, "correct horse\n", "hash-password")

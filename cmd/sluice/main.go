@@ -8,9 +8,6 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
-
 const usage = `sluice: a mail relay with sandboxed WebAssembly filters
 
 Usage:
@@ -24,7 +21,7 @@ Usage:
   sluice queue list|show|flush|hold|release|delete ...   inspect and manage the queue ("sluice queue" for help)
   sluice quarantine list|show|release|delete ...        messages a filter quarantined ("sluice quarantine" for help)
   sluice dkim keygen -domain D -selector S   write a DKIM key, print its DNS TXT record and filter config
-  sluice version                     print the version
+  sluice version                     print the version and the VCS revision it was built from
 `
 
 func main() {
@@ -54,7 +51,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "dkim":
 		return dkimCommand(args[1:], stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "sluice %s\n", version)
+		fmt.Fprintf(stdout, "sluice %s\n", versionString())
 		return 0
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)

@@ -162,7 +162,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 		q.Close()
 		return err
 	}
-	log.Info("sluice starting", "version", version, "config", cfg.Source, "hostname", cfg.Hostname,
+	log.Info("sluice starting", "version", versionString(), "config", cfg.Source, "hostname", cfg.Hostname,
 		"data_dir", cfg.DataDir, "queued", q.Len())
 	q.Start()
 	srv.Serve()

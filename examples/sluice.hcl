@@ -1,8 +1,12 @@
 # A complete sluice configuration: every block and setting, commented.
-# Check it with `sluice check-config -plugins=false examples/sluice.hcl`
-# (without -plugins=false the filters' modules and keys named below must
-# exist); docs/config.md is the reference. Relative paths are resolved
-# against this file's directory.
+# Check it with `sluice check-config -plugins=false examples/sluice.hcl`;
+# docs/config.md is the reference. Relative paths are resolved against this
+# file's directory. Without -plugins=false the filters' modules and keys
+# named below must exist: build the built-in filters into
+# plugins/NAME/NAME.wasm (README.md, "Built-in filters") and make the DKIM
+# key with `sluice dkim keygen -domain example.com -selector s2026 -out
+# examples/dkim/s2026._domainkey.example.com.pem`. (cmd/sluice's
+# TestExampleConfigs checks this file that way.)
 
 # Name in the greeting, Received headers and bounces. Default: the system
 # host name, or "localhost" when that is unusable.
@@ -118,9 +122,10 @@ user "alice" {
 # }
 
 # A WebAssembly filter, here the built-in spam filter (plugins/spam, see its
-# README). Its config object reaches the plugin as JSON.
+# README), as README.md's build loop writes it. Its config object reaches
+# the plugin as JSON.
 filter "spam" {
-  wasm          = "plugins/spam.wasm"
+  wasm          = "../plugins/spam/spam.wasm"
   stages        = ["data"]
   timeout       = "2s"
   memory        = "64MiB"
@@ -137,7 +142,7 @@ filter "spam" {
 # The built-in virus filter (plugins/virus): ClamAV .hdb/.hsb/.ndb
 # signature files it may read, and clamd's socket for the full ClamAV set.
 filter "virus" {
-  wasm            = "plugins/virus.wasm"
+  wasm            = "../plugins/virus/virus.wasm"
   stages          = ["data"]
   timeout         = "30s"
   memory          = "512MiB"
@@ -155,10 +160,11 @@ filter "virus" {
 # keeps the private keys (made by `sluice dkim keygen`) and signs natively;
 # the plugin sees names ("domain/selector") and public keys only.
 filter "dkim" {
-  wasm         = "plugins/dkim.wasm"
+  wasm         = "../plugins/dkim/dkim.wasm"
   stages       = ["data"]
   grants       = ["dns", "sign"]
-  signing_keys = { "example.com/s2026" = "/etc/sluice/dkim/s2026._domainkey.example.com.pem" }
+  # Beside this file: /etc/sluice/dkim/... for /etc/sluice/sluice.hcl.
+  signing_keys = { "example.com/s2026" = "dkim/s2026._domainkey.example.com.pem" }
   config = {
     authserv_id = "mx.example.com"
   }

@@ -598,7 +598,7 @@ func TestCheckConfig(t *testing.T) {
 	})
 	t.Run("example", func(t *testing.T) {
 		readInput(t, "../../examples/sluice.hcl")
-		// Its plugin paths are placeholders, so the plugins are not loaded.
+		// The file alone; TestExampleConfigs loads its plugins too.
 		code, stdout, stderr := runSluice(t, "", "check-config", "-plugins=false", "../../examples/sluice.hcl")
 		if code != 0 {
 			t.Fatalf("exit code %d for examples/sluice.hcl:\n%s", code, stderr)

@@ -72,6 +72,19 @@ var (
 // same outcome; a failed build fails each test that needs it.
 func do(t testing.TB, key string, build func() (string, error)) string {
 	t.Helper()
+	path, err := once(key, build)
+	var skip skipError
+	if errors.As(err, &skip) {
+		t.Skip(string(skip))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// once runs build once per key in this process.
+func once(key string, build func() (string, error)) (string, error) {
 	mu.Lock()
 	r, ok := results[key]
 	if !ok {
@@ -80,14 +93,7 @@ func do(t testing.TB, key string, build func() (string, error)) string {
 	}
 	mu.Unlock()
 	r.once.Do(func() { r.path, r.err = build() })
-	var skip skipError
-	if errors.As(r.err, &skip) {
-		t.Skip(string(skip))
-	}
-	if r.err != nil {
-		t.Fatal(r.err)
-	}
-	return r.path
+	return r.path, r.err
 }
 
 // Build compiles the Go plugin in pkgDir (a path relative to the module
@@ -103,28 +109,11 @@ func Build(t testing.TB, pkgDir string) string {
 		if err != nil {
 			return "", err
 		}
-		list := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./"+pkgDir)
-		list.Dir = root
-		list.Env = guestEnv()
-		list.Stderr = new(strings.Builder)
-		dirs, err := list.Output()
+		h, err := sourceHash(root, pkgDir, guestEnv(), fmt.Sprintf("%q", guestFlags))
 		if err != nil {
-			return "", fmt.Errorf("wasmtest: listing the packages of %s: %v\n%s", pkgDir, err, list.Stderr)
+			return "", err
 		}
-		h := sha256.New()
-		fmt.Fprintf(h, "%s %q\n", runtime.Version(), guestFlags)
-		paths := []string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}
-		for _, d := range strings.Split(strings.TrimSpace(string(dirs)), "\n") {
-			if strings.HasPrefix(d, root+string(filepath.Separator)) {
-				paths = append(paths, d)
-			}
-		}
-		for _, p := range paths {
-			if err := hashFiles(h, root, p, false); err != nil {
-				return "", err
-			}
-		}
-		return cached(pkgDir, h, func(tmp string) error {
+		out, err := cached(pkgDir, ".wasm", h, func(tmp string) error {
 			cmd := exec.Command("go", append(append([]string{"build"}, guestFlags...), "-o", tmp, "./"+pkgDir)...)
 			cmd.Dir = root
 			cmd.Env = guestEnv()
@@ -133,7 +122,39 @@ func Build(t testing.TB, pkgDir string) string {
 			}
 			return nil
 		})
+		if err != nil {
+			return "", err
+		}
+		return out, precompile(out)
 	})
+}
+
+// sourceHash hashes what building pkgDir in env reads: the Go version,
+// extra (the flags), go.mod, go.sum and the Go sources of every package of
+// this module it imports, as `go list -deps` reports them.
+func sourceHash(root, pkgDir string, env []string, extra string) (hash.Hash, error) {
+	list := exec.Command("go", "list", "-deps", "-f", "{{if not .Standard}}{{.Dir}}{{end}}", "./"+pkgDir)
+	list.Dir = root
+	list.Env = env
+	list.Stderr = new(strings.Builder)
+	dirs, err := list.Output()
+	if err != nil {
+		return nil, fmt.Errorf("wasmtest: listing the packages of %s: %v\n%s", pkgDir, err, list.Stderr)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "%s %s\n", runtime.Version(), extra)
+	paths := []string{filepath.Join(root, "go.mod"), filepath.Join(root, "go.sum")}
+	for _, d := range strings.Split(strings.TrimSpace(string(dirs)), "\n") {
+		if strings.HasPrefix(d, root+string(filepath.Separator)) {
+			paths = append(paths, d)
+		}
+	}
+	for _, p := range paths {
+		if err := hashFiles(h, root, p, false); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
 }
 
 // skipStatus is the exit status a build script uses to say its toolchain
@@ -156,7 +177,7 @@ func BuildScript(t testing.TB, script string) string {
 		if err := hashFiles(h, root, filepath.Dir(filepath.Join(root, script)), true); err != nil {
 			return "", err
 		}
-		return cached(filepath.Dir(script), h, func(tmp string) error {
+		out, err := cached(filepath.Dir(script), ".wasm", h, func(tmp string) error {
 			cmd := exec.Command(filepath.Join(root, script), tmp)
 			cmd.Dir = root
 			b, err := cmd.CombinedOutput()
@@ -169,20 +190,25 @@ func BuildScript(t testing.TB, script string) string {
 			}
 			return nil
 		})
+		if err != nil {
+			return "", err
+		}
+		return out, precompile(out)
 	})
 }
 
-// cached returns the cache entry named after name and keyed by h, making it
+// cached returns the cache entry named after name and keyed by h (with
+// suffix, such as ".wasm"), making it
 // with build (which writes the file it is given) under an exclusive lock
 // when it is missing. A failure or skip is not cached: installing a
 // toolchain must be enough to run the test next time.
-func cached(name string, h hash.Hash, build func(tmp string) error) (string, error) {
+func cached(name, suffix string, h hash.Hash, build func(tmp string) error) (string, error) {
 	dir, err := Dir()
 	if err != nil {
 		return "", err
 	}
 	name = strings.ReplaceAll(filepath.ToSlash(name), "/", "-")
-	out := filepath.Join(dir, name+"-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
+	out := filepath.Join(dir, name+"-"+hex.EncodeToString(h.Sum(nil))[:16]+suffix)
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}

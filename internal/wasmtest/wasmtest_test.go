@@ -1,15 +1,19 @@
 package wasmtest
 
 import (
+	"context"
 	"crypto/sha256"
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tetratelabs/wazero"
 )
 
 // TestCachedBuildsOnce: callers that want the same entry at once (as test
@@ -39,7 +43,7 @@ func TestCachedBuildsOnce(t *testing.T) {
 	paths := make([]string, 8)
 	for i := range paths {
 		wg.Go(func() {
-			p, err := cached("dir/plug", h, build)
+			p, err := cached("dir/plug", ".wasm", h, build)
 			if err != nil {
 				t.Error(err)
 				return
@@ -75,15 +79,15 @@ func TestCachedFailureNotKept(t *testing.T) {
 	t.Setenv("HOME", t.TempDir())
 	h := sha256.New()
 	for _, fail := range []error{errors.New("compile error"), skipError("no toolchain")} {
-		if _, err := cached("p", h, func(string) error { return fail }); err != fail {
+		if _, err := cached("p", ".wasm", h, func(string) error { return fail }); err != fail {
 			t.Errorf("got %v, want %v", err, fail)
 		}
 	}
-	if _, err := cached("p", h, func(string) error { return nil }); err == nil || !strings.Contains(err.Error(), "wrote no module") {
+	if _, err := cached("p", ".wasm", h, func(string) error { return nil }); err == nil || !strings.Contains(err.Error(), "wrote no module") {
 		t.Errorf("an empty output was accepted: %v", err)
 	}
 	var built bool
-	if _, err := cached("p", h, func(tmp string) error { built = true; return os.WriteFile(tmp, []byte("x"), 0o644) }); err != nil || !built {
+	if _, err := cached("p", ".wasm", h, func(tmp string) error { built = true; return os.WriteFile(tmp, []byte("x"), 0o644) }); err != nil || !built {
 		t.Errorf("retry: built %v, %v", built, err)
 	}
 }
@@ -134,5 +138,22 @@ func TestGuestEnv(t *testing.T) {
 		if len(seen[k]) != 1 || seen[k][0] != want {
 			t.Errorf("%s = %q, want only %q", k, seen[k], want)
 		}
+	}
+}
+
+// TestInProcessWazeroVersion: precompile's helper must file its entries
+// under the version string wazero uses in a test binary, or the hosts of
+// the tests would never find them.
+func TestInProcessWazeroVersion(t *testing.T) {
+	dir := t.TempDir()
+	c, err := wazero.NewCompilationCacheWithDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close(context.Background())
+	want := "wazero-" + inProcessWazeroVersion() + "-" + runtime.GOARCH + "-" + runtime.GOOS
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 || entries[0].Name() != want {
+		t.Errorf("wazero made %v, want %s", entries, want)
 	}
 }

@@ -1,0 +1,154 @@
+package wasmtest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime/debug"
+	"strings"
+)
+
+// Compiling a Go plugin with wazero's optimizing compiler is the largest
+// cost of the tests: about 2.5 s of CPU for the spam filter, and 26 s inside
+// a test binary built with -race, which instruments wazero's compiler too.
+// The packages of `go test -race ./...` load the same ~20 modules, two
+// processes at a time on a 2-core machine, each into its own hosts.
+//
+// So every module Build or BuildScript returns is first compiled into
+// CompileCacheDir by internal/wasmtest/precompile, a helper built without
+// the race detector, once per machine and under the module's file lock;
+// the hosts then load the compiled code from the cache. Race detection is
+// not lost: it watches the host's code running the plugins, not the
+// compiler that made them.
+//
+// wazero keeps a cache per wazero version string: a test binary knows no
+// module versions and says "dev", a sluice binary says the version go.mod
+// requires. The helper is built twice, once reporting the test binary's
+// version (for in-process hosts) and once as a plain binary (for the sluice
+// binaries the end-to-end tests run), and compiles each module for both.
+
+// helperVariants are the wazero version strings the helper is built with:
+// the one this test binary uses, and "" (none set: what a sluice binary
+// sees).
+func helperVariants() []string {
+	v := inProcessWazeroVersion()
+	return []string{v, ""}
+}
+
+// inProcessWazeroVersion is the version string wazero computes in this
+// process (wazero's internal/version.GetWazeroVersion, restated).
+func inProcessWazeroVersion() string {
+	v := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if strings.Contains(d.Path, "github.com/tetratelabs/wazero") {
+				v = d.Version
+			}
+		}
+		if v == "" || v == "(devel)" {
+			v = bi.Main.Version
+		}
+	}
+	if v == "" || v == "(devel)" {
+		v = "dev"
+	}
+	return v
+}
+
+const helperPkg = "internal/wasmtest/precompile"
+
+// helper builds the precompile command (cached like the plugins), making
+// wazero report version v; "" leaves wazero's own.
+func helper(v string) (string, error) {
+	return once("precompile helper "+v, func() (string, error) {
+		root, err := moduleRoot()
+		if err != nil {
+			return "", err
+		}
+		env := hostEnv()
+		args := []string{"build", "-trimpath", "-buildvcs=false"}
+		if v != "" {
+			args = append(args, "-ldflags=-X=github.com/tetratelabs/wazero/internal/version.version="+v)
+		}
+		h, err := sourceHash(root, helperPkg, env, fmt.Sprintf("%q", args))
+		if err != nil {
+			return "", err
+		}
+		name := "precompile-" + v
+		if v == "" {
+			name = "precompile"
+		}
+		return cached(name, "", h, func(tmp string) error {
+			cmd := exec.Command("go", append(args, "-o", tmp, "./"+helperPkg)...)
+			cmd.Dir = root
+			cmd.Env = env
+			if b, err := cmd.CombinedOutput(); err != nil {
+				return fmt.Errorf("wasmtest: building %s: %v\n%s", helperPkg, err, b)
+			}
+			return nil
+		})
+	})
+}
+
+// hostEnv is the environment of a build for this machine without the
+// test's build flags (-race above all).
+func hostEnv() []string {
+	env := make([]string, 0, len(os.Environ())+1)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "GOFLAGS=") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, "GOFLAGS=")
+}
+
+// precompile compiles the module at path into CompileCacheDir for every
+// helper variant that has not yet, leaving a stamp beside the module for
+// each. A module the host would refuse (the plugin tests' broken ones) is
+// left alone: the test using it sees the host's own error.
+func precompile(path string) error {
+	cacheDir := CompileCacheDir()
+	stamp := func(v string) string {
+		sum := sha256.Sum256([]byte(cacheDir + "\x00" + v))
+		return path + ".compiled-" + hex.EncodeToString(sum[:6])
+	}
+	var todo []string
+	for _, v := range helperVariants() {
+		if _, err := os.Stat(stamp(v)); err != nil {
+			todo = append(todo, v)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	unlock, err := lockFile(path + ".lock")
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	for _, v := range todo {
+		if _, err := os.Stat(stamp(v)); err == nil {
+			continue // another process did it while this one waited
+		}
+		bin, err := helper(v)
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(bin, cacheDir, path)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && exit.ExitCode() == 3 {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("wasmtest: precompiling %s: %v\n%s", path, err, out)
+		}
+		if err := os.WriteFile(stamp(v), nil, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -102,7 +102,7 @@ func hostEnv() []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "GOFLAGS=")
+	return append(env, noGOFLAGS)
 }
 
 // precompile compiles the module at path into CompileCacheDir for every

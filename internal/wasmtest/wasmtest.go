@@ -33,6 +33,11 @@ import (
 // does not support, or -cover) must not leak into it.
 var guestFlags = []string{"-buildmode=c-shared", "-trimpath", "-buildvcs=false"}
 
+// noGOFLAGS replaces the caller's GOFLAGS in the builds wasmtest runs. It
+// must not be empty: the go command ignores an empty GOFLAGS and reads the
+// one `go env -w` stored. -buildvcs=false is harmless (and saves asking git).
+const noGOFLAGS = "GOFLAGS=-buildvcs=false"
+
 // guestEnv is the environment of a guest build: the caller's, for GOCACHE,
 // GOMODCACHE, GOPROXY and the like (so every guest build shares the Go build
 // cache for the SDK and the standard library), with the target set and the
@@ -46,8 +51,7 @@ func guestEnv() []string {
 		}
 		env = append(env, kv)
 	}
-	// An empty GOFLAGS in the environment also hides the one in `go env -w`.
-	return append(env, "GOOS=wasip1", "GOARCH=wasm", "GOFLAGS=", "CGO_ENABLED=0")
+	return append(env, "GOOS=wasip1", "GOARCH=wasm", noGOFLAGS, "CGO_ENABLED=0")
 }
 
 // result is one build in this process: done once, shared by every test.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 )
@@ -24,18 +25,21 @@ import (
 // not lost: it watches the host's code running the plugins, not the
 // compiler that made them.
 //
-// wazero keeps a cache per wazero version string: a test binary knows no
-// module versions and says "dev", a sluice binary says the version go.mod
-// requires. The helper is built twice, once reporting the test binary's
-// version (for in-process hosts) and once as a plain binary (for the sluice
-// binaries the end-to-end tests run), and compiles each module for both.
+// wazero keeps a cache per wazero version string, read from the build
+// info: a test binary of a library package knows no module versions and
+// says "dev", while a main package's test binary (cmd/sluice) and a sluice
+// binary say the version go.mod requires. So the helper is built with
+// wazero's version set (-X) to each version in use, and compiles each
+// module for each: the one this test binary uses, and go.mod's (for the
+// sluice binaries the end-to-end tests run), once when they are the same.
 
-// helperVariants are the wazero version strings the helper is built with:
-// the one this test binary uses, and "" (none set: what a sluice binary
-// sees).
+// helperVariants are the wazero version strings to compile for.
 func helperVariants() []string {
 	v := inProcessWazeroVersion()
-	return []string{v, ""}
+	if m := goModWazeroVersion(); m != "" && m != v {
+		return []string{v, m}
+	}
+	return []string{v}
 }
 
 // inProcessWazeroVersion is the version string wazero computes in this
@@ -58,10 +62,30 @@ func inProcessWazeroVersion() string {
 	return v
 }
 
+// goModWazeroVersion is the wazero version go.mod requires, which a
+// binary built from this module reports; "" if it cannot tell.
+func goModWazeroVersion() string {
+	root, err := moduleRoot()
+	if err != nil {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(strings.TrimPrefix(strings.TrimSpace(line), "require "))
+		if len(f) >= 2 && f[0] == "github.com/tetratelabs/wazero" {
+			return f[1]
+		}
+	}
+	return ""
+}
+
 const helperPkg = "internal/wasmtest/precompile"
 
 // helper builds the precompile command (cached like the plugins), making
-// wazero report version v; "" leaves wazero's own.
+// wazero report version v.
 func helper(v string) (string, error) {
 	return once("precompile helper "+v, func() (string, error) {
 		root, err := moduleRoot()
@@ -69,19 +93,13 @@ func helper(v string) (string, error) {
 			return "", err
 		}
 		env := hostEnv()
-		args := []string{"build", "-trimpath", "-buildvcs=false"}
-		if v != "" {
-			args = append(args, "-ldflags=-X=github.com/tetratelabs/wazero/internal/version.version="+v)
-		}
+		args := []string{"build", "-trimpath", "-buildvcs=false",
+			"-ldflags=-X=github.com/tetratelabs/wazero/internal/version.version=" + v}
 		h, err := sourceHash(root, helperPkg, env, fmt.Sprintf("%q", args))
 		if err != nil {
 			return "", err
 		}
-		name := "precompile-" + v
-		if v == "" {
-			name = "precompile"
-		}
-		return cached(name, "", h, func(tmp string) error {
+		return cached("precompile-"+v, "", h, func(tmp string) error {
 			cmd := exec.Command("go", append(args, "-o", tmp, "./"+helperPkg)...)
 			cmd.Dir = root
 			cmd.Env = env

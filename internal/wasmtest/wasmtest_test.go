@@ -158,3 +158,17 @@ func TestInProcessWazeroVersion(t *testing.T) {
 		t.Errorf("wazero made %v, want %s", entries, want)
 	}
 }
+
+// TestGoModWazeroVersion: go.mod's wazero version is found, and it is what
+// a binary built from this module (here, a main package's test binary
+// would do too) reports.
+func TestGoModWazeroVersion(t *testing.T) {
+	v := goModWazeroVersion()
+	if !strings.HasPrefix(v, "v1.") {
+		t.Fatalf("go.mod's wazero version %q", v)
+	}
+	vs := helperVariants()
+	if vs[0] != inProcessWazeroVersion() || (len(vs) == 2) != (vs[0] != v) {
+		t.Errorf("variants %q for in-process %q and go.mod %q", vs, inProcessWazeroVersion(), v)
+	}
+}

@@ -1,8 +1,12 @@
 # A complete sluice configuration: every block and setting, commented.
-# Check it with `sluice check-config -plugins=false examples/sluice.hcl`
-# (without -plugins=false the filters' modules and keys named below must
-# exist); docs/config.md is the reference. Relative paths are resolved
-# against this file's directory.
+# Check it with `sluice check-config -plugins=false examples/sluice.hcl`;
+# docs/config.md is the reference. Relative paths are resolved against this
+# file's directory. Without -plugins=false the filters' modules and keys
+# named below must exist: build the built-in filters into
+# plugins/NAME/NAME.wasm (README.md, "Built-in filters") and make the DKIM
+# key with `sluice dkim keygen -domain example.com -selector s2026 -out
+# examples/dkim/s2026._domainkey.example.com.pem`. (cmd/sluice's
+# TestExampleConfigs checks this file that way.)
 
 # Name in the greeting, Received headers and bounces. Default: the system
 # host name, or "localhost" when that is unusable.
@@ -184,7 +188,8 @@ filter "dkim" {
   builtin      = "dkim"
   stages       = ["data"]
   grants       = ["dns", "sign"]
-  signing_keys = { "example.com/s2026" = "/etc/sluice/dkim/s2026._domainkey.example.com.pem" }
+  # Beside this file: /etc/sluice/dkim/... for /etc/sluice/sluice.hcl.
+  signing_keys = { "example.com/s2026" = "dkim/s2026._domainkey.example.com.pem" }
   config = {
     authserv_id = "mx.example.com"
   }

@@ -6,13 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sluice-mail/sluice/internal/wasmtest"
 	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
 // pass is the minimal pass-through plugin, for benchmarks.
 func pass(b *testing.B, name string) config.Filter {
-	return config.Filter{Name: name, Wasm: buildWasm(b, "testdata/pass")}
+	return config.Filter{Name: name, Wasm: wasmtest.Build(b, "plugin/testdata/pass")}
 }
 
 func msg4K() string {

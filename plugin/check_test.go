@@ -18,8 +18,8 @@ func TestCheckGoodPlugins(t *testing.T) {
 		config string
 		stages []string
 	}{
-		{"pass", func(t *testing.T) string { return buildWasm(t, "testdata/pass") }, "", []string{"mail", "data"}},
-		{"behave", func(t *testing.T) string { return buildWasm(t, "testdata/behave") }, `{}`,
+		{"pass", func(t *testing.T) string { return wasmtest.Build(t, "plugin/testdata/pass") }, "", []string{"mail", "data"}},
+		{"behave", func(t *testing.T) string { return wasmtest.Build(t, "plugin/testdata/behave") }, `{}`,
 			[]string{"connect", "helo", "auth", "mail", "rcpt", "data", "delivered"}},
 		{"tagger", func(t *testing.T) string { return wasmtest.Build(t, "examples/plugin-tagger") },
 			`{"domains":["example.org"],"reject":["spam@bad.example"]}`, []string{"mail", "data"}},
@@ -53,14 +53,14 @@ func TestCheckBrokenPlugins(t *testing.T) {
 		wasm func(t *testing.T) string
 		want []string // one substring per expected problem, in order
 	}{
-		{"wrong ABI version", func(t *testing.T) string { return buildWasm(t, "testdata/broken/abi2") },
+		{"wrong ABI version", func(t *testing.T) string { return wasmtest.Build(t, "plugin/testdata/broken/abi2") },
 			[]string{"plugin speaks ABI version 2; this sluice supports version 1"}},
-		{"bad shape", func(t *testing.T) string { return buildWasm(t, "testdata/broken/badshape") }, []string{
+		{"bad shape", func(t *testing.T) string { return wasmtest.Build(t, "plugin/testdata/broken/badshape") }, []string{
 			"missing export sluice_on_event (i32, i32) -> (i64)",
 			"imports sluice.config_read with signature (i32, i64) -> (i32); the host's is (i32, i32) -> (i32)",
 			`imports env.getenv: only the modules "sluice" and "wasi_snapshot_preview1" exist`,
 		}},
-		{"malformed verdicts", func(t *testing.T) string { return buildWasm(t, "testdata/broken/verdict") }, []string{
+		{"malformed verdicts", func(t *testing.T) string { return wasmtest.Build(t, "plugin/testdata/broken/verdict") }, []string{
 			"mail stage, ordinary sender with parameters: reject with reply code 250 (want 5xx) (invalid)",
 			"mail stage, null sender: reject with reply code 250",
 			"mail stage, SMTPUTF8 sender: reject with reply code 250",
@@ -74,7 +74,7 @@ func TestCheckBrokenPlugins(t *testing.T) {
 			"data stage, 1000 recipients: reply text",
 			"data stage, bounce from the null sender: reply text",
 		}},
-		{"oversized change", func(t *testing.T) string { return buildWasm(t, "testdata/broken/oversized") }, []string{
+		{"oversized change", func(t *testing.T) string { return wasmtest.Build(t, "plugin/testdata/broken/oversized") }, []string{
 			"data stage, 8 MiB body: invalid changes: header X-Size: value longer than 16384 bytes (invalid)",
 		}},
 		{"result outside memory", func(t *testing.T) string {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/sluice-mail/sluice/internal/wasmtest"
 	"github.com/sluice-mail/sluice/mta/config"
 )
 
@@ -44,7 +45,7 @@ func behave(t testing.TB, name string, conf any, mod func(*config.Filter)) confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := config.Filter{Name: name, Wasm: buildWasm(t, "testdata/behave"), ConfigJSON: js, Timeout: 5 * time.Second}
+	f := config.Filter{Name: name, Wasm: wasmtest.Build(t, "plugin/testdata/behave"), ConfigJSON: js, Timeout: 5 * time.Second}
 	if mod != nil {
 		mod(&f)
 	}
@@ -119,15 +120,7 @@ func TestSmoke(t *testing.T) {
 // test, so each test does not pay the optimizing compiler again.
 func shareCompilationCache(t testing.TB, dataDir string) {
 	t.Helper()
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	shared := filepath.Join(base, "sluice-test-wasm", "compile-cache")
-	if err := os.MkdirAll(shared, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(shared, filepath.Join(dataDir, "wasm-cache")); err != nil {
+	if err := os.Symlink(wasmtest.CompileCacheDir(), filepath.Join(dataDir, "wasm-cache")); err != nil {
 		t.Fatal(err)
 	}
 }

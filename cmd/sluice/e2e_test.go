@@ -598,7 +598,7 @@ func TestCheckConfig(t *testing.T) {
 	})
 	t.Run("example", func(t *testing.T) {
 		readInput(t, "../../examples/sluice.hcl")
-		// Its plugin paths are placeholders, so the plugins are not loaded.
+		// The file alone; TestExampleConfigs loads its plugins too.
 		code, stdout, stderr := runSluice(t, "", "check-config", "-plugins=false", "../../examples/sluice.hcl")
 		if code != 0 {
 			t.Fatalf("exit code %d for examples/sluice.hcl:\n%s", code, stderr)
@@ -659,14 +659,6 @@ func TestCheckConfigLoadsPlugins(t *testing.T) {
 				t.Errorf("-plugins=false: exit code %d:\n%s", code, stderr)
 			}
 		})
-	}
-}
-
-func TestVersion(t *testing.T) {
-	t.Parallel()
-	code, stdout, _ := runSluice(t, "", "version")
-	if code != 0 || !regexp.MustCompile(`^sluice [0-9A-Za-z.+-]+\n$`).MatchString(stdout) {
-		t.Errorf("exit code %d, stdout %q", code, stdout)
 	}
 }
 

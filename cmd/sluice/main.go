@@ -8,9 +8,6 @@ import (
 	"os"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "0.1.0-dev"
-
 const usage = `sluice: a mail relay with sandboxed WebAssembly filters
 
 Usage:
@@ -26,7 +23,7 @@ Usage:
   sluice dkim keygen -domain D -selector S   write a DKIM key, print its DNS TXT record and filter config
   sluice sendmail [-t] [-i] [-f SENDER] [RECIPIENT...]   hand a message on stdin to the local relay, as sendmail(1)
                                      does, also when run as sendmail by a link of that name ("sluice sendmail -help" for help)
-  sluice version                     print the version
+  sluice version                     print the version and the VCS revision it was built from
   sluice man DIR                     write the manual pages (roff) into DIR
 `
 
@@ -63,7 +60,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "sendmail":
 		return sendmailCommand(args[1:], stdin, stdout, stderr)
 	case "version", "-version", "--version":
-		fmt.Fprintf(stdout, "sluice %s\n", version)
+		fmt.Fprintf(stdout, "sluice %s\n", versionString())
 		return 0
 	case "man":
 		return manCommand(args[1:], stdout, stderr)

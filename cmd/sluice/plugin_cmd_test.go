@@ -2,77 +2,18 @@ package main
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"io"
-	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 )
 
-var (
-	taggerOnce sync.Once
-	taggerWasm string
-	taggerErr  error
-)
-
-// buildTagger compiles examples/plugin-tagger once per test binary, cached
-// by a hash of its and the SDK's sources.
-func buildTagger(t *testing.T) string {
-	t.Helper()
-	taggerOnce.Do(func() {
-		h := sha256.New()
-		h.Write([]byte(runtime.Version()))
-		for _, root := range []string{"../../examples/plugin-tagger", "../../sdk", "../../go.mod", "../../go.sum"} {
-			taggerErr = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-				if err != nil || d.IsDir() || strings.HasSuffix(p, ".wasm") {
-					return err
-				}
-				b, err := os.ReadFile(p)
-				h.Write([]byte(p))
-				h.Write(b)
-				return err
-			})
-			if taggerErr != nil {
-				return
-			}
-		}
-		dir, err := os.UserCacheDir()
-		if err != nil {
-			dir = os.TempDir()
-		}
-		dir = filepath.Join(dir, "sluice-test-wasm")
-		os.MkdirAll(dir, 0o755)
-		taggerWasm = filepath.Join(dir, "tagger-"+hex.EncodeToString(h.Sum(nil))[:16]+".wasm")
-		if _, err := os.Stat(taggerWasm); err == nil {
-			return
-		}
-		cmd := exec.Command("go", "build", "-buildmode=c-shared", "-o", taggerWasm+".tmp", ".")
-		cmd.Dir = "../../examples/plugin-tagger"
-		cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			taggerErr = err
-			taggerWasm = string(out)
-			return
-		}
-		taggerErr = os.Rename(taggerWasm+".tmp", taggerWasm)
-	})
-	if taggerErr != nil {
-		t.Fatalf("building the tagger: %v %s", taggerErr, taggerWasm)
-	}
-	return taggerWasm
-}
-
 func TestPluginTestCommand(t *testing.T) {
-	wasm := buildTagger(t)
+	wasm := wasmtest.Build(t, "examples/plugin-tagger")
 	dir := t.TempDir()
 	eml := filepath.Join(dir, "m.eml")
 	os.WriteFile(eml, []byte("From: a@outside.example\r\nSubject: hi\r\n\r\nbody\r\n"), 0o644)

@@ -58,7 +58,7 @@ func serve(cfg *config.Config, log hclog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("sluice starting", "version", version, "config", cfg.Source, "hostname", cfg.Hostname,
+	log.Info("sluice starting", "version", versionString(), "config", cfg.Source, "hostname", cfg.Hostname,
 		"data_dir", cfg.DataDir, "queued", r.Queue().Len())
 	r.Start()
 

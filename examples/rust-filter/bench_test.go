@@ -29,7 +29,7 @@ func BenchmarkHook(b *testing.B) {
 	ctx := context.Background()
 	for _, f := range filters {
 		h, err := plugin.NewHost(ctx, []config.Filter{{Name: f.name, Wasm: f.wasm, ConfigJSON: []byte(f.config)}},
-			plugin.HostOptions{DataDir: b.TempDir()})
+			plugin.HostOptions{DataDir: b.TempDir(), CacheDir: wasmtest.CompileCacheDir()})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -27,7 +27,7 @@ func TestSetPluginsMidTransaction(t *testing.T) {
 	// first, from the relay's compilation cache, as a reload does.
 	conf, _ := json.Marshal(reject("new module"))
 	h, err := plugin.NewHost(context.Background(), []config.Filter{{Name: "f", Wasm: wasmtest.Build(t, "plugin/testdata/behave"),
-		ConfigJSON: conf, Timeout: 5 * time.Second}}, plugin.HostOptions{DataDir: r.DataDir})
+		ConfigJSON: conf, Timeout: 5 * time.Second}}, plugin.HostOptions{DataDir: r.DataDir, CacheDir: wasmtest.CompileCacheDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -56,7 +56,7 @@ func BenchmarkDataStage(b *testing.B) {
 				f.Grants = []string{"dns", "sign"}
 				f.SigningKeys = []mtaconfig.SigningKey{{Name: "example.com/" + bc.selector, Path: path}}
 			}
-			h, err := plugin.NewHost(context.Background(), []mtaconfig.Filter{f}, plugin.HostOptions{})
+			h, err := plugin.NewHost(context.Background(), []mtaconfig.Filter{f}, plugin.HostOptions{CacheDir: wasmtest.CompileCacheDir()})
 			if err != nil {
 				b.Fatal(err)
 			}

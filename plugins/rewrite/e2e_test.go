@@ -122,7 +122,7 @@ func TestLoopRefusedAtLoad(t *testing.T) {
 	fc := config.Filter{Name: "rw", Wasm: wasm,
 		ConfigJSON: []byte(`{"recipients": [{"match": "a@x.example", "to": "b@x.example"}, {"match": "b@x.example", "to": "a@x.example"}]}`)}
 	var log strings.Builder
-	h, err := plugin.NewHost(context.Background(), []config.Filter{fc}, plugin.HostOptions{Logger: testLogger(&log)})
+	h, err := plugin.NewHost(context.Background(), []config.Filter{fc}, plugin.HostOptions{Logger: testLogger(&log), CacheDir: wasmtest.CompileCacheDir()})
 	if err == nil {
 		h.Close(context.Background())
 		t.Fatal("host started with a looping rewrite table")

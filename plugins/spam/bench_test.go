@@ -27,7 +27,7 @@ func BenchmarkDataStage(b *testing.B) {
 			trainInto(b, dir, "spam")
 			ctx := context.Background()
 			host, err := plugin.NewHost(ctx, []config.Filter{{Name: "spam", Wasm: wasm, Stages: []string{"data"},
-				Timeout: 10 * time.Second, MemoryBytes: 64 << 20, ConfigJSON: []byte(c.conf)}}, plugin.HostOptions{DataDir: dir, MaxInstances: 1})
+				Timeout: 10 * time.Second, MemoryBytes: 64 << 20, ConfigJSON: []byte(c.conf)}}, plugin.HostOptions{DataDir: dir, MaxInstances: 1, CacheDir: wasmtest.CompileCacheDir()})
 			if err != nil {
 				b.Fatal(err)
 			}

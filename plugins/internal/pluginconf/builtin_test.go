@@ -34,7 +34,7 @@ func TestBuiltinFiltersRefuseBadConfig(t *testing.T) {
 		ctx := context.Background()
 		var logs strings.Builder
 		host, err := plugin.NewHost(ctx, []config.Filter{{Name: "f", Wasm: wasmtest.Build(t, tc.pkg), Stages: []string{"data"},
-			Timeout: 10 * time.Second, ConfigJSON: []byte(tc.conf)}}, plugin.HostOptions{DataDir: t.TempDir(),
+			Timeout: 10 * time.Second, ConfigJSON: []byte(tc.conf)}}, plugin.HostOptions{DataDir: t.TempDir(), CacheDir: wasmtest.CompileCacheDir(),
 			Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
 		if err == nil {
 			host.Close(ctx)

@@ -143,12 +143,24 @@ func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*H
 	// Compiling takes seconds per module the first time (then the cache
 	// answers), so the filters load side by side, one per CPU, and each
 	// load is logged as it starts and ends.
+	// Filters of one module load one after the other: wazero's compilation
+	// cache hands them the same compiled module, and instantiating it while
+	// it is still being prepared for another runtime is a data race.
 	loaded := make([]*filter, len(filters))
 	errs := make([]error, len(filters))
-	cpus := make(chan struct{}, runtime.GOMAXPROCS(0))
+	cpus := make(chan struct{}, runtime.NumCPU())
+	modules := map[string]*sync.Mutex{}
+	for _, fc := range filters {
+		if modules[fc.Module()] == nil {
+			modules[fc.Module()] = new(sync.Mutex)
+		}
+	}
 	var wg sync.WaitGroup
 	for i, fc := range filters {
 		wg.Go(func() {
+			mu := modules[fc.Module()]
+			mu.Lock()
+			defer mu.Unlock()
 			cpus <- struct{}{}
 			defer func() { <-cpus }()
 			start := time.Now()

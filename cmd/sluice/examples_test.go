@@ -5,14 +5,17 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/plugin/builtin"
 )
 
 // TestExampleConfigs runs `sluice check-config` with its plugins on every
@@ -59,18 +62,44 @@ func TestExampleConfigs(t *testing.T) {
 				}
 				return dst
 			}
-			for _, f := range cfg.Filters {
-				if err := os.Symlink(exampleModule(t, root, f.Wasm), place(f.Wasm)); err != nil && !os.IsExist(err) {
-					t.Fatal(err)
-				}
-				for _, k := range f.SigningKeys {
-					writeKey(t, place(k.Path))
-				}
-			}
 			b, err := os.ReadFile(file)
 			if err != nil {
 				t.Fatal(err)
 			}
+			for _, f := range cfg.Filters {
+				for _, k := range f.SigningKeys {
+					writeKey(t, place(k.Path))
+				}
+				if f.Builtin != "" {
+					// A built-in comes from the shared test build of its
+					// plugin, not from a build of its own per check-config.
+					if !builtin.Known(f.Builtin) {
+						t.Fatalf("%s: no built-in filter is named %q", rel, f.Builtin)
+					}
+					b = builtinLine.ReplaceAllFunc(b, func(line []byte) []byte {
+						if string(builtinLine.FindSubmatch(line)[1]) != f.Builtin {
+							return line
+						}
+						return fmt.Appendf(nil, "wasm = %q", wasmtest.Build(t, "plugins/"+f.Builtin))
+					})
+					continue
+				}
+				if err := os.Symlink(exampleModule(t, root, f.Wasm), place(f.Wasm)); err != nil && !os.IsExist(err) {
+					t.Fatal(err)
+				}
+			}
+			// Secrets the example keeps in files beside it (secrets/).
+			secrets := filepath.Join(filepath.Dir(file), "secrets")
+			filepath.WalkDir(secrets, func(p string, d fs.DirEntry, err error) error {
+				if err != nil || d.IsDir() {
+					return nil
+				}
+				sb, err := os.ReadFile(p)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return os.WriteFile(place(p), sb, 0o600)
+			})
 			copyFile := place(file)
 			if err := os.WriteFile(copyFile, b, 0o644); err != nil {
 				t.Fatal(err)
@@ -82,6 +111,9 @@ func TestExampleConfigs(t *testing.T) {
 		})
 	}
 }
+
+// builtinLine is a filter block's builtin attribute.
+var builtinLine = regexp.MustCompile(`builtin\s*=\s*"([a-z-]+)"`)
 
 // exampleModule builds the module an example names at wasm: the Go plugin
 // in its directory (plugins/spam/spam.wasm, examples/plugin-tagger/tagger.wasm)

@@ -4,7 +4,7 @@
 // (grant "blob", a links block in the relay's config) and replaced by a
 // short text part (and an HTML alternative when the message has HTML)
 // with the file name, size, SHA-256, expiry and link.
-// See the repository's README.md.
+// See README.md beside this file.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o attachlink.wasm ./plugins/attachlink
 package main

@@ -6,7 +6,7 @@
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o dkim.wasm ./plugins/dkim
 // It needs the "dns" grant to verify, and signs with the keys of the "sign"
 // grant (signing_keys named "domain/selector", held and used by the host)
-// or of its config. Its configuration is in the repository's README.md.
+// or of its config. Its configuration is in README.md beside this file.
 package main
 
 import (

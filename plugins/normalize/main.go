@@ -6,7 +6,7 @@
 // 2047 encoded-words into UTF-8 for SMTPUTF8 mail, and strip active and
 // remote content from HTML parts. A message with a DKIM-Signature is not
 // changed where the change would break the signature, unless the config
-// says dkim = "normalize". See the repository's README.md.
+// says dkim = "normalize". See README.md beside this file.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o normalize.wasm ./plugins/normalize
 package main

@@ -8,7 +8,7 @@
 // (checked on sample addresses, see checkLoops), is refused when the
 // relay starts: the
 // plugin's initialisation reads its config, logs the error and fails, so
-// sluice names the filter and does not start. See the repository's README.md.
+// sluice names the filter and does not start. See README.md beside this file.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o rewrite.wasm ./plugins/rewrite
 package main

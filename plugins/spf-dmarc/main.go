@@ -9,7 +9,7 @@
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o spf-dmarc.wasm ./plugins/spf-dmarc
 // It needs the "dns" grant.
-// Its configuration is in the repository's README.md.
+// Its configuration is in README.md beside this file.
 package main
 
 import (

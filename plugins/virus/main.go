@@ -4,7 +4,7 @@
 // and .ndb files, read through the "files" grant), optionally asks a clamd
 // through the "socket" grant, applies an attachment policy by content and
 // name, and rejects, quarantines or strips per its config.
-// See the repository's README.md.
+// See README.md beside this file.
 //
 // Build: GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o virus.wasm ./plugins/virus
 package main

@@ -22,6 +22,7 @@ import (
 	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin/interrupt"
 	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/dnsname"
 )
 
 // Defaults for a filter block that leaves a limit unset.
@@ -179,7 +180,7 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 		}
 	}
 	for _, z := range cfg.DNSZones {
-		f.dnsZones = append(f.dnsZones, config.ASCIIDomain(z))
+		f.dnsZones = append(f.dnsZones, dnsname.ASCII(z))
 	}
 	f.resolver = h.opts.Resolver
 	if cfg.Resolver != "" {

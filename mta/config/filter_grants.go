@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/sluice-mail/sluice/sdk/abi"
 	"github.com/sluice-mail/sluice/sdk/dnsname"
 )
 
@@ -167,11 +168,11 @@ func validZone(s string) bool {
 }
 
 // filterBlobQuotas decodes blob_quota and blob_message_quota, the limits
-// of the "blob" grant (defaults DefaultBlobQuota, DefaultBlobMessageQuota;
+// of the "blob" grant (defaults abi.DefaultBlobQuota, abi.DefaultBlobMessageQuota;
 // both stay 0 without the grant).
 func (d *decoder) filterBlobQuotas(a hcl.Attributes, f *Filter) {
 	if contains(f.Grants, "blob") {
-		f.BlobQuota, f.BlobMessageQuota = DefaultBlobQuota, DefaultBlobMessageQuota
+		f.BlobQuota, f.BlobMessageQuota = abi.DefaultBlobQuota, abi.DefaultBlobMessageQuota
 	}
 	for _, q := range []struct {
 		name string

@@ -117,8 +117,12 @@ sendmail {
 # hash in this file instead, which check-config warns about when the file
 # is world-readable. Make a hash with:  echo 'password' | sluice hash-password
 users_file = "secrets/users"
+# An authenticated user may send only as its own addresses: by default its
+# login name when that is an address, else NAME@ each served domain
+# (alice@localhost and alice@example.org here). A user block may list them:
 # user "bob" {
 #   password_hash = "$2a$10$..."
+#   addresses     = ["bob@example.org", "sales@example.org", "@relay.example"]
 # }
 
 # Download server for objects that filters granted "blob" store, such as

@@ -165,6 +165,9 @@ type Relay struct {
 const (
 	User     = "alice"
 	Password = "correct horse battery staple"
+	// SenderDomain is User's to send from once authenticated: the
+	// relay binds it to any address @SenderDomain (config.MaySendAs).
+	SenderDomain = "example.com"
 )
 
 var passwordHash = func() string {
@@ -225,9 +228,12 @@ listener "lmtp-insecure-auth" {
   address = %q
   insecure_auth = true
 }
-user %q { password_hash = %q }
+user %q {
+  password_hash = %q
+  addresses = [%q]
+}
 %s
-`, dir, queueBlock(extra), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), User, passwordHash, extra)
+`, dir, queueBlock(extra), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), FreeAddr(t), User, passwordHash, "@"+SenderDomain, extra)
 	cfg, diags := config.Parse([]byte(src), "test.hcl", dir)
 	if diags.HasErrors() {
 		t.Fatalf("config: %v\n%s", diags, src)

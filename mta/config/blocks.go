@@ -18,6 +18,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sluice-mail/sluice/plugin/builtin"
+	"github.com/sluice-mail/sluice/sdk/dnsname"
+	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
 // content decodes body against schema, keeping its diagnostics (unknown
@@ -227,7 +229,7 @@ func (d *decoder) listener(b *hcl.Block) (Listener, hcl.Range, bool) {
 	return l, addr, d.errors() == start
 }
 
-var userSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "password_hash", Required: true}}}
+var userSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{{Name: "password_hash", Required: true}, {Name: "addresses"}}}
 
 func (d *decoder) user(b *hcl.Block) (User, bool) {
 	start := d.errors()
@@ -243,7 +245,48 @@ func (d *decoder) user(b *hcl.Block) (User, bool) {
 				"password_hash is not a bcrypt hash ($2a$, $2b$ or $2y$): %v. Make one with `htpasswd -nbBC 10 user password`.", err)
 		}
 	}
+	if a := c.Attributes["addresses"]; a != nil {
+		u.Addresses = d.senderAddresses(a)
+	}
 	return u, d.errors() == start
+}
+
+// senderAddresses decodes a user's addresses: each an address, "@domain"
+// or "*", none twice; the domains as dnsname.ASCII writes them, so that
+// MaySendAs compares like with like. An empty list is kept (not nil): the
+// user may then send only with the null sender.
+func (d *decoder) senderAddresses(a *hcl.Attribute) []string {
+	list, ranges, ok := d.strList(a)
+	if !ok {
+		return nil
+	}
+	out := []string{}
+	seen := map[string]bool{}
+	for i, s := range list {
+		var err error
+		switch {
+		case s == "*":
+		case strings.HasPrefix(s, "@"):
+			err = mailbox.CheckDomain(s[1:])
+			s = "@" + dnsname.ASCII(s[1:])
+		default:
+			err = mailbox.Check(s)
+			if err == nil {
+				at := strings.LastIndexByte(s, '@')
+				s = s[:at+1] + dnsname.ASCII(s[at+1:])
+			}
+		}
+		switch {
+		case err != nil:
+			d.errorf(ranges[i], "Invalid sender address", "addresses: %q is not an address, \"@domain\" or \"*\": %v.", list[i], err)
+		case seen[strings.ToLower(s)]:
+			d.errorf(ranges[i], "Duplicate value", "addresses: %q is listed twice.", list[i])
+		default:
+			seen[strings.ToLower(s)] = true
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 var filterSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{

@@ -154,6 +154,11 @@ type Listener struct {
 type User struct {
 	Name         string
 	PasswordHash string // bcrypt
+	// Addresses are the senders the user may give in MAIL FROM once
+	// authenticated (see Config.MaySendAs): each an address, "@domain" for
+	// any address in that domain, or "*" for any sender. nil: the default
+	// of Config.MaySendAs; users_file's users always have nil.
+	Addresses []string
 }
 
 // DeliveryMethod is how a domain's mail leaves sluice.

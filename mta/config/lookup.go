@@ -2,6 +2,7 @@ package config
 
 import (
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/sluice-mail/sluice/sdk/dnsname"
@@ -63,6 +64,57 @@ func (c *Config) UserByName(name string) (*User, bool) {
 		}
 	}
 	return nil, false
+}
+
+// MaySendAs reports whether the authenticated user login may give from as
+// its MAIL FROM (sender binding, as Postfix's reject_sender_login_mismatch).
+// The null sender "" is always allowed: bounces and DSNs carry it. A user
+// with an addresses list may send as each address on it, as any address
+// of a domain listed as "@domain", or as anyone if it lists "*". Without a
+// list (every users_file user): as its login name when that is an
+// address, else as login@D for each served domain D (the domain blocks
+// but the catch-all). Domains compare as dnsname.ASCII writes them, local
+// parts without regard to ASCII case. A login not configured (removed by a
+// reload since AUTH) may send only the null sender.
+func (c *Config) MaySendAs(login, from string) bool {
+	if from == "" {
+		return true
+	}
+	at := strings.LastIndexByte(from, '@')
+	if at <= 0 {
+		return false
+	}
+	local, domain := from[:at], dnsname.ASCII(from[at+1:])
+	u, ok := c.UserByName(login)
+	if !ok {
+		return false
+	}
+	if u.Addresses != nil {
+		for _, a := range u.Addresses {
+			switch {
+			case a == "*":
+				return true
+			case strings.HasPrefix(a, "@"):
+				if a[1:] == domain {
+					return true
+				}
+			default:
+				i := strings.LastIndexByte(a, '@')
+				if a[i+1:] == domain && strings.EqualFold(a[:i], local) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if i := strings.LastIndexByte(login, '@'); i > 0 {
+		return strings.EqualFold(login[:i], local) && dnsname.ASCII(login[i+1:]) == domain
+	}
+	if !strings.EqualFold(login, local) {
+		return false
+	}
+	d, ok := c.Domain(domain)
+	return ok && d.Name != "*"
 }
 
 // Trusted reports whether ip is in TrustedNetworks. An IPv4-mapped IPv6

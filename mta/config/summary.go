@@ -90,7 +90,11 @@ func (c *Config) WriteSummary(w io.Writer) error {
 		}
 	}
 	for _, u := range c.Users {
-		p("user %s\tbcrypt", u.Name)
+		senders := "default"
+		if u.Addresses != nil {
+			senders = strings.Join(u.Addresses, ",")
+		}
+		p("user %s\tbcrypt senders=%s", u.Name, senders)
 	}
 	if c.UsersFile != "" {
 		p("users_file\t%s", c.UsersFile)

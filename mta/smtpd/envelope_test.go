@@ -20,8 +20,9 @@ import (
 // within max_message_size, max_header_size and 998-byte lines. A filter
 // that breaks them gets its on_error (tempfail here, unless set), and
 // nothing is delivered to a refused recipient. A sender a filter sets
-// must pass the transaction's MAIL rules: not non-ASCII without SMTPUTF8;
-// the null sender stays allowed.
+// must pass the transaction's MAIL rules: not non-ASCII without SMTPUTF8,
+// and for an authenticated client one of its user's addresses (sender
+// binding); the null sender stays allowed.
 func TestFilterEnvelopeAndLimits(t *testing.T) {
 	s := relaytest.StartSink(t, false, nil)
 	add := func(addrs ...string) map[string]any {
@@ -54,6 +55,7 @@ func TestFilterEnvelopeAndLimits(t *testing.T) {
 		{"tag", "", "tagged.test"},
 		{"sender-utf8", "", "senderutf8.test"},
 		{"sender-null", "", "sendernull.test"},
+		{"sender-forged", "", "senderforged.test"},
 	}
 	confs := map[string]map[string]any{
 		"add-outside":         add("victim@elsewhere.test"),
@@ -69,6 +71,7 @@ func TestFilterEnvelopeAndLimits(t *testing.T) {
 		"tag":                 {"changes": []map[string]any{{"op": "add", "name": "X-Tag", "value": "1"}}},
 		"sender-utf8":         {"changes": []map[string]any{{"op": "sender", "value": "jörg@example.com"}}},
 		"sender-null":         {"changes": []map[string]any{{"op": "sender", "value": ""}}},
+		"sender-forged":       {"changes": []map[string]any{{"op": "sender", "value": "ceo@bank.example"}}},
 	}
 	cfg := `metrics_listen = "127.0.0.1:0"
 limits {
@@ -103,6 +106,10 @@ limits {
 		{"lmtp", "w@out.test", false, 451, nil},
 		{"smtp", "u@senderutf8.test", false, 451, nil},
 		{"smtp", "u@sendernull.test", false, 250, []string{"u@sendernull.test"}},
+		// Bound to alice's addresses once she is authenticated; an
+		// unauthenticated client's sender is not bound to anyone.
+		{"smtp-insecure-auth", "v@senderforged.test", true, 451, nil},
+		{"smtp", "u@senderforged.test", false, 250, []string{"u@senderforged.test"}},
 	}
 	for _, tc := range cases {
 		rc := relaytest.DialRaw(t, r.Addr(tc.listener))
@@ -144,8 +151,11 @@ limits {
 		subject, _, _ := strings.Cut(m.Data[strings.Index(m.Data, "Subject: ")+len("Subject: "):], "\r\n")
 		got[subject] = append(got[subject], m.Rcpts...)
 		wantFrom := "a@example.com"
-		if subject == "u@sendernull.test" {
+		switch subject {
+		case "u@sendernull.test":
 			wantFrom = ""
+		case "u@senderforged.test":
+			wantFrom = "ceo@bank.example"
 		}
 		if m.From != wantFrom {
 			t.Errorf("%s: envelope sender %q, want %q", subject, m.From, wantFrom)
@@ -163,7 +173,7 @@ limits {
 	metrics := scrapeText(t, r.MetricsURL)
 	for name, kind := range map[string]string{
 		"add-outside": "policy", "add-outside-cont": "policy", "rename-literal": "policy", "add-other-chain": "policy",
-		"reroute-nowhere": "policy", "sender-utf8": "policy", "add-many": "limit", "big-body": "limit", "big-header": "limit", "long-line": "limit",
+		"reroute-nowhere": "policy", "sender-utf8": "policy", "sender-forged": "policy", "add-many": "limit", "big-body": "limit", "big-header": "limit", "long-line": "limit",
 	} {
 		want := 1
 		if name == "add-outside" {

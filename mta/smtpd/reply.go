@@ -27,11 +27,14 @@ var (
 	errAuthRequired  = reply(530, [3]int{5, 7, 0}, "Authentication required")
 	errAuthMalformed = reply(501, [3]int{5, 5, 2}, "Malformed AUTH response")
 	errNeedSMTPUTF8  = reply(553, [3]int{5, 6, 7}, "Must declare SMTPUTF8 to send a non-ASCII address")
-	errNeedMail      = reply(503, [3]int{5, 5, 1}, "MAIL first")
-	errNoRecipients  = reply(554, [3]int{5, 5, 1}, "No valid recipients")
-	errNestedMail    = reply(503, [3]int{5, 5, 1}, "Nested MAIL command: end the transaction with DATA or RSET first")
-	errLocalTempfail = reply(451, [3]int{4, 3, 0}, "Local error, please try again later")
-	errBareLF        = reply(554, [3]int{5, 6, 11}, "Bare CR or LF in message data is not allowed; use CRLF line endings")
+	// Sender binding (session.senderPolicy); RFC 3463: 5.7.1, delivery not
+	// authorized.
+	errSenderNotOwned = reply(553, [3]int{5, 7, 1}, "Sender address not owned by the authenticated user")
+	errNeedMail       = reply(503, [3]int{5, 5, 1}, "MAIL first")
+	errNoRecipients   = reply(554, [3]int{5, 5, 1}, "No valid recipients")
+	errNestedMail     = reply(503, [3]int{5, 5, 1}, "Nested MAIL command: end the transaction with DATA or RSET first")
+	errLocalTempfail  = reply(451, [3]int{4, 3, 0}, "Local error, please try again later")
+	errBareLF         = reply(554, [3]int{5, 6, 11}, "Bare CR or LF in message data is not allowed; use CRLF line endings")
 	// NUL is in no message syntax sluice offers: RFC 5322 section 2.3 and
 	// RFC 6152 (8BITMIME) exclude it, and only BINARYMIME (RFC 3030), which
 	// sluice does not advertise, would allow it. Refused, not stripped: a

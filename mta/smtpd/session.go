@@ -246,12 +246,22 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 // senderPolicy decides whether this transaction may have sender from ("" is
 // the null sender), for a client's MAIL and for a sender a data-stage
 // filter sets (checkEnvelope) alike; MAIL's options must be in s.mailOpts.
+// An authenticated client may use only its user's addresses
+// (config.MaySendAs), on every listener: AUTH is what lets it relay, so
+// binding it only on submission would leave port 25 open to the same
+// forgery. A filter's new sender is held to the same binding: a filter
+// that rewrites senders for authenticated users must map them to one of
+// the user's addresses (or the null sender).
 func (s *session) senderPolicy(from string) *smtp.SMTPError {
 	if from != "" && !mailbox.Valid(from) {
 		return reply(553, [3]int{5, 1, 7}, "Malformed sender address")
 	}
 	if !s.mailOpts.UTF8 && !isASCII(from) {
 		return errNeedSMTPUTF8
+	}
+	if u := s.authUser(); u != "" && !s.srv.config().MaySendAs(u, from) {
+		s.srv.log.Info("sender not owned by the authenticated user", "client_ip", s.clientIP().String(), "user", u, "from", from)
+		return errSenderNotOwned
 	}
 	return nil
 }

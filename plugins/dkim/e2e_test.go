@@ -137,7 +137,9 @@ func TestEndToEnd(t *testing.T) {
 		{"ed25519 with a config key", "alice@ed.example", "ed25519-sha256", "ed1"},
 	} {
 		t.Run("relay signs "+tt.name, func(t *testing.T) {
-			send(t, r.Addr("smtp-insecure-auth"), true, tt.from, "bob@remote.test", outbound(tt.from))
+			// The envelope sender is alice's own (the relay binds it to
+			// her login); the From domain picks the key.
+			send(t, r.Addr("smtp-insecure-auth"), true, "alice@example.com", "bob@remote.test", outbound(tt.from))
 			n++
 			got := lastMessage(t, sink, n)
 			flat := strings.NewReplacer("\r\n", "", " ", "", "\t", "").Replace(got)
@@ -197,7 +199,7 @@ func TestEndToEnd(t *testing.T) {
 	t.Run("IDN domain without SMTPUTF8", func(t *testing.T) {
 		text := "From: Alice <alice@bücher.example>\r\nTo: bob@remote.test\r\nSubject: idn\r\n" +
 			"Date: Mon, 1 Jan 2024 00:00:00 +0000\r\nMessage-ID: <idn@xn--bcher-kva.example>\r\n\r\nHallo Bob.\r\n"
-		send(t, r.Addr("smtp-insecure-auth"), true, "alice@xn--bcher-kva.example", "bob@remote.test", text)
+		send(t, r.Addr("smtp-insecure-auth"), true, "alice@example.com", "bob@remote.test", text)
 		n++
 		got := lastMessage(t, sink, n)
 		flat := strings.NewReplacer("\r\n", "", " ", "", "\t", "").Replace(got)

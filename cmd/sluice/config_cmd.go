@@ -53,6 +53,15 @@ func checkConfigCommand(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %d error%s\n", *file, n, plural(n))
 		return 1
 	}
+	// What the file cannot show: the host's directories and files
+	// (config.CheckHost says what it looks at and what it cannot).
+	if errs := cfg.CheckHost(); len(errs) > 0 {
+		for _, err := range errs {
+			fmt.Fprintf(stderr, "%s: %v\n", *file, err)
+		}
+		fmt.Fprintf(stderr, "%s: %d error%s\n", *file, len(errs), plural(len(errs)))
+		return 1
+	}
 	if *loadPlugins {
 		if n := checkFilters(cfg.Filters, stderr); n > 0 {
 			fmt.Fprintf(stderr, "%s: %d filter%s failed to load\n", *file, n, plural(n))

@@ -7,13 +7,12 @@ import (
 	"testing"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
 // pass is the minimal pass-through plugin, for benchmarks.
-func pass(b *testing.B, name string) config.Filter {
-	return config.Filter{Name: name, Wasm: wasmtest.Build(b, "plugin/testdata/pass")}
+func pass(b *testing.B, name string) FilterSpec {
+	return FilterSpec{Name: name, Wasm: wasmtest.Build(b, "plugin/testdata/pass")}
 }
 
 func msg4K() string {

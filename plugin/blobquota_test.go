@@ -12,8 +12,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/mta/links"
+	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
 // TestBlobQuota runs the behave plugin's blob_put calls against a links
@@ -34,13 +34,13 @@ func TestBlobQuota(t *testing.T) {
 	usage := NewBlobUsage()
 	usage.now = clock
 	shareCompilationCache(t, dir)
-	blob := func(name string, conf v, msgQuota, quota int64) config.Filter {
+	blob := func(name string, conf v, msgQuota, quota int64) FilterSpec {
 		conf["mode"] = "blob"
-		return behave(t, name, conf, func(f *config.Filter) {
+		return behave(t, name, conf, func(f *FilterSpec) {
 			f.Grants, f.BlobMessageQuota, f.BlobQuota = []string{"blob"}, msgQuota, quota
 		})
 	}
-	h, err := NewHost(context.Background(), []config.Filter{
+	h, err := NewHost(context.Background(), []FilterSpec{
 		blob("per-message", v{"blob_sizes": []int{600, 600, 300, 100, 1}}, 1000, 1<<30),
 		blob("per-filter", v{"blob_sizes": []int{600, 600, 400}}, 1<<30, 1000),
 		blob("part-fits", v{"blob_parts": []string{"2", "1.1"}}, 25, 1<<30),
@@ -111,7 +111,7 @@ func TestBlobQuota(t *testing.T) {
 		}
 	}
 	for _, f := range h.order {
-		if f.name == "defaults" && (f.blobQuota != config.DefaultBlobQuota || f.blobMessageQuota != config.DefaultBlobMessageQuota) {
+		if f.name == "defaults" && (f.blobQuota != abi.DefaultBlobQuota || f.blobMessageQuota != abi.DefaultBlobMessageQuota) {
 			t.Errorf("defaults: quotas %d, %d", f.blobQuota, f.blobMessageQuota)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 )
 
 // TestBuiltinFilter: a filter block with `builtin` gets its module from
@@ -20,7 +19,7 @@ func TestBuiltinFilter(t *testing.T) {
 	logs := &logBuffer{}
 	dir := t.TempDir()
 	shareCompilationCache(t, dir)
-	h, err := NewHost(context.Background(), []config.Filter{{
+	h, err := NewHost(context.Background(), []FilterSpec{{
 		Name: "antispam", Builtin: "spam", Timeout: 30e9, MemoryBytes: 64 << 20,
 		ConfigJSON: []byte(`{"default":{"tag":-100}}`), // every message is tagged
 	}}, HostOptions{
@@ -62,7 +61,7 @@ func TestBuiltinFilter(t *testing.T) {
 
 // TestBuiltinUnknown: a name no built-in has fails the load, naming it.
 func TestBuiltinUnknown(t *testing.T) {
-	_, err := NewHost(context.Background(), []config.Filter{{Name: "x", Builtin: "nope"}}, HostOptions{})
+	_, err := NewHost(context.Background(), []FilterSpec{{Name: "x", Builtin: "nope"}}, HostOptions{})
 	if err == nil || !strings.Contains(err.Error(), `filter "x" (builtin nope): no built-in filter is named "nope"`) {
 		t.Fatalf("err = %v", err)
 	}

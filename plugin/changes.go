@@ -3,7 +3,6 @@ package plugin
 import (
 	"fmt"
 	"mime"
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -230,8 +229,6 @@ func smtpUTF8(txn *Txn) bool {
 	return false
 }
 
-var routeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 func hasRecipient(rcpts []Recipient, a string) bool {
 	for _, r := range rcpts {
 		if strings.EqualFold(r.Addr, a) {
@@ -324,7 +321,7 @@ func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
 		if !hasRecipient(rcpts, r.Rcpt) {
 			return nil, fmt.Errorf("reroute %q: not a recipient of this transaction", r.Rcpt)
 		}
-		if !routeName.MatchString(r.Route) {
+		if !abi.ValidRouteName(r.Route) {
 			return nil, fmt.Errorf("reroute %q: invalid route name %q", r.Rcpt, r.Route)
 		}
 		ch.Reroutes = append(ch.Reroutes, Reroute{Recipient: r.Rcpt, Route: r.Route})

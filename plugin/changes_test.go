@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -110,7 +109,7 @@ func TestConflictingChangesInChain(t *testing.T) {
 	dir := t.TempDir()
 	shareCompilationCache(t, dir)
 	m := NewMetrics()
-	h, err := NewHost(context.Background(), []config.Filter{
+	h, err := NewHost(context.Background(), []FilterSpec{
 		behave(t, "a", v{"changes": []v{{"op": "body", "value": "one"}}}, nil),
 		behave(t, "b", v{"changes": []v{{"op": "part", "path": "1", "type": "text/plain", "value": "two"}}}, nil),
 	}, HostOptions{DataDir: dir, Metrics: m})

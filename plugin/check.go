@@ -17,7 +17,6 @@ import (
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin/interrupt"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
@@ -88,7 +87,7 @@ func Check(ctx context.Context, file string, opts CheckOptions) *CheckReport {
 		rep.problem("%s: %s (%s)", current, reason, kind)
 	}
 	const name = "check"
-	h, err := NewHost(ctx, []config.Filter{{
+	h, err := NewHost(ctx, []FilterSpec{{
 		Name: name, Wasm: file, ConfigJSON: opts.ConfigJSON, Timeout: opts.Timeout, MemoryBytes: opts.MemoryBytes,
 		Grants: opts.Grants, HTTPEndpoint: opts.HTTPEndpoint, OnError: "tempfail",
 	}}, HostOptions{DataDir: dir, CacheDir: UserCacheDir(), Logger: opts.Logger, Metrics: m, MaxInstances: 1})

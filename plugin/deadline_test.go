@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -33,7 +32,7 @@ func TestDeadlineHolds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signKey := config.SigningKey{Name: "example.org/big", Path: writeKey(t, key, false)}
+	signKey := SigningKey{Name: "example.org/big", Path: writeKey(t, key, false)}
 	const timeout = 500 * time.Millisecond
 	// Slack for a loaded CI machine; the failures above overran by 4-50 s
 	// for 8,192 rounds and by minutes for random.
@@ -44,16 +43,16 @@ func TestDeadlineHolds(t *testing.T) {
 	modes := []string{"fill", "copy", "random", "signloop", "kvloop", "wat-fill", "wat-random", "wat-signloop", "wat-kvloop"}
 	for _, mode := range modes {
 		t.Run(mode, func(t *testing.T) {
-			grant := func(f *config.Filter) {
+			grant := func(f *FilterSpec) {
 				f.Timeout = timeout
 				f.MemoryBytes = 128 << 20
 				if strings.HasSuffix(mode, "signloop") {
-					f.Grants, f.SigningKeys = []string{"sign"}, []config.SigningKey{signKey}
+					f.Grants, f.SigningKeys = []string{"sign"}, []SigningKey{signKey}
 				}
 			}
-			var fc config.Filter
+			var fc FilterSpec
 			if wat, ok := strings.CutPrefix(mode, "wat-"); ok {
-				fc = config.Filter{Name: "f", Wasm: hostileLoop(wat, signKey.Name).file(t)}
+				fc = FilterSpec{Name: "f", Wasm: hostileLoop(wat, signKey.Name).file(t)}
 			} else {
 				fc = behave(t, "f", v{"mode": mode, "sign_key": signKey.Name, "sign_data": make([]byte, 32)}, nil)
 			}

@@ -4,7 +4,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/sdk/dnsname"
 )
 
 // dnsZoneName returns the name a dns_lookup of typ for name asks about, as
@@ -20,7 +20,7 @@ func dnsZoneName(typ, name string) (string, bool) {
 		}
 		return reverseName(a.Unmap()), true
 	}
-	n := config.ASCIIDomain(name)
+	n := dnsname.ASCII(name)
 	if n == "" || len(n) > 253 {
 		return "", false
 	}

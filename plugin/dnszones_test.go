@@ -8,8 +8,6 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-
-	"github.com/sluice-mail/sluice/mta/config"
 )
 
 func TestDNSZoneName(t *testing.T) {
@@ -63,10 +61,10 @@ func TestDNSZones(t *testing.T) {
 		"www.bücher.example", "bad name.stub.test",
 	}
 	h := newTestHost(t,
-		behave(t, "zoned", v{"mode": "dns", "dns_names": names}, func(f *config.Filter) {
+		behave(t, "zoned", v{"mode": "dns", "dns_names": names}, func(f *FilterSpec) {
 			f.Grants, f.Resolver, f.DNSZones = []string{"dns"}, addr, []string{"stub.test", "xn--bcher-kva.example"}
 		}),
-		behave(t, "open", v{"mode": "dns", "dns_names": []string{"secret.evil.example"}}, func(f *config.Filter) {
+		behave(t, "open", v{"mode": "dns", "dns_names": []string{"secret.evil.example"}}, func(f *FilterSpec) {
 			f.Grants, f.Resolver = []string{"dns"}, addr
 		}),
 	)

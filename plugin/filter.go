@@ -19,9 +19,9 @@ import (
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 	"github.com/tetratelabs/wazero/sys"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin/interrupt"
 	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/dnsname"
 )
 
 // Defaults for a filter block that leaves a limit unset.
@@ -43,7 +43,7 @@ type filter struct {
 	nameJSON   []byte // name as a JSON string, for the event's filter field
 	packed     bool   // the plugin asked for packed events (abi.EncodingPacked)
 	namePacked []byte // name as a packed string
-	cfg        config.Filter
+	cfg        FilterSpec
 	log        hclog.Logger
 	logs       *logSink
 	rt         wazero.Runtime
@@ -113,7 +113,7 @@ func (inst *instance) nanosleep(ns int64) {
 // section 4 says which host functions each opens).
 var Grants = []string{"dns", "http", "files", "socket", "blob", "sign", "relay"}
 
-func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error) {
+func newFilter(ctx context.Context, h *Host, cfg FilterSpec) (*filter, error) {
 	f := &filter{
 		host: h, name: cfg.Name, cfg: cfg,
 		log:     h.opts.Logger.Named(cfg.Name),
@@ -161,10 +161,10 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 			f.grantBlob = true
 			f.blobQuota, f.blobMessageQuota = cfg.BlobQuota, cfg.BlobMessageQuota
 			if f.blobQuota <= 0 {
-				f.blobQuota = config.DefaultBlobQuota
+				f.blobQuota = abi.DefaultBlobQuota
 			}
 			if f.blobMessageQuota <= 0 {
-				f.blobMessageQuota = config.DefaultBlobMessageQuota
+				f.blobMessageQuota = abi.DefaultBlobMessageQuota
 			}
 		case "relay":
 			f.grantRelay = true
@@ -179,7 +179,7 @@ func newFilter(ctx context.Context, h *Host, cfg config.Filter) (*filter, error)
 		}
 	}
 	for _, z := range cfg.DNSZones {
-		f.dnsZones = append(f.dnsZones, config.ASCIIDomain(z))
+		f.dnsZones = append(f.dnsZones, dnsname.ASCII(z))
 	}
 	f.resolver = h.opts.Resolver
 	if cfg.Resolver != "" {

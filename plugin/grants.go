@@ -15,7 +15,6 @@ import (
 
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -29,7 +28,7 @@ type fileSocketGrants struct {
 	socketNet, socketAddr string          // "" unless granted
 }
 
-func (g *fileSocketGrants) grant(name string, cfg config.Filter) error {
+func (g *fileSocketGrants) grant(name string, cfg FilterSpec) error {
 	switch name {
 	case "files":
 		if len(cfg.Files) == 0 {

@@ -3,7 +3,7 @@
 //
 // The relay uses a narrow API:
 //
-//	h, err := plugin.NewHost(ctx, cfg.Filters, plugin.HostOptions{DataDir: cfg.DataDir, Logger: log})
+//	h, err := plugin.NewHost(ctx, specs, plugin.HostOptions{DataDir: dataDir, Logger: log})
 //	defer h.Close(ctx)
 //	chain, err := h.Chain(domain.Filters)      // once per domain
 //	v := chain.Mail(ctx, txn)                   // at each SMTP stage
@@ -36,7 +36,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin/builtin"
 )
 
@@ -95,7 +94,7 @@ type Host struct {
 
 // NewHost compiles and checks every filter: ABI version, exports, imports
 // and the declared stages against the configured ones. Errors name the filter.
-func NewHost(ctx context.Context, filters []config.Filter, opts HostOptions) (*Host, error) {
+func NewHost(ctx context.Context, filters []FilterSpec, opts HostOptions) (*Host, error) {
 	if opts.Logger == nil {
 		opts.Logger = hclog.NewNullLogger()
 	}

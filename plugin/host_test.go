@@ -17,7 +17,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 )
 
 // logBuffer captures log output safely from many goroutines.
@@ -39,13 +38,13 @@ func (l *logBuffer) String() string {
 }
 
 // behave returns a filter definition for the test plugin with a config.
-func behave(t testing.TB, name string, conf any, mod func(*config.Filter)) config.Filter {
+func behave(t testing.TB, name string, conf any, mod func(*FilterSpec)) FilterSpec {
 	t.Helper()
 	js, err := json.Marshal(conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := config.Filter{Name: name, Wasm: wasmtest.Build(t, "plugin/testdata/behave"), ConfigJSON: js, Timeout: 5 * time.Second}
+	f := FilterSpec{Name: name, Wasm: wasmtest.Build(t, "plugin/testdata/behave"), ConfigJSON: js, Timeout: 5 * time.Second}
 	if mod != nil {
 		mod(&f)
 	}
@@ -58,7 +57,7 @@ type testHost struct {
 	dir  string
 }
 
-func newTestHost(t testing.TB, filters ...config.Filter) *testHost {
+func newTestHost(t testing.TB, filters ...FilterSpec) *testHost {
 	t.Helper()
 	logs := &logBuffer{}
 	dir := t.TempDir()

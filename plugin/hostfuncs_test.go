@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -71,7 +70,7 @@ func TestKVKeysAreBytes(t *testing.T) {
 func TestConfigReadWithoutConfig(t *testing.T) {
 	ctx := context.Background()
 	for _, conf := range []string{"", " \n"} {
-		h, err := NewHost(ctx, []config.Filter{{Name: "hm", Wasm: handmade{version: 1, stages: 1}.file(t), ConfigJSON: []byte(conf)}}, HostOptions{})
+		h, err := NewHost(ctx, []FilterSpec{{Name: "hm", Wasm: handmade{version: 1, stages: 1}.file(t), ConfigJSON: []byte(conf)}}, HostOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
-
-	"github.com/sluice-mail/sluice/mta/config"
 )
 
 // scrape fetches the metrics over HTTP, as Prometheus would, and returns
@@ -63,8 +61,8 @@ func TestMetricsHostile(t *testing.T) {
 	shareCompilationCache(t, dir)
 	m := NewMetrics()
 	logs := &logBuffer{}
-	hostile := func(name string, conf v) config.Filter {
-		return behave(t, name, conf, func(f *config.Filter) {
+	hostile := func(name string, conf v) FilterSpec {
+		return behave(t, name, conf, func(f *FilterSpec) {
 			f.Timeout = 300 * time.Millisecond
 			if name == "grow" { // reaching the cap takes longer than a loop's timeout under -race
 				f.Timeout = 10 * time.Second
@@ -73,7 +71,7 @@ func TestMetricsHostile(t *testing.T) {
 			f.OnError = "continue"
 		})
 	}
-	h, err := NewHost(ctx, []config.Filter{
+	h, err := NewHost(ctx, []FilterSpec{
 		hostile("loop", v{"mode": "loop"}),
 		hostile("grow", v{"mode": "grow"}),
 		hostile("panic", v{"mode": "panic"}),

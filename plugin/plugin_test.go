@@ -13,8 +13,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/miekg/dns"
-
-	"github.com/sluice-mail/sluice/mta/config"
 )
 
 type v map[string]any
@@ -116,7 +114,7 @@ func TestChainOrder(t *testing.T) {
 		behave(t, "rejects-all", v{"verdicts": v{"mail": v{"action": "reject"}, "rcpt": v{"action": "reject", "code": 550, "enhanced": "5.1.1", "text": "No such user"}}}, nil),
 		behave(t, "tags", v{"changes": []v{{"op": "add", "name": "X-A", "value": "1"}}}, nil),
 		behave(t, "tags-too", v{"changes": []v{{"op": "add", "name": "X-B", "value": "2"}}, "verdicts": v{"mail": v{"action": "tempfail"}}},
-			func(f *config.Filter) { f.Stages = []string{"data"} }),
+			func(f *FilterSpec) { f.Stages = []string{"data"} }),
 	)
 	ctx := context.Background()
 	// accept stops the chain for the stage: rejects-all is not consulted.
@@ -154,16 +152,16 @@ func TestFailurePolicy(t *testing.T) {
 	tests := []struct {
 		name   string
 		conf   v
-		mod    func(*config.Filter)
+		mod    func(*FilterSpec)
 		stage  string
 		reason string   // substring of Verdict.Reason
 		want   *Verdict // nil: the default tempfail
 	}{
-		{name: "infinite loop", conf: v{"mode": "loop"}, mod: func(f *config.Filter) { f.Timeout = 300 * time.Millisecond }, reason: "timeout: no answer within 300ms"},
+		{name: "infinite loop", conf: v{"mode": "loop"}, mod: func(f *FilterSpec) { f.Timeout = 300 * time.Millisecond }, reason: "timeout: no answer within 300ms"},
 		// The sleep is cut short by the interrupt; sleeping in steps of the
 		// timeout instead took ~20 steps (over 20 s) to reach a check.
-		{name: "sleep past the timeout", conf: v{"mode": "sleep"}, mod: func(f *config.Filter) { f.Timeout = 2 * time.Second }, reason: "timeout: no answer within 2s"},
-		{name: "memory growth past the cap", conf: v{"mode": "grow"}, mod: func(f *config.Filter) { f.MemoryBytes = 32 << 20 }, reason: "out of memory"},
+		{name: "sleep past the timeout", conf: v{"mode": "sleep"}, mod: func(f *FilterSpec) { f.Timeout = 2 * time.Second }, reason: "timeout: no answer within 2s"},
+		{name: "memory growth past the cap", conf: v{"mode": "grow"}, mod: func(f *FilterSpec) { f.MemoryBytes = 32 << 20 }, reason: "out of memory"},
 		{name: "panic", conf: v{"mode": "panic"}, reason: "trap"},
 		{name: "proc_exit", conf: v{"mode": "exit"}, reason: "proc_exit 3"},
 		{name: "reject with 2xx", conf: v{"verdicts": v{"data": v{"action": "reject", "code": 250}}}, reason: "reply code 250"},
@@ -189,9 +187,9 @@ func TestFailurePolicy(t *testing.T) {
 		{name: "invalid sender", conf: v{"changes": []v{{"op": "sender", "value": "a@"}}}, reason: "sender"},
 		{name: "too many added recipients", conf: v{"changes": manyChanges("add_rcpt", 1001)}, reason: "add_recipients: 1001 entries (at most 1000)"},
 		{name: "too many removed recipients", conf: v{"changes": manyChanges("remove_rcpt", 1001)}, reason: "remove_recipients: 1001 entries (at most 1000)"},
-		{name: "on_error continue", conf: v{"mode": "panic"}, mod: func(f *config.Filter) { f.OnError = "continue" },
+		{name: "on_error continue", conf: v{"mode": "panic"}, mod: func(f *FilterSpec) { f.OnError = "continue" },
 			want: &Verdict{Action: Continue}}, // the chain goes on; the reason is only logged
-		{name: "on_error reject", conf: v{"mode": "panic"}, mod: func(f *config.Filter) { f.OnError = "reject" }, reason: "trap",
+		{name: "on_error reject", conf: v{"mode": "panic"}, mod: func(f *FilterSpec) { f.OnError = "reject" }, reason: "trap",
 			want: &Verdict{Action: Reject, Code: 550, Enhanced: "5.7.1", Text: "Rejected by policy", Filter: "f"}},
 	}
 	for _, tt := range tests {
@@ -237,7 +235,7 @@ func TestFailurePolicy(t *testing.T) {
 func TestHandmadeModules(t *testing.T) {
 	ctx := context.Background()
 	newHost := func(hm handmade, stages ...string) (*Host, error) {
-		return NewHost(ctx, []config.Filter{{Name: "hm", Wasm: hm.file(t), Stages: stages}}, HostOptions{})
+		return NewHost(ctx, []FilterSpec{{Name: "hm", Wasm: hm.file(t), Stages: stages}}, HostOptions{})
 	}
 	if _, err := newHost(handmade{version: 99, stages: 1}); err == nil ||
 		!strings.Contains(err.Error(), `filter "hm"`) || !strings.Contains(err.Error(), "ABI version 99") || !strings.Contains(err.Error(), "supports version 1") {
@@ -261,10 +259,10 @@ func TestHandmadeModules(t *testing.T) {
 	} else {
 		h.Close(ctx)
 	}
-	if _, err := NewHost(ctx, []config.Filter{{Name: "junk", Wasm: writeTemp(t, "not wasm")}}, HostOptions{}); err == nil || !strings.Contains(err.Error(), `filter "junk"`) {
+	if _, err := NewHost(ctx, []FilterSpec{{Name: "junk", Wasm: writeTemp(t, "not wasm")}}, HostOptions{}); err == nil || !strings.Contains(err.Error(), `filter "junk"`) {
 		t.Errorf("junk module: %v", err)
 	}
-	if _, err := NewHost(ctx, []config.Filter{{Name: "sizes", Wasm: writeTemp(t, hostileSizes)}}, HostOptions{}); err == nil ||
+	if _, err := NewHost(ctx, []FilterSpec{{Name: "sizes", Wasm: writeTemp(t, hostileSizes)}}, HostOptions{}); err == nil ||
 		!strings.Contains(err.Error(), `filter "sizes"`) || !strings.Contains(err.Error(), "section 4: declares") {
 		t.Errorf("module declaring more than it holds: %v", err)
 	}
@@ -339,7 +337,7 @@ func TestInitFailures(t *testing.T) {
 			file := tt.hm.file(t)
 			done := make(chan error, 1)
 			go func() {
-				h, err := NewHost(ctx, []config.Filter{{Name: "hm", Wasm: file}}, HostOptions{})
+				h, err := NewHost(ctx, []FilterSpec{{Name: "hm", Wasm: file}}, HostOptions{})
 				if err == nil {
 					h.Close(ctx)
 				}
@@ -453,7 +451,7 @@ func TestKVPersists(t *testing.T) {
 		}
 	}
 	h.Close(context.Background())
-	h2, err := NewHost(context.Background(), []config.Filter{conf}, HostOptions{DataDir: h.dir})
+	h2, err := NewHost(context.Background(), []FilterSpec{conf}, HostOptions{DataDir: h.dir})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -472,8 +470,8 @@ func TestGrants(t *testing.T) {
 	h := newTestHost(t,
 		behave(t, "dns-denied", v{"mode": "dns"}, nil),
 		behave(t, "http-denied", v{"mode": "http"}, nil),
-		behave(t, "http-granted", v{"mode": "http"}, func(f *config.Filter) { f.Grants = []string{"http"}; f.HTTPEndpoint = srv.URL }),
-		behave(t, "dns-resolver", v{"mode": "dns", "dns_name": "stub.test"}, func(f *config.Filter) { f.Grants = []string{"dns"}; f.Resolver = stubDNS(t) }),
+		behave(t, "http-granted", v{"mode": "http"}, func(f *FilterSpec) { f.Grants = []string{"http"}; f.HTTPEndpoint = srv.URL }),
+		behave(t, "dns-resolver", v{"mode": "dns", "dns_name": "stub.test"}, func(f *FilterSpec) { f.Grants = []string{"dns"}; f.Resolver = stubDNS(t) }),
 	)
 	for name, want := range map[string]string{
 		"dns-resolver": "[192.0.2.53] <nil>",
@@ -486,7 +484,7 @@ func TestGrants(t *testing.T) {
 			t.Errorf("%s: %+v %+v, want header %q", name, got, ch, want)
 		}
 	}
-	if _, err := NewHost(context.Background(), []config.Filter{behave(t, "x", v{}, func(f *config.Filter) { f.Grants = []string{"fs"} })}, HostOptions{}); err == nil {
+	if _, err := NewHost(context.Background(), []FilterSpec{behave(t, "x", v{}, func(f *FilterSpec) { f.Grants = []string{"fs"} })}, HostOptions{}); err == nil {
 		t.Error("unknown grant accepted")
 	}
 }
@@ -517,7 +515,7 @@ func TestHammer(t *testing.T) {
 	logs := &logBuffer{}
 	dir := t.TempDir()
 	shareCompilationCache(t, dir)
-	h, err := NewHost(context.Background(), []config.Filter{
+	h, err := NewHost(context.Background(), []FilterSpec{
 		behave(t, "a", v{"changes": []v{{"op": "add", "name": "X-A", "value": "1"}}}, nil),
 		behave(t, "b", v{"verdicts": v{"rcpt": v{"action": "reject", "code": 550}}}, nil),
 	}, HostOptions{DataDir: dir, MaxInstances: 3, Logger: hclog.New(&hclog.LoggerOptions{Output: logs})})

@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/sluice-mail/sluice/mta/config"
 )
 
 func TestEnvelopeAfter(t *testing.T) {
@@ -100,12 +98,12 @@ func TestOutputPolicy(t *testing.T) {
 		return nil
 	}
 	folded := strings.Repeat("x", 900) + "\r\n " + strings.Repeat("y", 900)
-	relay := func(f *config.Filter) { f.Grants = []string{"relay"} }
-	onContinue := func(f *config.Filter) { f.OnError = "continue" }
+	relay := func(f *FilterSpec) { f.Grants = []string{"relay"} }
+	onContinue := func(f *FilterSpec) { f.OnError = "continue" }
 	cases := []struct {
 		name    string
 		changes []v
-		mod     func(*config.Filter)
+		mod     func(*FilterSpec)
 		policy  Policy
 		cont    bool   // on_error = "continue"
 		kind    string // "": the changes stand
@@ -133,7 +131,7 @@ func TestOutputPolicy(t *testing.T) {
 		{name: "too many recipients", changes: manyChanges("add_rcpt", 2), mod: relay, policy: Policy{Envelope: served},
 			kind: ErrKindLimit, reason: "over limit: 4 recipients (max_recipients 3)"},
 	}
-	var filters []config.Filter
+	var filters []FilterSpec
 	for i, tc := range cases {
 		filters = append(filters, behave(t, fmt.Sprint("f", i), v{"changes": tc.changes}, tc.mod))
 	}

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/sluice-mail/sluice/mta/config"
 )
 
 // memoryRewriter applies message changes to an in-memory copy of a message,
@@ -94,7 +92,7 @@ func TestFailedRewriteCounted(t *testing.T) {
 	dir := t.TempDir()
 	shareCompilationCache(t, dir)
 	m := NewMetrics()
-	h, err := NewHost(ctx, []config.Filter{
+	h, err := NewHost(ctx, []FilterSpec{
 		behave(t, "first", v{"changes": []v{{"op": "add", "name": "X-A", "value": "1"}}}, nil),
 		behave(t, "second", v{}, nil),
 	}, HostOptions{DataDir: dir, Metrics: m})

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -60,9 +59,9 @@ func wireMessage(t testing.TB, m *Message) *abi.Message {
 }
 
 // sdkPass is the pass-through filter of these benchmarks.
-func sdkPass(b *testing.B, name string) config.Filter {
+func sdkPass(b *testing.B, name string) FilterSpec {
 	if w := os.Getenv("SDKBENCH_PASS_WASM"); w != "" {
-		return config.Filter{Name: name, Wasm: w}
+		return FilterSpec{Name: name, Wasm: w}
 	}
 	return pass(b, name)
 }
@@ -141,7 +140,7 @@ func BenchmarkSDKHookMail(b *testing.B) {
 }
 
 func benchChainData(b *testing.B, names ...string) {
-	var fs []config.Filter
+	var fs []FilterSpec
 	for _, n := range names {
 		fs = append(fs, sdkPass(b, n))
 	}

@@ -18,7 +18,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/tetratelabs/wazero/api"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
@@ -33,13 +32,13 @@ type signGrant struct {
 
 // loadSigningKeys reads and checks every key of the filter's signing_keys.
 // A key file anyone may read is used but warned about.
-func loadSigningKeys(cfg config.Filter, log hclog.Logger) (signGrant, error) {
+func loadSigningKeys(cfg FilterSpec, log hclog.Logger) (signGrant, error) {
 	if len(cfg.SigningKeys) == 0 {
 		return signGrant{}, errors.New(`grant "sign" needs signing_keys`)
 	}
 	g := signGrant{keys: map[string]crypto.Signer{}}
 	var list abi.SigningKeys
-	sorted := slices.SortedFunc(slices.Values(cfg.SigningKeys), func(a, b config.SigningKey) int { return strings.Compare(a.Name, b.Name) })
+	sorted := slices.SortedFunc(slices.Values(cfg.SigningKeys), func(a, b SigningKey) int { return strings.Compare(a.Name, b.Name) })
 	for _, k := range sorted {
 		if _, dup := g.keys[k.Name]; dup {
 			return signGrant{}, fmt.Errorf("signing key %q listed twice", k.Name)

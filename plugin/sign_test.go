@@ -14,8 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/sluice-mail/sluice/mta/config"
 )
 
 // writeKey writes k as PEM (PKCS#8, or PKCS#1 for RSA when pkcs1) and
@@ -39,8 +37,8 @@ func writeKey(t testing.TB, k crypto.Signer, pkcs1 bool) string {
 	return p
 }
 
-func signFilter(t testing.TB, name, key string, data []byte, keys ...config.SigningKey) config.Filter {
-	return behave(t, name, v{"mode": "sign", "sign_key": key, "sign_data": data}, func(f *config.Filter) {
+func signFilter(t testing.TB, name, key string, data []byte, keys ...SigningKey) FilterSpec {
+	return behave(t, name, v{"mode": "sign", "sign_key": key, "sign_data": data}, func(f *FilterSpec) {
 		if len(keys) > 0 {
 			f.Grants, f.SigningKeys = []string{"sign"}, keys
 		}
@@ -55,7 +53,7 @@ func TestSignGrant(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, edKey, _ := ed25519.GenerateKey(rand.Reader)
-	keys := []config.SigningKey{ // sign_keys lists them sorted by name
+	keys := []SigningKey{ // sign_keys lists them sorted by name
 		{Name: "example.org/rsa8", Path: writeKey(t, rsaKey, false)},
 		{Name: "example.com/ed1", Path: writeKey(t, edKey, false)},
 		{Name: "example.com/rsa1", Path: writeKey(t, rsaKey, true)},
@@ -168,8 +166,8 @@ func TestSignGrantBadKeys(t *testing.T) {
 		{"short-rsa", writeKey(t, small, true), "RSA key of 768 bits"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := signFilter(t, "dkim-"+tc.name, "k", nil, config.SigningKey{Name: "example.com/k", Path: tc.path})
-			h, err := NewHost(context.Background(), []config.Filter{f}, HostOptions{})
+			f := signFilter(t, "dkim-"+tc.name, "k", nil, SigningKey{Name: "example.com/k", Path: tc.path})
+			h, err := NewHost(context.Background(), []FilterSpec{f}, HostOptions{})
 			if err == nil {
 				h.Close(context.Background())
 				t.Fatal("NewHost accepted the key")
@@ -181,8 +179,8 @@ func TestSignGrantBadKeys(t *testing.T) {
 			}
 		})
 	}
-	f := behave(t, "no-keys", v{}, func(f *config.Filter) { f.Grants = []string{"sign"} })
-	if h, err := NewHost(context.Background(), []config.Filter{f}, HostOptions{}); err == nil || !strings.Contains(err.Error(), "signing_keys") {
+	f := behave(t, "no-keys", v{}, func(f *FilterSpec) { f.Grants = []string{"sign"} })
+	if h, err := NewHost(context.Background(), []FilterSpec{f}, HostOptions{}); err == nil || !strings.Contains(err.Error(), "signing_keys") {
 		if h != nil {
 			h.Close(context.Background())
 		}

@@ -27,7 +27,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 	"github.com/sluice-mail/sluice/plugins/spam/bayes"
 )
@@ -305,7 +304,7 @@ func scoreSluice(wasm, dataDir string, train, test []sample, conf string) ([]sco
 	log.Printf("sluice: trained on %d spam, %d ham: %d tokens in %d shards", meta.NSpam, meta.NHam, meta.Tokens, meta.Shards)
 
 	ctx := context.Background()
-	host, err := plugin.NewHost(ctx, []config.Filter{{Name: "spam", Wasm: wasm, Stages: []string{"data"},
+	host, err := plugin.NewHost(ctx, []plugin.FilterSpec{{Name: "spam", Wasm: wasm, Stages: []string{"data"},
 		Timeout: 10 * time.Second, MemoryBytes: 256 << 20, ConfigJSON: []byte(conf)}},
 		plugin.HostOptions{DataDir: dataDir, MaxInstances: 1})
 	if err != nil {

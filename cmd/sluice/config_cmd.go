@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/mta/relay"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -70,14 +71,14 @@ func checkConfigCommand(args []string, stdout, stderr io.Writer) int {
 // initialisation. It returns the number of filters that failed.
 func checkFilters(filters []config.Filter, stderr io.Writer) int {
 	failed := 0
-	for _, f := range filters {
+	for _, f := range relay.FilterSpecs(filters) {
 		dir, err := os.MkdirTemp("", "sluice-check-config-")
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return failed + 1
 		}
 		log := hclog.New(&hclog.LoggerOptions{Name: "filter", Output: stderr, Level: hclog.Info})
-		h, err := plugin.NewHost(context.Background(), []config.Filter{f},
+		h, err := plugin.NewHost(context.Background(), []plugin.FilterSpec{f},
 			plugin.HostOptions{DataDir: dir, CacheDir: plugin.UserCacheDir(), Logger: log, MaxInstances: 1})
 		if err != nil {
 			fmt.Fprintln(stderr, err)

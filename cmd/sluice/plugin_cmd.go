@@ -14,7 +14,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 	"github.com/sluice-mail/sluice/sdk/abi"
 )
@@ -107,14 +106,14 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	var keys []config.SigningKey
+	var keys []plugin.SigningKey
 	for _, kv := range signingKeys {
 		name, path, ok := strings.Cut(kv, "=")
 		if !ok || name == "" || path == "" {
 			fmt.Fprintf(stderr, "sluice plugin test: -signing-key %q: want NAME=FILE\n", kv)
 			return 2
 		}
-		keys = append(keys, config.SigningKey{Name: name, Path: path})
+		keys = append(keys, plugin.SigningKey{Name: name, Path: path})
 	}
 
 	dataDir, err := os.MkdirTemp("", "sluice-plugin-test-")
@@ -125,7 +124,7 @@ func pluginTestCommand(args []string, stdout, stderr io.Writer) int {
 	defer os.RemoveAll(dataDir)
 	ctx := context.Background()
 	name := strings.TrimSuffix(filepath.Base(file), filepath.Ext(file))
-	host, err := plugin.NewHost(ctx, []config.Filter{{
+	host, err := plugin.NewHost(ctx, []plugin.FilterSpec{{
 		Name: name, Wasm: file, Stages: []string{*stage}, Timeout: *timeout, MemoryBytes: *memory,
 		ConfigJSON: cfgJSON, Grants: grants, HTTPEndpoint: *endpoint, SigningKeys: keys,
 	}}, plugin.HostOptions{DataDir: dataDir, CacheDir: plugin.UserCacheDir(), Logger: hclog.New(&hclog.LoggerOptions{Name: "plugin", Output: stderr})})

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 	"github.com/sluice-mail/sluice/plugins/spam/bayes"
 )
@@ -71,7 +70,7 @@ func TestSpamTrain(t *testing.T) {
 
 	// The plugin reads what the command wrote, in the host's kv layout.
 	ctx := context.Background()
-	host, err := plugin.NewHost(ctx, []config.Filter{{Name: "spam", Wasm: wasmtest.Build(t, "plugins/spam"), Stages: []string{"data"},
+	host, err := plugin.NewHost(ctx, []plugin.FilterSpec{{Name: "spam", Wasm: wasmtest.Build(t, "plugins/spam"), Stages: []string{"data"},
 		Timeout: 10 * time.Second, MemoryBytes: 64 << 20}}, plugin.HostOptions{DataDir: dataDir, CacheDir: wasmtest.CompileCacheDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -99,7 +98,7 @@ domain "sink.test" {
 // loading it, with the filter named.
 func TestSubjectBadConfig(t *testing.T) {
 	wasm := build(t)
-	_, err := plugin.NewHost(context.Background(), []config.Filter{{Name: "subj", Wasm: wasm, ConfigJSON: []byte(`{"word":"x","action":"maybe"}`)}}, plugin.HostOptions{})
+	_, err := plugin.NewHost(context.Background(), []plugin.FilterSpec{{Name: "subj", Wasm: wasm, ConfigJSON: []byte(`{"word":"x","action":"maybe"}`)}}, plugin.HostOptions{})
 	if err == nil || !strings.Contains(err.Error(), `filter "subj"`) || !strings.Contains(err.Error(), "_initialize") {
 		t.Errorf("bad config loaded: %v", err)
 	}

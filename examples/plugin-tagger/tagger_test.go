@@ -10,7 +10,6 @@ import (
 
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -76,7 +75,7 @@ domain "example.com" {
 func TestTaggerRefusesBadConfig(t *testing.T) {
 	wasm := wasmtest.Build(t, "examples/plugin-tagger")
 	var log strings.Builder
-	h, err := plugin.NewHost(context.Background(), []config.Filter{{Name: "tagger", Wasm: wasm,
+	h, err := plugin.NewHost(context.Background(), []plugin.FilterSpec{{Name: "tagger", Wasm: wasm,
 		ConfigJSON: []byte(`{"domains": "example.com"}`)}},
 		plugin.HostOptions{CacheDir: wasmtest.CompileCacheDir(), Logger: hclog.New(&hclog.LoggerOptions{Output: &log})})
 	if err == nil {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -28,7 +27,7 @@ func BenchmarkHook(b *testing.B) {
 	raw := "From: bob@example.org\r\nTo: alice@example.com\r\nSubject: hello\r\n\r\n" + strings.Repeat(strings.Repeat("z", 76)+"\r\n", 52)
 	ctx := context.Background()
 	for _, f := range filters {
-		h, err := plugin.NewHost(ctx, []config.Filter{{Name: f.name, Wasm: f.wasm, ConfigJSON: []byte(f.config)}},
+		h, err := plugin.NewHost(ctx, []plugin.FilterSpec{{Name: f.name, Wasm: f.wasm, ConfigJSON: []byte(f.config)}},
 			plugin.HostOptions{DataDir: b.TempDir(), CacheDir: wasmtest.CompileCacheDir()})
 		if err != nil {
 			b.Fatal(err)

@@ -261,8 +261,9 @@ type Filter struct {
 	DNSZones []string
 	// BlobQuota bounds the bytes of the objects the filter stored with the
 	// "blob" grant that have not expired yet; BlobMessageQuota the bytes it
-	// may store while handling one message (one event). Set (to the
-	// defaults if the file does not) when granted "blob"; 0 is the default.
+	// may store while handling one message (one event). Set (to
+	// abi.DefaultBlobQuota and abi.DefaultBlobMessageQuota if the file does
+	// not) when granted "blob"; 0 without the grant.
 	BlobQuota, BlobMessageQuota int64
 }
 
@@ -274,12 +275,6 @@ func (f Filter) Module() string {
 	}
 	return f.Wasm
 }
-
-// Defaults of the "blob" grant's quotas.
-const (
-	DefaultBlobQuota        = 10 << 30
-	DefaultBlobMessageQuota = 64 << 20
-)
 
 // SigningKey is one entry of a filter's signing_keys: a name the plugin
 // uses (the dkim filter wants "domain/selector") and a PEM private key file.

@@ -7,6 +7,9 @@ import (
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/zclconf/go-cty/cty"
+
+	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/dnsname"
 )
 
 // filterFiles decodes the settings of the "files" and "socket" grants:
@@ -112,7 +115,7 @@ func isAlnum(c byte) bool {
 // filterDNSZones decodes dns_zones, the optional setting of the "dns" grant:
 // the zones the plugin may look names up in, so that it cannot send what it
 // read in a message out in the names it asks about. Each is kept as an
-// A-label name in lower case without the trailing dot (ASCIIDomain).
+// A-label name in lower case without the trailing dot (dnsname.ASCII).
 func (d *decoder) filterDNSZones(a hcl.Attributes, f *Filter) {
 	za := a["dns_zones"]
 	if za == nil {
@@ -128,7 +131,7 @@ func (d *decoder) filterDNSZones(a hcl.Attributes, f *Filter) {
 	}
 	zones := make([]string, 0, len(list))
 	for i, z := range list {
-		n := ASCIIDomain(z)
+		n := dnsname.ASCII(z)
 		switch {
 		case !validZone(n):
 			d.errorf(ranges[i], "Invalid zone", "dns_zones: %q is not a domain name such as \"zen.spamhaus.org\".", z)
@@ -165,11 +168,11 @@ func validZone(s string) bool {
 }
 
 // filterBlobQuotas decodes blob_quota and blob_message_quota, the limits
-// of the "blob" grant (defaults DefaultBlobQuota, DefaultBlobMessageQuota;
+// of the "blob" grant (defaults abi.DefaultBlobQuota, abi.DefaultBlobMessageQuota;
 // both stay 0 without the grant).
 func (d *decoder) filterBlobQuotas(a hcl.Attributes, f *Filter) {
 	if contains(f.Grants, "blob") {
-		f.BlobQuota, f.BlobMessageQuota = DefaultBlobQuota, DefaultBlobMessageQuota
+		f.BlobQuota, f.BlobMessageQuota = abi.DefaultBlobQuota, abi.DefaultBlobMessageQuota
 	}
 	for _, q := range []struct {
 		name string

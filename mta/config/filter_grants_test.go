@@ -3,6 +3,8 @@ package config
 import (
 	"slices"
 	"testing"
+
+	"github.com/sluice-mail/sluice/sdk/abi"
 )
 
 // TestFilterGrantLimits: dns_zones are kept as lower-case A-labels without
@@ -34,10 +36,10 @@ domain "localhost" {
 	if want := []string{"xn--bcher-kva.example", "zen.spamhaus.org", "_domainkey.example.com"}; !slices.Equal(a.DNSZones, want) {
 		t.Errorf("dns_zones = %q, want %q", a.DNSZones, want)
 	}
-	if a.BlobQuota != DefaultBlobQuota || a.BlobMessageQuota != 1<<20 {
+	if a.BlobQuota != abi.DefaultBlobQuota || a.BlobMessageQuota != 1<<20 {
 		t.Errorf("a: quotas %d, %d", a.BlobQuota, a.BlobMessageQuota)
 	}
-	if b.BlobQuota != DefaultBlobQuota || b.BlobMessageQuota != DefaultBlobMessageQuota || b.DNSZones != nil {
+	if b.BlobQuota != abi.DefaultBlobQuota || b.BlobMessageQuota != abi.DefaultBlobMessageQuota || b.DNSZones != nil {
 		t.Errorf("b: quotas %d, %d, zones %q", b.BlobQuota, b.BlobMessageQuota, b.DNSZones)
 	}
 	if cf.BlobQuota != 0 || cf.BlobMessageQuota != 0 {

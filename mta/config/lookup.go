@@ -2,36 +2,17 @@ package config
 
 import (
 	"net/netip"
-	"strings"
 	"time"
-	"unicode/utf8"
 
-	"golang.org/x/net/idna"
+	"github.com/sluice-mail/sluice/sdk/dnsname"
 )
-
-// ASCIIDomain returns a domain name as domain blocks and DNS hold it: lower
-// case, without a trailing root dot, internationalized labels as A-labels
-// ("Bücher.example." gives "xn--bcher-kva.example"; SMTPUTF8 mail may name
-// either form). A name that is not a valid IDN comes back lower-cased.
-func ASCIIDomain(name string) string {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
-	for i := 0; i < len(name); i++ {
-		if name[i] >= utf8.RuneSelf {
-			if a, err := idna.Lookup.ToASCII(name); err == nil {
-				return a
-			}
-			return name
-		}
-	}
-	return name
-}
 
 // Domain returns the served domain called name, compared case-insensitively
 // as DNS names are (RFC 4343), ignoring a trailing root dot, with U-labels
-// matching the block's A-labels (ASCIIDomain). It never returns the
+// matching the block's A-labels (dnsname.ASCII). It never returns the
 // catch-all; use CatchAll for mail to other domains.
 func (c *Config) Domain(name string) (*Domain, bool) {
-	name = ASCIIDomain(name)
+	name = dnsname.ASCII(name)
 	if name == "*" {
 		return nil, false
 	}

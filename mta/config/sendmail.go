@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
+
+	"github.com/sluice-mail/sluice/sdk/dnsname"
 )
 
 // Sendmail is the optional `sendmail { ... }` block: how `sluice sendmail`
@@ -28,7 +30,7 @@ func (d *decoder) sendmail(b *hcl.Block, c *Config) *Sendmail {
 	s := &Sendmail{}
 	content := d.content(b.Body, sendmailSchema)
 	if a := content.Attributes["origin"]; d.nonEmpty(a, &s.Origin) {
-		s.Origin = ASCIIDomain(s.Origin)
+		s.Origin = dnsname.ASCII(s.Origin)
 		if !isHostname(s.Origin) {
 			d.errorf(a.Expr.Range(), "Invalid origin", "origin %q is not a domain name.", s.Origin)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sluice-mail/sluice/mta/config"
+	"github.com/sluice-mail/sluice/sdk/dnsname"
 	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
@@ -149,7 +150,7 @@ func (m *mx) lookupMX(ctx context.Context, domain string) ([]mxHost, error) {
 		}
 		return []mxHost{{name: ip.String(), literal: ip.String()}}, nil
 	}
-	domain = config.ASCIIDomain(domain) // DNS holds IDNs as A-labels
+	domain = dnsname.ASCII(domain) // DNS holds IDNs as A-labels
 	if _, ok := dns.IsDomainName(domain); !ok || len(domain) > 253 || mailbox.CheckDomain(domain) != nil {
 		return nil, localErr(550, "5.1.2", "bad destination domain %q", cleanText(domain))
 	}

@@ -140,7 +140,7 @@ func New(cfg *config.Config, opts Options) (_ *Relay, err error) {
 		CacheDir: opts.CompileCacheDir, Blobs: blobs,
 		BlobUsage: plugin.NewBlobUsage()} // blob_quota counts across reloads
 	if len(cfg.Filters) > 0 {
-		if r.host, err = plugin.NewHost(context.Background(), cfg.Filters, r.hostOpts); err != nil {
+		if r.host, err = plugin.NewHost(context.Background(), FilterSpecs(cfg.Filters), r.hostOpts); err != nil {
 			return nil, err
 		}
 	}
@@ -259,7 +259,7 @@ func (r *Relay) Reload(cfg *config.Config) error {
 	ctx := context.Background()
 	var h *plugin.Host
 	if len(cfg.Filters) > 0 {
-		h, err = plugin.NewHost(ctx, cfg.Filters, r.hostOpts)
+		h, err = plugin.NewHost(ctx, FilterSpecs(cfg.Filters), r.hostOpts)
 		if err != nil {
 			routes.Close()
 			log.Error("reload refused: a filter failed to load; the running configuration stays", "reason", err)

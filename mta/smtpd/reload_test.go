@@ -8,7 +8,6 @@ import (
 
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -26,7 +25,7 @@ func TestSetPluginsMidTransaction(t *testing.T) {
 	// The new module (here: the same code, a different config) compiles
 	// first, from the relay's compilation cache, as a reload does.
 	conf, _ := json.Marshal(reject("new module"))
-	h, err := plugin.NewHost(context.Background(), []config.Filter{{Name: "f", Wasm: wasmtest.Build(t, "plugin/testdata/behave"),
+	h, err := plugin.NewHost(context.Background(), []plugin.FilterSpec{{Name: "f", Wasm: wasmtest.Build(t, "plugin/testdata/behave"),
 		ConfigJSON: conf, Timeout: 5 * time.Second}}, plugin.HostOptions{DataDir: r.DataDir, CacheDir: wasmtest.CompileCacheDir()})
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluice-mail/sluice/internal/dnstest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	mtaconfig "github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -44,7 +43,7 @@ func BenchmarkDataStage(b *testing.B) {
 			pemKey := pemOf(b, bc.key)
 			conf, _ := json.Marshal(map[string]any{"authserv_id": "relay.test",
 				"keys": []map[string]string{{"domain": "example.com", "selector": bc.selector, "key": pemKey}}})
-			f := mtaconfig.Filter{Name: "dkim", Wasm: wasmtest.Build(b, "plugins/dkim"),
+			f := plugin.FilterSpec{Name: "dkim", Wasm: wasmtest.Build(b, "plugins/dkim"),
 				Stages: []string{"data"}, Grants: []string{"dns"}, Resolver: resolver, ConfigJSON: conf,
 				Timeout: 10e9, MemoryBytes: 64 << 20, OnError: "tempfail"}
 			if bc.host {
@@ -54,9 +53,9 @@ func BenchmarkDataStage(b *testing.B) {
 				}
 				f.ConfigJSON = []byte(`{"authserv_id": "relay.test"}`)
 				f.Grants = []string{"dns", "sign"}
-				f.SigningKeys = []mtaconfig.SigningKey{{Name: "example.com/" + bc.selector, Path: path}}
+				f.SigningKeys = []plugin.SigningKey{{Name: "example.com/" + bc.selector, Path: path}}
 			}
-			h, err := plugin.NewHost(context.Background(), []mtaconfig.Filter{f}, plugin.HostOptions{CacheDir: wasmtest.CompileCacheDir()})
+			h, err := plugin.NewHost(context.Background(), []plugin.FilterSpec{f}, plugin.HostOptions{CacheDir: wasmtest.CompileCacheDir()})
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -119,10 +118,10 @@ func TestRelayRewrite(t *testing.T) {
 // the plugin host from starting, and says why.
 func TestLoopRefusedAtLoad(t *testing.T) {
 	wasm := wasmtest.Build(t, "plugins/rewrite")
-	fc := config.Filter{Name: "rw", Wasm: wasm,
+	fc := plugin.FilterSpec{Name: "rw", Wasm: wasm,
 		ConfigJSON: []byte(`{"recipients": [{"match": "a@x.example", "to": "b@x.example"}, {"match": "b@x.example", "to": "a@x.example"}]}`)}
 	var log strings.Builder
-	h, err := plugin.NewHost(context.Background(), []config.Filter{fc}, plugin.HostOptions{Logger: testLogger(&log), CacheDir: wasmtest.CompileCacheDir()})
+	h, err := plugin.NewHost(context.Background(), []plugin.FilterSpec{fc}, plugin.HostOptions{Logger: testLogger(&log), CacheDir: wasmtest.CompileCacheDir()})
 	if err == nil {
 		h.Close(context.Background())
 		t.Fatal("host started with a looping rewrite table")

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/sluice-mail/sluice/sdk/abi"
 	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
@@ -265,8 +266,6 @@ type rerouteRule struct {
 	route string
 }
 
-var routeName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
 // Parse decodes and checks a configuration. Unknown fields are errors, so
 // a misspelt table is not silently ignored.
 func Parse(js []byte) (*Rewriter, error) {
@@ -339,7 +338,7 @@ func Compile(c Config) (*Rewriter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("reroute[%d]: %v", i, err)
 		}
-		if !routeName.MatchString(r.Route) {
+		if !abi.ValidRouteName(r.Route) {
 			return nil, fmt.Errorf("reroute[%d]: route %q is not a domain block name", i, r.Route)
 		}
 		rw.reroute = append(rw.reroute, rerouteRule{matcher: m, route: r.Route})

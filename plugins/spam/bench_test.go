@@ -11,7 +11,6 @@ import (
 	"github.com/sluice-mail/sluice/internal/relaytest"
 
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -26,7 +25,7 @@ func BenchmarkDataStage(b *testing.B) {
 			dir := b.TempDir()
 			trainInto(b, dir, "spam")
 			ctx := context.Background()
-			host, err := plugin.NewHost(ctx, []config.Filter{{Name: "spam", Wasm: wasm, Stages: []string{"data"},
+			host, err := plugin.NewHost(ctx, []plugin.FilterSpec{{Name: "spam", Wasm: wasm, Stages: []string{"data"},
 				Timeout: 10 * time.Second, MemoryBytes: 64 << 20, ConfigJSON: []byte(c.conf)}}, plugin.HostOptions{DataDir: dir, MaxInstances: 1, CacheDir: wasmtest.CompileCacheDir()})
 			if err != nil {
 				b.Fatal(err)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/sluice-mail/sluice/internal/relaytest"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 	"github.com/sluice-mail/sluice/plugins/spam/bayes"
 )
@@ -139,7 +138,7 @@ func TestSubjectEncodedForHost(t *testing.T) {
 	dir := t.TempDir()
 	trainInto(t, dir, "spam")
 	ctx := context.Background()
-	host, err := plugin.NewHost(ctx, []config.Filter{{Name: "spam", Wasm: wasm, Stages: []string{"data"},
+	host, err := plugin.NewHost(ctx, []plugin.FilterSpec{{Name: "spam", Wasm: wasm, Stages: []string{"data"},
 		Timeout: 10 * time.Second, MemoryBytes: 64 << 20, ConfigJSON: []byte(`{}`)}},
 		plugin.HostOptions{DataDir: dir, MaxInstances: 1, CacheDir: wasmtest.CompileCacheDir()})
 	if err != nil {

@@ -253,6 +253,32 @@ type Reroute struct {
 	Route string `json:"route"`
 }
 
+// MaxRouteName is the longest route name, in bytes.
+const MaxRouteName = 64
+
+// ValidRouteName reports whether s may name a route in a Reroute (ABI.md
+// section 3.3): 1 to MaxRouteName ASCII letters, digits, '.', '_' and '-',
+// starting with a letter or digit ([A-Za-z0-9][A-Za-z0-9._-]{0,63}). The
+// host refuses a change with another name, and a filter that takes route
+// names from its configuration (plugins/rewrite) checks them here too, so
+// that it refuses at load what the host would refuse at each message.
+// Whether the relay has that route is for the relay to say.
+func ValidRouteName(s string) bool {
+	if len(s) == 0 || len(s) > MaxRouteName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '.' || c == '_' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
 // PartReplace replaces one MIME entity (header and body) by a new leaf part.
 type PartReplace struct {
 	Path        string `json:"path"`

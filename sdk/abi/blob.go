@@ -23,3 +23,13 @@ type BlobInfo struct {
 
 // MaxBlobInfoBytes bounds blob_put's answer: a buffer this large always holds it.
 const MaxBlobInfoBytes = 4096
+
+// Defaults of the "blob" grant's quotas (ABI.md section 4, blob_put): the
+// bytes of a filter's objects not yet expired (blob_quota) and the bytes
+// it may store while handling one event (blob_message_quota). The host
+// applies them to a filter whose quotas are unset, the relay's
+// configuration writes them into a filter block that sets none.
+const (
+	DefaultBlobQuota        = 10 << 30
+	DefaultBlobMessageQuota = 64 << 20
+)

@@ -6,6 +6,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
+	"github.com/sluice-mail/sluice/sdk/dnsname"
 )
 
 // ASCIIDomain returns a domain name as DNS holds it: lower case, without
@@ -14,19 +15,15 @@ import (
 // mail may name a domain in U-labels (RFC 6531, in headers RFC 6532),
 // but SPF, DKIM and DMARC look the A-labels up (RFC 8616), and only
 // A-labels may stand in a header of a message sent without SMTPUTF8.
-// It converts as the relay does (mta/config.ASCIIDomain, the idna.Lookup
-// profile), which the guest side may not import; where that refuses the
-// whole name for an ASCII label that is no host name ("_dmarc",
-// "sel._domainkey"), each non-ASCII label is converted alone and the
-// others kept. ok is false for a non-ASCII name that is not a valid IDN;
+// It converts as the relay does (sdk/dnsname, the idna.Lookup profile);
+// where that refuses the whole name for an ASCII label that is no host
+// name ("_dmarc", "sel._domainkey"), each non-ASCII label is converted
+// alone and the others kept. ok is false for a non-ASCII name that is not a valid IDN;
 // it comes back lower-cased.
 func ASCIIDomain(name string) (ascii string, ok bool) {
-	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	name = dnsname.ASCII(name) // unchanged, lower-cased, if it is no IDN
 	if hdrtext.ASCII(name) {
 		return name, true
-	}
-	if a, err := idna.Lookup.ToASCII(name); err == nil {
-		return a, true
 	}
 	labels := strings.Split(name, ".")
 	for i, l := range labels {

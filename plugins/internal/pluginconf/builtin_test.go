@@ -8,7 +8,6 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/sluice-mail/sluice/internal/wasmtest"
-	"github.com/sluice-mail/sluice/mta/config"
 	"github.com/sluice-mail/sluice/plugin"
 )
 
@@ -33,7 +32,7 @@ func TestBuiltinFiltersRefuseBadConfig(t *testing.T) {
 	} {
 		ctx := context.Background()
 		var logs strings.Builder
-		host, err := plugin.NewHost(ctx, []config.Filter{{Name: "f", Wasm: wasmtest.Build(t, tc.pkg), Stages: []string{"data"},
+		host, err := plugin.NewHost(ctx, []plugin.FilterSpec{{Name: "f", Wasm: wasmtest.Build(t, tc.pkg), Stages: []string{"data"},
 			Timeout: 10 * time.Second, ConfigJSON: []byte(tc.conf)}}, plugin.HostOptions{DataDir: t.TempDir(), CacheDir: wasmtest.CompileCacheDir(),
 			Logger: hclog.New(&hclog.LoggerOptions{Output: &logs})})
 		if err == nil {

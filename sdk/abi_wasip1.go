@@ -18,18 +18,22 @@ var (
 // maxKeptResult bounds the result buffer kept for the next event.
 const maxKeptResult = 64 << 10
 
+//lint:ignore U1000 called by the host through go:wasmexport, which staticcheck does not read
 //go:wasmexport sluice_abi_version
 func exportABIVersion() int32 { return abi.Version }
 
+//lint:ignore U1000 called by the host through go:wasmexport, which staticcheck does not read
 //go:wasmexport sluice_stages
 func exportStages() int32 { return stageBits() }
 
 // The SDK asks for packed events, which it decodes 2–4× faster than JSON,
 // and takes no other: dispatch answers a JSON event with an error result.
 //
+//lint:ignore U1000 called by the host through go:wasmexport, which staticcheck does not read
 //go:wasmexport sluice_event_encoding
 func exportEventEncoding() int32 { return abi.EncodingPacked }
 
+//lint:ignore U1000 called by the host through go:wasmexport, which staticcheck does not read
 //go:wasmexport sluice_alloc
 func exportAlloc(size int32) uint32 {
 	if size < 0 {
@@ -39,6 +43,7 @@ func exportAlloc(size int32) uint32 {
 	return uint32(uintptr(unsafe.Pointer(unsafe.SliceData(inbuf))))
 }
 
+//lint:ignore U1000 called by the host through go:wasmexport, which staticcheck does not read
 //go:wasmexport sluice_on_event
 func exportOnEvent(ptr, n uint32) uint64 {
 	if int(n) != len(inbuf) || uintptr(ptr) != uintptr(unsafe.Pointer(unsafe.SliceData(inbuf))) {

@@ -282,7 +282,7 @@ func (d *decoder) address(a *hcl.Attribute, listener bool) (network, addr string
 func parseAddress(s string, listener bool) (network, addr string, err error) {
 	if p, isUnix := strings.CutPrefix(s, "unix:"); isUnix {
 		if p == "" {
-			return "", "", errors.New("no socket path after unix:")
+			return "", "", errors.New(`no socket path after "unix:"`)
 		}
 		return "unix", p, nil
 	}

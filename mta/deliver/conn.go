@@ -85,8 +85,6 @@ type dialer struct {
 	authPass string
 }
 
-var errNoSTARTTLS = errors.New("STARTTLS not offered")
-
 // tlsHandshakeError marks a failed handshake, after which opportunistic TLS
 // falls back to a fresh plaintext connection.
 type tlsHandshakeError struct{ err error }

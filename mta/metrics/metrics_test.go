@@ -292,7 +292,7 @@ domain "dead.example" {
 	}
 	rc.Cmd("QUIT", 221)
 
-	fams = waitMetrics(t, r.MetricsURL, "a second attempt for each message", func(f map[string]*dto.MetricFamily) bool {
+	waitMetrics(t, r.MetricsURL, "a second attempt for each message", func(f map[string]*dto.MetricFamily) bool {
 		v, _ := value(f, "sluice_deliveries_total", "domain=dead.example", "status=deferred")
 		return v >= 6
 	})

@@ -96,7 +96,7 @@ func TestVirusThroughRelay(t *testing.T) {
 		{"base64", "u@reject.test", att("eicar.txt", eicar), 554, "5.7.0 Virus found: Eicar-Test-Signature"},
 		{"nested zip", "u@reject.test", att("n.zip", nested), 554, "5.7.0 Virus found: Eicar-Test-Signature"},
 		{"custom ndb", "u@reject.test", att("a.txt", []byte("xx CUSTOM-MALWARE xx")), 554, "Virus found: Sluice.Test.Body"},
-		{"custom hdb", "u@reject.test", att("c.txt", custom[:len(custom)]), 554, "Virus found: Sluice.Test"},
+		{"custom hdb", "u@reject.test", att("c.txt", custom), 554, "Virus found: Sluice.Test"},
 		{"exe name", "u@reject.test", att("setup.exe", []byte("harmless")), 554, "Attachment refused by policy: Sluice.Policy.DangerousExtension"},
 		{"bomb", "u@reject.test", att("b.zip", virustest.Bomb(20, 1<<20)), 554, "Heuristics.Limits.Exceeded.MaxTotal"},
 		{"bomb tempfail", "u@tempfail.test", att("b.zip", virustest.Bomb(20, 1<<20)), 451, "4.7.0"},

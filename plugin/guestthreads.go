@@ -21,9 +21,11 @@ import (
 // (a move costs two thread wake-ups, 5-15 µs). A guest's deadline holds
 // whatever thread it runs on. See plugin/RATIONALE.md.
 
-// guestNice is the nice value of guest threads: a nice-0 thread gets ~10
-// times the CPU of a nice-10 one when both want it (CFS weights 1024/110).
-const guestNice = 10
+// guestNice is the nice value of guest threads: a nice-0 thread gets ~68
+// times the CPU of a nice-19 one when both want it (CFS weights 1024/15).
+// Nice 10 left a bystander's p99 at 2.4-2.8x its quiet figure with four
+// hostile filters; 19 brings it to ~1.5x (plugin/RATIONALE.md).
+const guestNice = 19
 
 // guestProcsPerCPU is how many Ps per CPU the host adds for guest threads:
 // a filter keeps at most 2 instances per CPU busy. Guests blocked in a host

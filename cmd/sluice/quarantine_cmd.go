@@ -33,6 +33,12 @@ func quarantineCommand(args []string, stdout, stderr io.Writer) int {
 	if !ok {
 		return 1
 	}
+	// The quarantine directory appears with the first quarantined message;
+	// the queue directory tells whether this data_dir is a server's at all.
+	if _, err := queueDir(cfg.DataDir); err != nil {
+		fmt.Fprintf(stderr, "sluice quarantine %s: %v\n", op, err)
+		return 1
+	}
 	qdir := filepath.Join(cfg.DataDir, "quarantine")
 	var err error
 	switch op {

@@ -78,3 +78,15 @@ func TestQuarantineReleaseOnline(t *testing.T) {
 		t.Errorf("running queue has %d messages, want the released one", q.Len())
 	}
 }
+
+// A data_dir no server has run with is an error, as for queue list, not an
+// empty quarantine.
+func TestQuarantineCommandNoDataDir(t *testing.T) {
+	cfg, _ := queueEnv(t)
+	for _, args := range [][]string{{"list"}, {"show", "abc"}, {"delete", "abc"}, {"release", "abc"}} {
+		code, out, errs := sluice(t, append([]string{"quarantine", "-config", cfg}, args...)...)
+		if code != 1 || !strings.Contains(errs, "no queue at") || out != "" {
+			t.Errorf("%v without a queue directory: %d %q %q", args, code, out, errs)
+		}
+	}
+}

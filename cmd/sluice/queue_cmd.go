@@ -102,6 +102,17 @@ func queueCommand(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// queueDir returns <data_dir>/queue, or an error that says so when it does
+// not exist: then no server has run with this data_dir (or it is the wrong
+// one), and an empty listing would mislead.
+func queueDir(dataDir string) (string, error) {
+	dir := filepath.Join(dataDir, "queue")
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return dir, fmt.Errorf("no queue at %s (has the server run with this data_dir?)", dir)
+	}
+	return dir, nil
+}
+
 // openAdmin returns the running server's control socket if one answers,
 // else the spool directory itself.
 func openAdmin(dataDir string) (admin queue.Admin, offline bool, closeFn func(), err error) {
@@ -110,11 +121,11 @@ func openAdmin(dataDir string) (admin queue.Admin, offline bool, closeFn func(),
 		c.Close()
 		return &control.Client{Path: sock}, false, func() {}, nil
 	}
-	dir := filepath.Join(dataDir, "queue")
-	s, err := queue.OpenSpool(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, false, nil, fmt.Errorf("no queue at %s (has the server run with this data_dir?)", dir)
+	dir, err := queueDir(dataDir)
+	if err != nil {
+		return nil, false, nil, err
 	}
+	s, err := queue.OpenSpool(dir)
 	if err != nil {
 		return nil, false, nil, err
 	}

@@ -244,7 +244,12 @@ type answer struct {
 	headers []headerSet
 }
 
-type headerSet struct{ Name, Value string }
+// headerSet sets the field Name to Value, or with Remove removes every
+// field so named.
+type headerSet struct {
+	Name, Value string
+	Remove      bool
+}
 
 func (a answer) sdkResult() sdk.Result {
 	if a.action == "reject" {
@@ -252,7 +257,11 @@ func (a answer) sdkResult() sdk.Result {
 	}
 	ch := new(sdk.Changes)
 	for _, h := range a.headers {
-		ch.SetHeader(h.Name, h.Value)
+		if h.Remove {
+			ch.RemoveHeader(h.Name)
+		} else {
+			ch.SetHeader(h.Name, h.Value)
+		}
 	}
 	if a.action == "quarantine" {
 		return sdk.Quarantine("spam score " + a.score).With(ch)
@@ -292,13 +301,19 @@ func (s *settings) result(v verdict, a Actions, subj subjectField) answer {
 			names = []string{"none"}
 		}
 		ans.headers = append(ans.headers,
-			headerSet{"X-Spam-Score", ans.score},
-			headerSet{"X-Spam-Status", fmt.Sprintf("%s, score=%s required=%.1f tests=%s", status, ans.score, tag, strings.Join(names, ","))},
-			headerSet{"X-Spam-Report", report.String()})
+			headerSet{Name: "X-Spam-Score", Value: ans.score},
+			headerSet{Name: "X-Spam-Status", Value: fmt.Sprintf("%s, score=%s required=%.1f tests=%s", status, ans.score, tag, strings.Join(names, ","))})
+		// No hit, nothing to report: no empty X-Spam-Report, and none the
+		// message came with left standing beside our Status.
+		if len(v.hits) > 0 {
+			ans.headers = append(ans.headers, headerSet{Name: "X-Spam-Report", Value: report.String()})
+		} else {
+			ans.headers = append(ans.headers, headerSet{Name: "X-Spam-Report", Remove: true})
+		}
 	}
 	if v.spam && *a.SubjectTag != "" {
 		if tagged, ok := tagSubject(*a.SubjectTag, subj); ok {
-			ans.headers = append(ans.headers, headerSet{"Subject", tagged})
+			ans.headers = append(ans.headers, headerSet{Name: "Subject", Value: tagged})
 		}
 	}
 	if a.Quarantine != nil && v.score >= *a.Quarantine {

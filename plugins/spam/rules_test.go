@@ -206,3 +206,33 @@ func TestTagSubject(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// With no rule hit there is nothing to report: no X-Spam-Report is added,
+// and one the message came with is removed rather than left standing.
+func TestResultNoHitsNoReport(t *testing.T) {
+	s := mustSettings(t, `{}`)
+	r := s.result(verdict{score: 0}, s.actionsFor(nil), subjectField{Value: "Hi", Present: true})
+	removed := false
+	for _, h := range r.headers {
+		if h.Name == "X-Spam-Report" && !h.Remove {
+			t.Errorf("report added with no hit: %q", h.Value)
+		}
+		removed = removed || h.Name == "X-Spam-Report" && h.Remove
+	}
+	if !removed {
+		t.Errorf("an incoming X-Spam-Report is not removed: %+v", r.headers)
+	}
+	res := r.sdkResult()
+	if res.Action != "continue" {
+		t.Errorf("result %+v", res)
+	}
+	// With a hit the report is there.
+	r = s.result(verdict{score: 1, hits: []hit{{"MISSING_DATE", 1, "no Date"}}}, s.actionsFor(nil), subjectField{})
+	found := false
+	for _, h := range r.headers {
+		found = found || h.Name == "X-Spam-Report" && !h.Remove && strings.Contains(h.Value, "MISSING_DATE")
+	}
+	if !found {
+		t.Errorf("report missing with a hit: %+v", r.headers)
+	}
+}

@@ -40,11 +40,15 @@ func (m *msgInfo) htmlParts() []htmlInfo {
 	return m.html
 }
 
+// blank reports whether a header value is empty or only white space: a
+// present-but-empty Date or Message-ID counts as missing.
+func blank(v string) bool { return strings.TrimSpace(v) == "" }
+
 var rules = []rule{
-	{"MISSING_DATE", 1.0, "Missing Date header", func(m *msgInfo) bool { return !m.doc.Has("Date") }},
+	{"MISSING_DATE", 1.0, "Missing Date header", func(m *msgInfo) bool { return blank(m.doc.Get("Date")) }},
 	{"INVALID_DATE", 1.0, "Date header not RFC 5322", func(m *msgInfo) bool {
 		d := m.doc.Get("Date")
-		if d == "" {
+		if blank(d) {
 			return false
 		}
 		_, err := mail.ParseDate(d)
@@ -54,7 +58,7 @@ var rules = []rule{
 		t, err := mail.ParseDate(m.doc.Get("Date"))
 		return err == nil && t.After(m.now.Add(24*time.Hour))
 	}},
-	{"MISSING_MID", 1.0, "Missing Message-ID header", func(m *msgInfo) bool { return !m.doc.Has("Message-ID") }},
+	{"MISSING_MID", 1.0, "Missing Message-ID header", func(m *msgInfo) bool { return blank(m.doc.Get("Message-ID")) }},
 	{"INVALID_MSGID", 1.0, "Message-ID not <local@domain>", func(m *msgInfo) bool {
 		id := strings.TrimSpace(m.doc.Get("Message-ID"))
 		return id != "" && !msgIDRe.MatchString(id)

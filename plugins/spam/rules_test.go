@@ -236,3 +236,29 @@ func TestResultNoHitsNoReport(t *testing.T) {
 		t.Errorf("report missing with a hit: %+v", r.headers)
 	}
 }
+
+// A Date: or Message-ID: with an empty value is as good as none: it scores
+// as missing, the same as a message without the fields.
+func TestRulesEmptyDateMessageID(t *testing.T) {
+	s := mustSettings(t, "")
+	const rest = "From: a@example.org\r\nTo: b@example.com\r\nSubject: x\r\n"
+	score := func(raw string) (float64, []string) {
+		h, b := bayes.SplitMessage([]byte(raw))
+		v := s.evaluate(bayes.Parse(h, b), "", nil, now)
+		var names []string
+		for _, h := range v.hits {
+			names = append(names, h.name)
+		}
+		return v.score, names
+	}
+	absent, absentHits := score(rest + "\r\nx\r\n")
+	for _, raw := range []string{
+		rest + "Date:\r\nMessage-ID:\r\n\r\nx\r\n",
+		rest + "Date: \r\nMessage-ID:  \t\r\n\r\nx\r\n",
+	} {
+		got, names := score(raw)
+		if !slices.Contains(names, "MISSING_DATE") || !slices.Contains(names, "MISSING_MID") || got != absent {
+			t.Errorf("%q: score %v hits %v, want %v as with both absent (%v)", raw, got, names, absent, absentHits)
+		}
+	}
+}

@@ -18,9 +18,10 @@ import (
 
 const dkimUsage = `usage: sluice dkim keygen -domain DOMAIN -selector SELECTOR [-type rsa|ed25519] [-bits N] [-out FILE]
   Writes a new DKIM private key (PEM, PKCS#8, mode 0600; never overwrites)
-  to FILE (default SELECTOR._domainkey.DOMAIN.pem) and prints the DNS TXT
-  record to publish, the signing_keys entry for the dkim filter (the "sign"
-  grant: the relay holds the key) and the key entry for its config.
+  to FILE (default SELECTOR._domainkey.DOMAIN.pem in the current directory)
+  and prints the DNS TXT record to publish and the signing_keys entry for the
+  dkim filter (the "sign" grant: the relay holds the key). The private key is
+  only ever written to FILE, never printed.
 `
 
 func dkimCommand(args []string, stdout, stderr io.Writer) int {
@@ -80,8 +81,9 @@ func dkimCommand(args []string, stdout, stderr io.Writer) int {
 		abs = *out
 	}
 	fmt.Fprintf(stdout, "# let the relay hold the key (grants = [\"dns\", \"sign\"]) with, in the dkim filter block:\nsigning_keys = { %q = %q }\n\n", d+"/"+s, abs)
-	fmt.Fprintf(stdout, "# or add this key to the dkim filter's config (keys = [ ... ]):\n{\n  domain   = %q\n  selector = %q\n  key      = <<-EOT\n    %s  EOT\n}\n",
-		d, s, strings.ReplaceAll(string(pemText), "\n", "\n    "))
+	// The private key stays in the file: stdout ends up in terminals,
+	// scrollback, logs and tickets.
+	fmt.Fprintf(stdout, "# (or, to sign inside the plugin, paste the key from %s into its config:\n#  keys = [{ domain = %q, selector = %q, key = <<-EOT ... EOT }])\n", *out, d, s)
 	return 0
 }
 

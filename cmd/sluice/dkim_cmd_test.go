@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -51,23 +50,8 @@ func TestDKIMKeygen(t *testing.T) {
 				t.Errorf("signing_keys line %q: %v %+v", line, diags, sk)
 			}
 
-			// The config entry, pasted into a filter block, gives back the key.
-			entry := stdout.String()[strings.Index(stdout.String(), "{\n"):]
-			src := "listener \"smtp\" { address = \"127.0.0.1:2525\" }\ndomain \"localhost\" {\n  deliver \"maildir\" {}\n}\n" +
-				"filter \"dkim\" {\n  wasm = \"dkim.wasm\"\n  config = {\n    keys = [" + entry + "]\n  }\n}\n"
-			cfg, diags := config.Parse([]byte(src), "t.hcl", dir)
-			if diags.HasErrors() {
-				t.Fatalf("%v\n%s", diags, src)
-			}
-			var c struct {
-				Keys []struct{ Domain, Selector, Key string }
-			}
-			if err := json.Unmarshal(cfg.Filters[0].ConfigJSON, &c); err != nil || len(c.Keys) != 1 {
-				t.Fatalf("config JSON %s: %v", cfg.Filters[0].ConfigJSON, err)
-			}
-			if c.Keys[0].Domain != "example.com" || c.Keys[0].Selector != "s2026" || strings.TrimSpace(c.Keys[0].Key) != strings.TrimSpace(string(pemText)) {
-				t.Errorf("config entry %+v", c.Keys[0])
-			}
+			// The private key is never printed: not the PEM, not its body.
+			noKeyPrinted(t, stdout.String()+stderr.String(), pemText)
 
 			// Sign with the file's key, verify against the printed record.
 			signer, err := parsePEMSigner(pemText)
@@ -105,6 +89,41 @@ func TestDKIMKeygen(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
 	}
+}
+
+// noKeyPrinted fails when out holds the private key or any line of it.
+func noKeyPrinted(t *testing.T, out string, pemText []byte) {
+	t.Helper()
+	if strings.Contains(out, "PRIVATE KEY") {
+		t.Errorf("private key printed:\n%s", out)
+	}
+	for _, l := range strings.Split(string(pemText), "\n") {
+		if len(l) > 16 && !strings.HasPrefix(l, "-----") && strings.Contains(out, l) {
+			t.Errorf("private key line %q printed", l)
+		}
+	}
+}
+
+// TestDKIMKeygenDefaultOut: without -out the key goes to
+// SELECTOR._domainkey.DOMAIN.pem in the current directory, mode 0600, and
+// is not printed.
+func TestDKIMKeygenDefaultOut(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"dkim", "keygen", "-domain", "example.com", "-selector", "s1", "-type", "ed25519"}, nil, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	file := filepath.Join(dir, "s1._domainkey.example.com.pem")
+	st, err := os.Stat(file)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v %v", st, err)
+	}
+	pemText, _ := os.ReadFile(file)
+	if !strings.Contains(stdout.String(), "private key written to s1._domainkey.example.com.pem") {
+		t.Errorf("stdout does not name the key file:\n%s", stdout.String())
+	}
+	noKeyPrinted(t, stdout.String()+stderr.String(), pemText)
 }
 
 func parsePEMSigner(b []byte) (crypto.Signer, error) {

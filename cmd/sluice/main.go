@@ -20,7 +20,7 @@ Usage:
   sluice spam train -spam PATH -ham PATH ...   train the spam filter's classifier ("sluice spam" for help)
   sluice queue list|show|flush|hold|release|delete ...   inspect and manage the queue ("sluice queue" for help)
   sluice quarantine list|show|release|delete ...        messages a filter quarantined ("sluice quarantine" for help)
-  sluice dkim keygen -domain D -selector S   write a DKIM key, print its DNS TXT record and filter config
+  sluice dkim keygen -domain D -selector S   write a DKIM key file, print its DNS TXT record and signing_keys line
   sluice sendmail [-t] [-i] [-f SENDER] [RECIPIENT...]   hand a message on stdin to the local relay, as sendmail(1)
                                      does, also when run as sendmail by a link of that name ("sluice sendmail -help" for help)
   sluice version                     print the version and the VCS revision it was built from

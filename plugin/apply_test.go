@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
@@ -157,15 +158,15 @@ func TestValidation(t *testing.T) {
 		{"name with colon", func() error { return validHeaderName("X:Y") }, false},
 		{"name with space", func() error { return validHeaderName("X Y") }, false},
 		{"empty name", func() error { return validHeaderName("") }, false},
-		{"folded value", func() error { return validHeaderValue("X", "a\r\n\tb", false) }, true},
-		{"utf-8 value", func() error { return validHeaderValue("X", "café", true) }, true},
-		{"CRLF injection", func() error { return validHeaderValue("X", "a\r\nBcc: evil@example.com", false) }, false},
-		{"bare LF", func() error { return validHeaderValue("X", "a\nb", false) }, false},
-		{"bare CR", func() error { return validHeaderValue("X", "a\rb", false) }, false},
-		{"trailing CRLF", func() error { return validHeaderValue("X", "a\r\n", false) }, false},
-		{"NUL", func() error { return validHeaderValue("X", "a\x00", false) }, false},
-		{"invalid utf-8", func() error { return validHeaderValue("X", "\xff", true) }, false},
-		{"long line", func() error { return validHeaderValue("X", strings.Repeat("a", 1000), false) }, false},
+		{"folded value", func() error { return hdrrule.Check("X", "a\r\n\tb", false) }, true},
+		{"utf-8 value", func() error { return hdrrule.Check("X", "café", true) }, true},
+		{"CRLF injection", func() error { return hdrrule.Check("X", "a\r\nBcc: evil@example.com", false) }, false},
+		{"bare LF", func() error { return hdrrule.Check("X", "a\nb", false) }, false},
+		{"bare CR", func() error { return hdrrule.Check("X", "a\rb", false) }, false},
+		{"trailing CRLF", func() error { return hdrrule.Check("X", "a\r\n", false) }, false},
+		{"NUL", func() error { return hdrrule.Check("X", "a\x00", false) }, false},
+		{"invalid utf-8", func() error { return hdrrule.Check("X", "\xff", true) }, false},
+		{"long line", func() error { return hdrrule.Check("X", strings.Repeat("a", 1000), false) }, false},
 		{"address", func() error { return mailbox.Check("a.b+c@example.com") }, true},
 		{"address no domain", func() error { return mailbox.Check("a@") }, false},
 		{"address no at", func() error { return mailbox.Check("postmaster") }, false},

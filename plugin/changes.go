@@ -4,10 +4,9 @@ import (
 	"fmt"
 	"mime"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
@@ -138,9 +137,8 @@ func signatureHeader(name string) bool {
 const maxHeaderIndex = 1 << 20
 
 const (
-	maxHeaderNameBytes  = 128
-	maxHeaderValueBytes = 16 << 10
-	maxLineBytes        = 998 // RFC 5322 section 2.1.1
+	maxHeaderNameBytes = 128
+	maxLineBytes       = hdrrule.MaxLine
 )
 
 func validHeaderName(name string) error {
@@ -151,66 +149,6 @@ func validHeaderName(name string) error {
 		if c := name[i]; c < 33 || c > 126 || c == ':' {
 			return fmt.Errorf("header name %q: invalid character %q", name, c)
 		}
-	}
-	return nil
-}
-
-// validHeaderValue allows CR only in CRLF followed by space or tab
-// (folding), no other control characters, and no continuation line of
-// whitespace only: some parsers end the header at such a line, so whatever
-// follows would become body to them and header to others. 8-bit text is
-// allowed only in a message sent with SMTPUTF8 (smtputf8; RFC 6532), as valid
-// UTF-8 without the characters that break lines or control terminals (C1
-// controls such as U+0085 NEL, U+2028, U+2029); elsewhere a header is
-// US-ASCII (RFC 5322 section 2.2), and non-ASCII text must be an RFC 2047
-// encoded word.
-func validHeaderValue(name, v string, smtputf8 bool) error {
-	if len(v) > maxHeaderValueBytes {
-		return fmt.Errorf("header %s: value longer than %d bytes", name, maxHeaderValueBytes)
-	}
-	if !utf8.ValidString(v) {
-		return fmt.Errorf("header %s: value is not valid UTF-8", name)
-	}
-	line := len(name) + 2
-	blank := false // the current line is a continuation line of whitespace so far
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == '\r':
-			if i+2 >= len(v) || v[i+1] != '\n' || (v[i+2] != ' ' && v[i+2] != '\t') {
-				return fmt.Errorf("header %s: CR or LF not part of folding (CRLF followed by whitespace)", name)
-			}
-			if blank {
-				return fmt.Errorf("header %s: folded line of whitespace only", name)
-			}
-			i++
-			line, blank = 0, true
-			continue
-		case c == '\n':
-			return fmt.Errorf("header %s: bare LF in value", name)
-		case c < 32 && c != '\t', c == 127:
-			return fmt.Errorf("header %s: control character %q in value", name, c)
-		case c >= 0x80:
-			if !smtputf8 {
-				return fmt.Errorf("header %s: 8-bit byte %#x in a message without SMTPUTF8 (use an RFC 2047 encoded word)", name, c)
-			}
-			r, size := utf8.DecodeRuneInString(v[i:])
-			if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) {
-				return fmt.Errorf("header %s: control or line-breaking character %U in value", name, r)
-			}
-			i += size - 1
-			line += size - 1
-		}
-		if c != ' ' && c != '\t' {
-			blank = false
-		}
-		line++
-		if line > maxLineBytes {
-			return fmt.Errorf("header %s: line longer than %d bytes; fold it", name, maxLineBytes)
-		}
-	}
-	if blank {
-		return fmt.Errorf("header %s: folded line of whitespace only", name)
 	}
 	return nil
 }
@@ -271,7 +209,7 @@ func convertChanges(w *abi.Changes, txn *Txn, parts []part) (*Changes, error) {
 		}
 		switch h.Op {
 		case abi.HeaderAdd, abi.HeaderPrepend, abi.HeaderSet:
-			if err := validHeaderValue(h.Name, h.Value, smtputf8); err != nil {
+			if err := hdrrule.Check(h.Name, h.Value, smtputf8); err != nil {
 				return nil, err
 			}
 		case abi.HeaderRemove:

@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
 	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 )
 
 // leaves decodes a message with go-message and returns its leaf parts'
@@ -412,7 +413,7 @@ func TestPlanFoldAndDKIM(t *testing.T) {
 	t.Log(notes)
 	v := strings.TrimSuffix(strings.TrimPrefix(out, "set Subject: "), "\n")
 	d, err := new(mime.WordDecoder).DecodeHeader(sdk.Unfold(v))
-	if err != nil || d != word || hdrtext.Check("Subject", v, false) != nil {
+	if err != nil || d != word || hdrrule.Check("Subject", v, false) != nil {
 		t.Errorf("long word re-encoded as %q (%v)", v, err)
 	}
 }
@@ -492,7 +493,7 @@ func TestPlanHeadersHostRule(t *testing.T) {
 				t.Errorf("changes %q, want %q (notes %v)", got, c.want, notes)
 			}
 			for _, h := range chHeaders(ch) {
-				if err := hdrtext.Check(h.Name, h.Value, hdrtext.SMTPUTF8(c.txn.MailParams)); err != nil {
+				if err := hdrrule.Check(h.Name, h.Value, hdrtext.SMTPUTF8(c.txn.MailParams)); err != nil {
 					t.Errorf("the host would refuse it: %v", err)
 				}
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 )
 
 // message is what the plan needs of a data event; plain values so the
@@ -139,7 +140,7 @@ func (s *settings) plan(m message, en env) (*edits, []string, error) {
 		// The host's rule (ABI.md 3.3): one bad field is dropped here
 		// rather than have the whole result refused. Folding keeps raw
 		// 8-bit text, which a message without SMTPUTF8 may not get.
-		if err := hdrtext.Check(e.name, e.value, smtputf8); err != nil {
+		if err := hdrrule.Check(e.name, e.value, smtputf8); err != nil {
 			notes = append(notes, fmt.Sprintf("%s not normalized: %v", e.name, err))
 			continue
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 )
 
 // Plan is what the filter asks of the host for one message; it is built
@@ -110,7 +111,7 @@ func (rw *Rewriter) MakePlan(txn sdk.Txn, h sdk.Header) (*Plan, error) {
 			continue
 		}
 		canon := canonicalName(name)
-		if err := hdrtext.Check(canon, nv, smtputf8); err != nil {
+		if err := hdrrule.Check(canon, nv, smtputf8); err != nil {
 			// A non-ASCII address has no 7-bit form (RFC 2047 may not
 			// encode an addr-spec): without SMTPUTF8 the host would refuse
 			// the whole result.

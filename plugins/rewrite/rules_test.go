@@ -8,6 +8,7 @@ import (
 	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
 	"github.com/sluice-mail/sluice/sdk/abi"
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 	"github.com/sluice-mail/sluice/sdk/mailbox"
 )
 
@@ -292,7 +293,7 @@ func TestPlanHeaderEncoding(t *testing.T) {
 				}
 				return
 			}
-			if err := hdrtext.Check("To", got, hdrtext.SMTPUTF8(c.txn.MailParams)); err != nil {
+			if err := hdrrule.Check("To", got, hdrtext.SMTPUTF8(c.txn.MailParams)); err != nil {
 				t.Errorf("the host would refuse %q: %v", got, err)
 			}
 			if c.want != "(decodes)" {

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/plugins/spam/bayes"
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 )
 
 var now = time.Date(2024, 5, 1, 12, 0, 0, 0, time.UTC)
@@ -190,7 +190,7 @@ func TestTagSubject(t *testing.T) {
 				t.Errorf("tagSubject = %q, want %q", got, c.want)
 			}
 			if ok {
-				if err := hdrtext.Check("Subject", got, c.subj.SMTPUTF8); err != nil {
+				if err := hdrrule.Check("Subject", got, c.subj.SMTPUTF8); err != nil {
 					t.Errorf("the host would refuse it: %v", err)
 				}
 			}
@@ -202,7 +202,7 @@ func TestTagSubject(t *testing.T) {
 	if !ok || !strings.Contains(got, "?=\r\n =?utf-8?") {
 		t.Fatalf("long subject: %q, %v", got, ok)
 	}
-	if err := hdrtext.Check("Subject", got, false); err != nil {
+	if err := hdrrule.Check("Subject", got, false); err != nil {
 		t.Error(err)
 	}
 }

@@ -6,8 +6,8 @@ import (
 
 	"github.com/emersion/go-msgauth/authres"
 
-	"github.com/sluice-mail/sluice/plugins/internal/hdrtext"
 	"github.com/sluice-mail/sluice/sdk"
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 )
 
 // maxProperty bounds a property's value: the longest address (RFC 5321
@@ -32,7 +32,7 @@ func FormatAuthResults(authservID string, results []authres.Result, smtputf8 boo
 		if v == "" {
 			return ""
 		}
-		err := hdrtext.Check("Authentication-Results", v, smtputf8)
+		err := hdrrule.Check("Authentication-Results", v, smtputf8)
 		if err == nil && len(v) > maxProperty {
 			err = fmt.Errorf("value of %d bytes, more than any address", len(v))
 		}
@@ -94,7 +94,7 @@ func FormatAuthResults(authservID string, results []authres.Result, smtputf8 boo
 		}
 	}
 	value = strings.ReplaceAll(authres.Format(authservID, out), "; ", ";\r\n\t")
-	if err := hdrtext.Check("Authentication-Results", value, smtputf8); err != nil {
+	if err := hdrrule.Check("Authentication-Results", value, smtputf8); err != nil {
 		return "", append(dropped, "Authentication-Results left out: "+err.Error())
 	}
 	return value, dropped

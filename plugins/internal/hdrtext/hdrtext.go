@@ -8,22 +8,17 @@
 package hdrtext
 
 import (
-	"fmt"
 	"mime"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 )
 
 const (
 	// foldAt is the column an encoded-word line stays within (RFC 2047
 	// section 2: 76 characters for a line that holds encoded-words).
 	foldAt = 76
-	// MaxLine is the longest header line, without its CRLF (RFC 5322
-	// section 2.1.1); the host refuses a value with a longer one.
-	MaxLine = 998
-	// MaxValue is the longest value the host takes (16 KiB).
-	MaxValue = 16 << 10
 )
 
 // SMTPUTF8 reports whether a transaction's MAIL parameters carry SMTPUTF8
@@ -37,77 +32,15 @@ func SMTPUTF8(mailParams map[string]string) bool {
 	return false
 }
 
-// Check reports why the host would refuse v as the value of the field
-// name, nil if it would take it. It mirrors the host's rule
-// (plugin/changes.go validHeaderValue): so a filter can leave out one
-// field it cannot write rather than have its whole result refused.
-func Check(name, v string, smtputf8 bool) error {
-	if len(v) > MaxValue {
-		return fmt.Errorf("header %s: value longer than %d bytes", name, MaxValue)
-	}
-	if !utf8.ValidString(v) {
-		return fmt.Errorf("header %s: value is not valid UTF-8", name)
-	}
-	line := len(name) + 2
-	blank := false // the current line is a continuation line of whitespace so far
-	for i := 0; i < len(v); i++ {
-		c := v[i]
-		switch {
-		case c == '\r':
-			if i+2 >= len(v) || v[i+1] != '\n' || (v[i+2] != ' ' && v[i+2] != '\t') {
-				return fmt.Errorf("header %s: CR or LF not part of folding", name)
-			}
-			if blank {
-				return fmt.Errorf("header %s: folded line of whitespace only", name)
-			}
-			i++
-			line, blank = 0, true
-			continue
-		case c == '\n':
-			return fmt.Errorf("header %s: bare LF in value", name)
-		case c < 32 && c != '\t', c == 127:
-			return fmt.Errorf("header %s: control character %q in value", name, c)
-		case c >= 0x80:
-			if !smtputf8 {
-				return fmt.Errorf("header %s: 8-bit byte %#x in a message without SMTPUTF8", name, c)
-			}
-			r, size := utf8.DecodeRuneInString(v[i:])
-			if forbidden(r) {
-				return fmt.Errorf("header %s: control or line-breaking character %U in value", name, r)
-			}
-			i += size - 1
-			line += size - 1
-		}
-		if c != ' ' && c != '\t' {
-			blank = false
-		}
-		line++
-		if line > MaxLine {
-			return fmt.Errorf("header %s: line longer than %d bytes", name, MaxLine)
-		}
-	}
-	if blank {
-		return fmt.Errorf("header %s: folded line of whitespace only", name)
-	}
-	return nil
-}
-
-// forbidden reports characters no header text may hold, raw or encoded:
-// controls (C0 but tab, DEL, C1 such as U+0085 NEL) and U+2028, U+2029,
-// which break lines or drive terminals in the programs that show them.
-func forbidden(r rune) bool {
-	return r != '\t' && unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp)
-}
-
-// Clean returns text s without the characters Check refuses in any
-// message (see forbidden), CR and LF among them, so a folded value comes
+// Clean returns text s without the characters hdrrule.Check refuses in
+// any message (see hdrrule.Forbidden), CR and LF among them, so a folded value comes
 // out unfolded. Bytes that are not UTF-8 are kept as they are, for the
 // caller to decide on: there is no known charset to encode them from.
 func Clean(s string) string {
 	var b strings.Builder
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if !(r != utf8.RuneError && forbidden(r)) {
+		if !(r != utf8.RuneError && hdrrule.Forbidden(r)) {
 			b.WriteString(s[i : i+size])
 		}
 		i += size

@@ -4,6 +4,8 @@ import (
 	"mime"
 	"strings"
 	"testing"
+
+	"github.com/sluice-mail/sluice/sdk/hdrrule"
 )
 
 func TestText(t *testing.T) {
@@ -37,7 +39,7 @@ func TestText(t *testing.T) {
 			}
 			// As the host sees it: the value after a name that fills col.
 			name := strings.Repeat("X", c.col-2)
-			if err := Check(name, out, false); err != nil {
+			if err := hdrrule.Check(name, out, false); err != nil {
 				t.Fatalf("host would refuse %q: %v", out, err)
 			}
 			for i, l := range strings.Split(out, "\r\n") {
@@ -67,7 +69,7 @@ func TestPhrase(t *testing.T) {
 		if !strings.Contains(out, c.enc) {
 			t.Errorf("Phrase(%q) = %q, want %s encoding", c.in, out, c.enc)
 		}
-		if err := Check("From", out, false); err != nil {
+		if err := hdrrule.Check("From", out, false); err != nil {
 			t.Errorf("Phrase(%q) = %q: %v", c.in, out, err)
 		}
 		if got, err := dec.DecodeHeader(strings.ReplaceAll(out, "\r\n", "")); err != nil || got != c.in {
@@ -87,32 +89,6 @@ func TestClean(t *testing.T) {
 	} {
 		if got := Clean(c.in); got != c.want {
 			t.Errorf("Clean(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
-
-// TestCheck follows the host's rule (plugin/changes.go validHeaderValue).
-func TestCheck(t *testing.T) {
-	for _, c := range []struct {
-		v        string
-		smtputf8 bool
-		ok       bool
-	}{
-		{"plain", false, true},
-		{"folded\r\n value", false, true},
-		{"bare\nLF", false, false},
-		{"blank\r\n \r\n fold", false, false},
-		{"caf\u00e9", false, false},
-		{"caf\u00e9", true, true},
-		{"caf\xe9", true, false},
-		{"NEL\u0085", true, false},
-		{"LS\u2028", true, false},
-		{strings.Repeat("x", 998-len("Subject: ")), false, true},
-		{strings.Repeat("x", 999-len("Subject: ")), false, false},
-		{strings.Repeat("x", 9) + "\r\n " + strings.Repeat("y", 997), false, true},
-	} {
-		if err := Check("Subject", c.v, c.smtputf8); (err == nil) != c.ok {
-			t.Errorf("Check(%.40q, smtputf8 %v) = %v, want ok %v", c.v, c.smtputf8, err, c.ok)
 		}
 	}
 }

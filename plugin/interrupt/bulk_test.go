@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/tetratelabs/wazero/api"
 )
 
 // bulkModule exports each bulk instruction as a function of its three
@@ -130,11 +128,7 @@ func TestBulkStops(t *testing.T) {
 	for _, fn := range []string{"spinfill", "spincopy"} {
 		t.Run(fn, func(t *testing.T) {
 			m := instantiate(t, wasm)
-			done := make(chan error, 1)
-			go func() {
-				_, err := m.ExportedFunction(fn).Call(context.Background())
-				done <- err
-			}()
+			done := callAsync(m, fn)
 			time.Sleep(50 * time.Millisecond)
 			gc := make(chan struct{})
 			go func() { runtime.GC(); close(gc) }()
@@ -143,15 +137,7 @@ func TestBulkStops(t *testing.T) {
 			case <-time.After(10 * time.Second):
 				t.Errorf("a garbage collection waited 10s for %s", fn)
 			}
-			m.ExportedGlobal(StopExport).(api.MutableGlobal).Set(1)
-			select {
-			case err := <-done:
-				if err == nil || !strings.Contains(err.Error(), "unreachable") {
-					t.Errorf("%s returned %v, want an unreachable trap", fn, err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("%s still running 10s after the stop", fn)
-			}
+			expectStopped(t, m, fn, done)
 		})
 	}
 }

@@ -95,6 +95,31 @@ func call(t *testing.T, m api.Module, name string, args ...uint64) uint64 {
 	return res[0]
 }
 
+// callAsync calls fn of m on another goroutine; the channel gets its error.
+func callAsync(m api.Module, fn string, args ...uint64) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.ExportedFunction(fn).Call(context.Background(), args...)
+		done <- err
+	}()
+	return done
+}
+
+// expectStopped sets m's stop global and waits for the call of fn behind
+// done to end with the unreachable trap.
+func expectStopped(t *testing.T, m api.Module, fn string, done <-chan error) {
+	t.Helper()
+	m.ExportedGlobal(StopExport).(api.MutableGlobal).Set(1)
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Errorf("%s returned %v, want an unreachable trap", fn, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s still running 10s after the stop", fn)
+	}
+}
+
 func TestSameResults(t *testing.T) {
 	plain := instantiate(t, testModule())
 	wasm, err := Instrument(testModule())
@@ -132,22 +157,10 @@ func TestStops(t *testing.T) {
 	}{{"spin", nil}, {"tree", []uint64{62}}} {
 		t.Run(tc.fn, func(t *testing.T) {
 			m := instantiate(t, wasm)
-			done := make(chan error, 1)
-			go func() {
-				_, err := m.ExportedFunction(tc.fn).Call(context.Background(), tc.args...)
-				done <- err
-			}()
+			done := callAsync(m, tc.fn, tc.args...)
 			time.Sleep(20 * time.Millisecond)
 			runtime.GC() // would wait forever without the returns into Go
-			m.ExportedGlobal(StopExport).(api.MutableGlobal).Set(1)
-			select {
-			case err := <-done:
-				if err == nil || !strings.Contains(err.Error(), "unreachable") {
-					t.Errorf("%s returned %v, want an unreachable trap", tc.fn, err)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatalf("%s still running 10s after the stop", tc.fn)
-			}
+			expectStopped(t, m, tc.fn, done)
 		})
 	}
 }
@@ -294,20 +307,7 @@ func TestStartFunction(t *testing.T) {
 		t.Fatal(err)
 	}
 	m = instantiate(t, out)
-	done := make(chan error, 1)
-	go func() {
-		_, err := m.ExportedFunction(StartExport).Call(context.Background())
-		done <- err
-	}()
-	m.ExportedGlobal(StopExport).(api.MutableGlobal).Set(1)
-	select {
-	case err := <-done:
-		if err == nil || !strings.Contains(err.Error(), "unreachable") {
-			t.Errorf("%s returned %v, want an unreachable trap", StartExport, err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s still running 10s after the stop", StartExport)
-	}
+	expectStopped(t, m, StartExport, callAsync(m, StartExport))
 }
 
 // FuzzInstrument: Instrument never panics, and what it accepts from a
